@@ -1,0 +1,1 @@
+"""LLM tip generation through the LiteLLM gateway, by alias only."""

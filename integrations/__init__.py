@@ -1,0 +1,1 @@
+"""Todoist: encrypted tokens, token status, the API client, OAuth and webhooks."""

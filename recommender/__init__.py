@@ -1,0 +1,1 @@
+"""The tip pipeline: assemble candidates, score them with a bandit policy, serve, learn from feedback."""

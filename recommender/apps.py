@@ -1,0 +1,7 @@
+"""App config for the recommender."""
+
+from django.apps import AppConfig
+
+
+class RecommenderConfig(AppConfig):
+    name = "recommender"

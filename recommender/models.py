@@ -1,0 +1,134 @@
+"""Served tips (tip_scores), the serve calls that produced them, feedback events and arm statistics."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from recommender.candidates import TipKind, TipSource, arm_name
+
+
+class TipRequest(models.Model):
+    """One serve call: the policy, the candidate set it was offered, and why it was degraded."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tip_requests")
+    created_at = models.DateTimeField(default=timezone.now)
+    policy = models.CharField(max_length=32)
+    policy_params = models.JSONField(default=dict)
+    # One entry per candidate offered (TipCandidate.describe()): what offline evaluation replays.
+    candidates = models.JSONField(default=list)
+    degraded = models.JSONField(default=list)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-id"], name="tiprequest_user_recent")]
+
+    def __str__(self) -> str:
+        return f"TipRequest {self.pk} for user {self.user_id}"
+
+
+class TipScore(models.Model):
+    """One served tip, logged with everything needed to learn from it and evaluate other policies."""
+
+    request = models.ForeignKey(TipRequest, on_delete=models.CASCADE, related_name="scores")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tip_scores")
+    position = models.PositiveSmallIntegerField()
+    # Nullable because rows logged before these columns existed are filled by backfill_tip_scores.
+    tip_kind = models.CharField(max_length=20, choices=TipKind.choices, null=True, blank=True)
+    source = models.CharField(max_length=10, choices=TipSource.choices)
+    title = models.CharField(max_length=120)
+    body = models.TextField(blank=True)
+    rationale = models.TextField(blank=True)
+    task_ids = models.JSONField(default=list)
+    prompt_version = models.CharField(max_length=64, null=True, blank=True)
+    # The concrete model that answered, as the gateway reported it (never the alias); null for rule tips.
+    llm_model = models.CharField(max_length=128, null=True, blank=True)
+    score = models.FloatField()
+    # Probability that the logging policy picked this tip at this position; null only for legacy rows.
+    propensity = models.FloatField(null=True, blank=True)
+    due_age_days = models.IntegerField(null=True, blank=True)
+    features = models.JSONField(default=dict)
+    served_at = models.DateTimeField(default=timezone.now)
+    last_action = models.CharField(max_length=20, null=True, blank=True)
+    reward = models.FloatField(null=True, blank=True)
+    feedback_at = models.DateTimeField(null=True, blank=True)
+    finalized_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "tip_scores"
+        indexes = [
+            models.Index(fields=["user", "-id"], name="tip_scores_user_recent"),
+            models.Index(fields=["served_at"], name="tip_scores_served_at"),
+            models.Index(fields=["tip_kind", "served_at"], name="tip_scores_kind"),
+            models.Index(fields=["source", "served_at"], name="tip_scores_source"),
+            models.Index(fields=["prompt_version", "served_at"], name="tip_scores_prompt"),
+            models.Index(fields=["llm_model", "served_at"], name="tip_scores_model"),
+            models.Index(fields=["last_action", "served_at"], name="tip_scores_action"),
+            models.Index(fields=["served_at"], condition=Q(finalized_at__isnull=True), name="tip_scores_open"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Tip {self.pk}: {self.title}"
+
+    @property
+    def arm(self) -> str:
+        """Return the bandit arm this tip was served from."""
+        return arm_name(self.source, self.tip_kind or "legacy")
+
+    @property
+    def is_final(self) -> bool:
+        """Return True once the reward can no longer change."""
+        return self.finalized_at is not None
+
+
+class FeedbackEvent(models.Model):
+    """Every feedback call, kept (not only the last); replayable by its idempotency key."""
+
+    tip = models.ForeignKey(TipScore, on_delete=models.CASCADE, related_name="events")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feedback_events")
+    action = models.CharField(max_length=20)
+    created_at = models.DateTimeField(default=timezone.now)
+    until = models.DateTimeField(null=True, blank=True)
+    reward = models.FloatField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True)
+    response = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="feedback_idempotency_key_unique",
+            )
+        ]
+        indexes = [models.Index(fields=["tip", "created_at"], name="feedback_tip_time")]
+
+    def __str__(self) -> str:
+        return f"{self.action} on tip {self.tip_id}"
+
+
+class ArmStat(models.Model):
+    """Count and reward sum of finalized tips per arm: global when user is null, else per user."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True)
+    arm = models.CharField(max_length=40)
+    count = models.BigIntegerField(default=0)
+    reward_sum = models.FloatField(default=0.0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["arm"], condition=Q(user__isnull=True), name="armstat_global_unique"),
+            models.UniqueConstraint(
+                fields=["user", "arm"], condition=Q(user__isnull=False), name="armstat_user_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = "global" if self.user_id is None else f"user {self.user_id}"
+        return f"{self.arm} ({scope}): {self.reward_sum}/{self.count}"
+
+    @property
+    def mean(self) -> float | None:
+        """Return the mean reward, or None before any reward."""
+        return self.reward_sum / self.count if self.count else None

@@ -1,0 +1,51 @@
+"""The policy interface: choose k of n candidates, with the exact propensity of every pick."""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from recommender.candidates import TipCandidate
+
+# An arm nobody has rewarded yet is scored as this mean: neutral, so new arms still get picked.
+PRIOR_MEAN = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class ArmEstimate:
+    """What is known about an arm: how many final rewards, and their sum (count may be fractional)."""
+
+    count: float = 0.0
+    reward_sum: float = 0.0
+
+    def mean(self, prior: float = PRIOR_MEAN) -> float:
+        """Return the mean reward, or `prior` before any reward."""
+        return self.reward_sum / self.count if self.count > 0 else prior
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A pick: the candidate, its score, and the probability the policy picked it at this position."""
+
+    candidate: TipCandidate
+    score: float
+    propensity: float
+
+
+class Policy(Protocol):
+    name: str
+
+    def params(self) -> dict[str, Any]:
+        """Return the parameters logged with every request this policy serves."""
+        ...
+
+    def choose(
+        self,
+        candidates: Sequence[TipCandidate],
+        stats: Mapping[str, ArmEstimate],
+        rng: np.random.Generator,
+        k: int,
+    ) -> list[Choice]:
+        """Return up to k distinct candidates in slate order, each with score and exact propensity."""
+        ...

@@ -1,0 +1,52 @@
+"""Epsilon-greedy over arm means, picking a slate without replacement with exact propensities."""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from recommender.candidates import TipCandidate
+from recommender.policies.base import PRIOR_MEAN, ArmEstimate, Choice
+
+
+@dataclass(frozen=True)
+class EpsilonGreedy:
+    """At each slate position: with probability epsilon a uniform pick, else a uniform pick among the best."""
+
+    epsilon: float = 0.1
+    prior_mean: float = PRIOR_MEAN
+    name: str = "egreedy"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.epsilon <= 1.0:
+            raise ValueError(f"epsilon must be in [0, 1], not {self.epsilon}")
+
+    def params(self) -> dict[str, Any]:
+        return {"epsilon": self.epsilon, "prior_mean": self.prior_mean}
+
+    def scores(self, candidates: Sequence[TipCandidate], stats: Mapping[str, ArmEstimate]) -> np.ndarray:
+        """Return each candidate's estimated mean reward."""
+        empty = ArmEstimate()
+        return np.array([stats.get(c.arm, empty).mean(self.prior_mean) for c in candidates], dtype=float)
+
+    def choose(
+        self,
+        candidates: Sequence[TipCandidate],
+        stats: Mapping[str, ArmEstimate],
+        rng: np.random.Generator,
+        k: int,
+    ) -> list[Choice]:
+        scores = self.scores(candidates, stats)
+        remaining = list(range(len(candidates)))
+        chosen: list[Choice] = []
+        while remaining and len(chosen) < k:
+            remaining_scores = scores[remaining]
+            best = [i for i, s in zip(remaining, remaining_scores, strict=True) if s == remaining_scores.max()]
+            explore = rng.random() < self.epsilon
+            pick = remaining[rng.integers(len(remaining))] if explore else best[rng.integers(len(best))]
+            # Exact: the explore branch reaches every remaining candidate, the greedy branch only the best.
+            propensity = self.epsilon / len(remaining) + (1.0 - self.epsilon) * (pick in best) / len(best)
+            chosen.append(Choice(candidates[pick], float(scores[pick]), propensity))
+            remaining.remove(pick)
+        return chosen

@@ -1,0 +1,34 @@
+"""The uniform random policy: the baseline, and the ideal logging policy for offline evaluation."""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from recommender.candidates import TipCandidate
+from recommender.policies.base import ArmEstimate, Choice
+
+
+@dataclass(frozen=True)
+class Uniform:
+    """Every remaining candidate is equally likely at every slate position."""
+
+    name: str = "uniform"
+
+    def params(self) -> dict[str, Any]:
+        return {}
+
+    def choose(
+        self,
+        candidates: Sequence[TipCandidate],
+        stats: Mapping[str, ArmEstimate],
+        rng: np.random.Generator,
+        k: int,
+    ) -> list[Choice]:
+        remaining = list(range(len(candidates)))
+        chosen: list[Choice] = []
+        while remaining and len(chosen) < k:
+            pick = remaining.pop(int(rng.integers(len(remaining))))
+            chosen.append(Choice(candidates[pick], 0.0, 1.0 / (len(remaining) + 1)))
+        return chosen

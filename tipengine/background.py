@@ -1,0 +1,31 @@
+"""Run a Celery task in the background, whatever TASKS_MODE this process runs in."""
+
+import logging
+import threading
+from typing import Any
+
+from celery import Task
+from django.conf import settings
+from django.db import close_old_connections
+
+logger = logging.getLogger(__name__)
+
+
+def _run_in_thread(task: Task, args: tuple[Any, ...]) -> None:
+    try:
+        task.apply(args=args, throw=True)
+    except Exception:
+        logger.exception("Background task %s failed", task.name)
+    finally:
+        close_old_connections()
+
+
+def enqueue(task: Task, *args: Any) -> None:
+    """Queue `task(*args)`: on the broker, on a daemon thread (embedded run) or inline (tests)."""
+    mode = settings.TASKS_MODE
+    if mode == "celery":
+        task.delay(*args)
+    elif mode == "thread":
+        threading.Thread(target=_run_in_thread, args=(task, args), daemon=True, name=task.name).start()
+    else:
+        task.apply(args=args, throw=True)

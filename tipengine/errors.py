@@ -1,0 +1,79 @@
+"""The one error shape: every API error answers {"error": {"code", "message", "details"}}."""
+
+import logging
+from typing import Any
+
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class ApiError(exceptions.APIException):
+    """An error a client can act on, raised by services and views."""
+
+    def __init__(self, *, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(detail=message, code=code)
+        self.status_code = status
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return the error envelope every client can rely on."""
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def _describe(exc: exceptions.APIException) -> tuple[str, str, dict[str, Any]]:
+    if isinstance(exc, ApiError):
+        return exc.code, exc.message, exc.details
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        fields = ", ".join(sorted(str(f) for f in detail))
+        return "invalid", f"The request is invalid: check {fields}.", {"fields": detail}
+    detail = exc.detail
+    message = str(detail) if not isinstance(detail, (list, dict)) else "The request failed."
+    code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
+    details: dict[str, Any] = {}
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        details["retry_after_s"] = exc.wait
+    return str(code), message, details
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """DRF's EXCEPTION_HANDLER: known errors in the envelope, anything else a logged 500."""
+    response = exception_handler(exc, context)
+    if response is None:
+        logger.exception("Unhandled error in %s", context.get("view").__class__.__name__, exc_info=exc)
+        return Response(
+            error_body("server_error", "Something went wrong on our side; it has been logged."),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    code, message, details = _describe(exc) if isinstance(exc, exceptions.APIException) else ("error", str(exc), {})
+    response.data = error_body(code, message, details)
+    return response
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """handler404: unknown routes answer in the error shape, not an HTML page."""
+    return JsonResponse(error_body("not_found", f"No route matches {request.path}."), status=404)
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    """handler500: even Django's own failures answer in the error shape."""
+    return JsonResponse(error_body("server_error", "Something went wrong on our side; it has been logged."), status=500)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """handler400: e.g. a disallowed Host header."""
+    return JsonResponse(error_body("bad_request", "The request could not be understood."), status=400)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """handler403: e.g. a failed CSRF check on a session-authenticated call."""
+    return JsonResponse(error_body("permission_denied", "You may not do this."), status=403)

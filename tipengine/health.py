@@ -1,0 +1,84 @@
+"""Liveness (/healthz) and readiness (/readyz) probes for load balancers and orchestrators."""
+
+import time
+import uuid
+from collections.abc import Callable
+
+import httpx
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+
+from tipengine.errors import error_body
+
+PROBE_TIMEOUT_S = 1.0
+
+
+def check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def check_cache() -> None:
+    key = f"readyz:{uuid.uuid4().hex}"
+    cache.set(key, "1", timeout=5)
+    if cache.get(key) != "1":
+        raise RuntimeError("the cache did not return what was just stored")
+    cache.delete(key)
+
+
+def check_broker() -> None:
+    from tipengine.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=PROBE_TIMEOUT_S)
+
+
+def check_gateway() -> None:
+    # The proxy's liveliness route answers without calling a model (GET /health would call every model).
+    response = httpx.get(f"{settings.LITELLM_URL.rstrip('/')}/health/liveliness", timeout=PROBE_TIMEOUT_S)
+    response.raise_for_status()
+
+
+def readiness_checks() -> dict[str, Callable[[], None]]:
+    """Return the checks that apply to this deployment, by name."""
+    checks: dict[str, Callable[[], None]] = {"database": check_database, "cache": check_cache}
+    if settings.TASKS_MODE == "celery":
+        checks["broker"] = check_broker
+    if settings.LITELLM_URL:
+        checks["gateway"] = check_gateway
+    return checks
+
+
+def method_not_allowed(request: HttpRequest) -> JsonResponse:
+    """Return the error-shaped 405 the probes answer to anything but GET and HEAD."""
+    body = error_body("method_not_allowed", f"Method {request.method} is not allowed here; use GET.")
+    return JsonResponse(body, status=405, headers={"Allow": "GET, HEAD"})
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers; touches no database."""
+    if request.method not in ("GET", "HEAD"):
+        return method_not_allowed(request)
+    return JsonResponse({"status": "ok"})
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: every dependency answers; 503 names the ones that did not."""
+    if request.method not in ("GET", "HEAD"):
+        return method_not_allowed(request)
+    results: dict[str, dict[str, object]] = {}
+    for name, check in readiness_checks().items():
+        started = time.perf_counter()
+        try:
+            check()
+        except Exception as exc:  # any failure of a dependency means "not ready", with its reason
+            results[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+        else:
+            results[name] = {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
+    failed = sorted(name for name, result in results.items() if not result["ok"])
+    if failed:
+        body = error_body("not_ready", f"Not ready: {', '.join(failed)} failed.", {"checks": results})
+        return JsonResponse(body, status=503)
+    return JsonResponse({"status": "ready", "checks": results})

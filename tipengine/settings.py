@@ -1,0 +1,195 @@
+"""Django settings for tipengine, read from the environment (see .env.example)."""
+
+import os
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from tipengine.env import env_bool, env_choice, env_database, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+DEBUG = env_bool("DEBUG", False)
+# The embedded default (make run) sets DEBUG=1; without it every secret must come from the environment.
+SECRET_KEY = env_str("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("Set the SECRET_KEY environment variable (required when DEBUG is off).")
+    SECRET_KEY = "insecure-dev-only-key-do-not-use-in-production-" + "x" * 16
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
+if not ALLOWED_HOSTS and not DEBUG:
+    raise ImproperlyConfigured("Set the ALLOWED_HOSTS environment variable (required when DEBUG is off).")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "tipengine",
+    "integrations",
+    "generation",
+    "recommender",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+if not DEBUG:
+    # Serves the admin's collected static files under gunicorn; runserver serves them itself in DEBUG.
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+
+ROOT_URLCONF = "tipengine.urls"
+WSGI_APPLICATION = "tipengine.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database ---
+# Unset DATABASE_URL: an embedded SQLite file, so `make run` needs no server.
+VAR_DIR.mkdir(exist_ok=True)  # the embedded SQLite file lives here
+DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'tipengine.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # psycopg 3's pool replaces persistent connections (CONN_MAX_AGE must stay 0 with it).
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env_int("DB_POOL_MIN", 1),
+        "max_size": env_int("DB_POOL_MAX", 10),
+        "timeout": env_float("DB_POOL_TIMEOUT_S", 10.0),
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- cache, broker, background work ---
+REDIS_URL = env_str("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# celery: a broker; thread: in-process daemon threads (embedded run); inline: synchronous (tests).
+TASKS_MODE = env_choice("TASKS_MODE", "celery" if REDIS_URL else "thread", {"celery", "thread", "inline"})
+if TASKS_MODE == "celery" and not REDIS_URL:
+    raise ImproperlyConfigured("TASKS_MODE=celery needs REDIS_URL (the Celery broker).")
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_TASK_ALWAYS_EAGER = TASKS_MODE != "celery"
+CELERY_TASK_ACKS_LATE = True  # every task is idempotent (see docs/adr/0001-foundation.md)
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = 300
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+
+# --- auth and the API ---
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "tipengine.pagination.CreatedCursorPagination",
+    "PAGE_SIZE": 20,
+    "EXCEPTION_HANDLER": "tipengine.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "tipengine API",
+    "DESCRIPTION": "Productivity tips recommended from your Todoist tasks.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+}
+
+# --- internationalisation and static files ---
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = env_str("STATIC_ROOT", str(VAR_DIR / "static"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+if DEBUG:
+    STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+
+# --- security (production values when DEBUG is off; `manage.py check --deploy` is clean) ---
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = not DEBUG
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"LiteLLM": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
+}
+
+# --- tips ---
+TIPS_EPSILON = env_float("TIPS_EPSILON", 0.1, low=0.0, high=1.0)
+TIPS_REQUEST_BUDGET_S = env_float("TIPS_REQUEST_BUDGET_S", 2.0, low=0.0)
+TIPS_REWARD_WINDOW_H = env_float("TIPS_REWARD_WINDOW_H", 24.0, low=0.0)
+TIPS_POLICY = env_choice("TIPS_POLICY", "egreedy", {"egreedy", "uniform", "thompson", "ucb1"})
+
+# --- integrations ---
+TODOIST_API_URL = env_str("TODOIST_API_URL", "https://api.todoist.com/api/v1")
+TODOIST_OAUTH_URL = env_str("TODOIST_OAUTH_URL", "https://todoist.com/oauth")
+TODOIST_CLIENT_ID = env_str("TODOIST_CLIENT_ID", "")
+TODOIST_CLIENT_SECRET = env_str("TODOIST_CLIENT_SECRET", "")
+TOKEN_ENCRYPTION_KEYS = env_list("TOKEN_ENCRYPTION_KEYS", [])
+if not TOKEN_ENCRYPTION_KEYS and not DEBUG:
+    raise ImproperlyConfigured("Set TOKEN_ENCRYPTION_KEYS (comma-separated Fernet keys) when DEBUG is off.")
+
+# --- generation ---
+# litellm otherwise downloads its cost map from the internet at import time.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+LITELLM_URL = env_str("LITELLM_URL", "")
+LITELLM_MASTER_KEY = env_str("LITELLM_MASTER_KEY", "")
+OLLAMA_URL = env_str("OLLAMA_URL", "http://127.0.0.1:11434")
+LITELLM_CONFIG_PATH = env_str("LITELLM_CONFIG_PATH", str(BASE_DIR / "infra" / "litellm" / "litellm_config.yaml"))
+
+# --- recommender ---

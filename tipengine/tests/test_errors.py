@@ -1,0 +1,64 @@
+"""Every error, from DRF or from Django itself, answers in the one error shape."""
+
+from django.test import override_settings
+
+from tipengine.testing import BaseTestCase
+
+
+@override_settings(ROOT_URLCONF="tipengine.tests.urls_errors")
+class ErrorShapeTestCase(BaseTestCase):
+    def assertErrorShape(self, response, status: int, code: str) -> dict:
+        self.assertEqual(response.status_code, status)
+        self.assertEqual(response["Content-Type"], "application/json")
+        body = response.json()
+        self.assertEqual(set(body), {"error"})
+        self.assertEqual(body["error"]["code"], code)
+        self.assertTrue(body["error"]["message"])
+        self.assertIsInstance(body["error"]["details"], dict)
+        return body["error"]
+
+    def test_it_answers_unknown_routes_with_a_json_404(self):
+        error = self.assertErrorShape(self.api(self.alice).get("/api/v1/nope/"), 404, "not_found")
+        self.assertIn("/api/v1/nope/", error["message"])
+
+    def test_it_answers_a_wrong_method_with_a_json_405(self):
+        self.assertErrorShape(self.api(self.alice).delete("/api/echo/"), 405, "method_not_allowed")
+        self.assertErrorShape(self.api(self.alice).post("/healthz"), 405, "method_not_allowed")
+
+    def test_it_rejects_a_non_json_body_with_a_400(self):
+        response = self.api(self.alice).post("/api/echo/", data="limit=3{", content_type="application/json")
+        self.assertErrorShape(response, 400, "parse_error")
+
+    def test_it_rejects_a_form_body_with_a_415(self):
+        response = self.api(self.alice).post("/api/echo/", data="limit=3", content_type="text/plain")
+        self.assertErrorShape(response, 415, "unsupported_media_type")
+
+    def test_it_names_the_invalid_fields(self):
+        response = self.api(self.alice).post("/api/echo/", {"limit": 99}, format="json")
+        error = self.assertErrorShape(response, 400, "invalid")
+        self.assertIn("limit", error["message"])
+        self.assertIn("limit", error["details"]["fields"])
+
+    def test_it_asks_anonymous_callers_to_authenticate(self):
+        self.assertErrorShape(self.api(None).post("/api/echo/", {"limit": 1}, format="json"), 401, "not_authenticated")
+
+    def test_it_rejects_a_bad_token(self):
+        client = self.api(None)
+        client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+        self.assertErrorShape(client.post("/api/echo/", {"limit": 1}, format="json"), 401, "authentication_failed")
+
+    def test_it_passes_service_errors_through_with_their_code_and_details(self):
+        error = self.assertErrorShape(self.api(self.alice).get("/api/conflict/"), 409, "already_final")
+        self.assertEqual(error["details"], {"id": 1})
+
+    def test_it_hides_crash_details_behind_a_json_500(self):
+        with self.assertLogs("tipengine.errors", level="ERROR"):
+            response = self.api(self.alice).get("/api/crash/")
+        error = self.assertErrorShape(response, 500, "server_error")
+        self.assertNotIn("secret-token-123", response.content.decode())
+        self.assertNotIn("boom", error["message"])
+
+    def test_it_answers_django_level_crashes_with_a_json_500(self):
+        client = self.api(self.alice)
+        client.raise_request_exception = False
+        self.assertErrorShape(client.get("/plain-crash/"), 500, "server_error")

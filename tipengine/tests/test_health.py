@@ -1,0 +1,50 @@
+"""The liveness and readiness probes."""
+
+import socket
+
+from django.test import override_settings
+
+from tipengine.celery import app
+from tipengine.testing import BaseTestCase
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class HealthTestCase(BaseTestCase):
+    def test_it_is_alive_without_touching_the_database(self):
+        with self.assertNumQueries(0):
+            response = self.client.get("/healthz")
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.json(), {"status": "ok"})
+
+    def test_it_is_ready_when_database_and_cache_answer(self):
+        response = self.client.get("/readyz")
+        self.assertEqual(response.status_code, 200)
+        checks = response.json()["checks"]
+        self.assertTrue(checks["database"]["ok"])
+        self.assertTrue(checks["cache"]["ok"])
+
+    def test_it_is_not_ready_when_the_gateway_is_down(self):
+        with override_settings(LITELLM_URL=f"http://127.0.0.1:{closed_port()}"):
+            response = self.client.get("/readyz")
+        self.assertEqual(response.status_code, 503)
+        error = response.json()["error"]
+        self.assertEqual(error["code"], "not_ready")
+        self.assertIn("gateway", error["message"])
+        self.assertFalse(error["details"]["checks"]["gateway"]["ok"])
+        self.assertTrue(error["details"]["checks"]["database"]["ok"])
+
+    def test_it_is_not_ready_when_the_broker_is_down(self):
+        original = app.conf.broker_url
+        app.conf.broker_url = f"redis://127.0.0.1:{closed_port()}/0"
+        try:
+            with override_settings(TASKS_MODE="celery"):
+                response = self.client.get("/readyz")
+        finally:
+            app.conf.broker_url = original
+        self.assertEqual(response.status_code, 503)
+        self.assertFalse(response.json()["error"]["details"]["checks"]["broker"]["ok"])

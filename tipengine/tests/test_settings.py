@@ -1,0 +1,71 @@
+"""Start-up: settings fail loudly on bad values, production checks pass, and litellm stays unimported."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": "k" * 30 + "-production-like-secret-" + "z" * 20,
+    "ALLOWED_HOSTS": "tips.example.org",
+    "DATABASE_URL": "postgres://tipengine@db.example.org:5432/tipengine",
+    "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    "TASKS_MODE": "inline",
+}
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION and k != "REDIS_URL"}
+    full_env = {**clean, "DJANGO_SETTINGS_MODULE": "tipengine.settings", **env}
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=120
+    )
+
+
+SETUP = "import django; django.setup()"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("TIPS_EPSILON", "lots"), ("TIPS_EPSILON", "1.5"), ("DEBUG", "maybe"), ("DATABASE_URL", "mysql://x/y")],
+)
+def test_it_refuses_to_start_on_a_malformed_setting(name, value):
+    result = run_python(SETUP, **{"DEBUG": "1", name: value})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert name in result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS", "TOKEN_ENCRYPTION_KEYS"])
+def test_it_refuses_to_start_in_production_without_a_required_setting(missing):
+    env = {k: v for k, v in PRODUCTION.items() if k != missing}
+    result = run_python(SETUP, **env)
+    assert result.returncode != 0
+    assert missing in result.stderr.strip().splitlines()[-1]
+
+
+def test_it_passes_the_deployment_checklist_with_production_values():
+    result = run_python(
+        "import sys; from django.core.management import execute_from_command_line;"
+        "execute_from_command_line(['manage.py', 'check', '--deploy', '--fail-level', 'WARNING'])",
+        **PRODUCTION,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "WARNINGS" not in result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_it_does_not_import_litellm_at_start_up_or_on_a_probe():
+    code = (
+        SETUP + "\nimport sys\nfrom django.test import Client\n"
+        "assert Client(HTTP_HOST='127.0.0.1').get('/healthz').status_code == 200\n"
+        "assert 'litellm' not in sys.modules, 'litellm was imported'\nprint('clean')"
+    )
+    result = run_python(code, DEBUG="1")
+    assert result.returncode == 0, result.stderr
+    assert "clean" in result.stdout
