@@ -2,10 +2,11 @@
 
 import socket
 
+from django.conf import settings
 from django.test import override_settings
 
 from tipengine.celery import app
-from tipengine.testing import BaseTestCase
+from tipengine.testing import BaseTestCase, require_service
 
 
 def closed_port() -> int:
@@ -48,3 +49,17 @@ class HealthTestCase(BaseTestCase):
             app.conf.broker_url = original
         self.assertEqual(response.status_code, 503)
         self.assertFalse(response.json()["error"]["details"]["checks"]["broker"]["ok"])
+
+
+class BrokerReadinessTestCase(BaseTestCase):
+    def test_it_is_ready_with_a_live_redis_broker(self):
+        require_service("Redis", bool(settings.REDIS_URL), "set REDIS_URL")
+        original = app.conf.broker_url
+        app.conf.broker_url = settings.REDIS_URL
+        try:
+            with override_settings(TASKS_MODE="celery"):
+                response = self.client.get("/readyz")
+        finally:
+            app.conf.broker_url = original
+        self.assertEqual(response.status_code, 200)
+        self.assertTrue(response.json()["checks"]["broker"]["ok"])
