@@ -1,0 +1,17 @@
+"""The OpenAPI schema and its docs page are public and describe the versioned API."""
+
+from tipengine.testing import BaseTestCase
+
+
+class SchemaTestCase(BaseTestCase):
+    def test_it_serves_the_openapi_schema(self):
+        response = self.client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+        self.assertEqual(response.status_code, 200)
+        schema = response.json()
+        self.assertTrue(schema["openapi"].startswith("3."))
+        self.assertEqual(schema["info"]["title"], "tipengine API")
+
+    def test_it_serves_the_docs_page(self):
+        response = self.client.get("/api/docs/")
+        self.assertEqual(response.status_code, 200)
+        self.assertIn(b"/api/schema/", response.content)
