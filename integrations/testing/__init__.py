@@ -1,0 +1,1 @@
+"""Test support for the Todoist integration: a fake Todoist HTTP server others can reuse."""

@@ -1,0 +1,518 @@
+"""A faithful fake of Todoist API v1 and its OAuth endpoints: a real HTTP server on 127.0.0.1.
+
+Stdlib only (no Django), so the test suites of every app and `bench/` can use it. It serves the shapes
+described in shared/todoist-api.md, driven through our real client code over real sockets.
+
+    from integrations.testing.fake_todoist import FakeTodoist
+
+    with FakeTodoist() as fake:                       # binds an ephemeral port (port 0)
+        fake.add_account("tok-alice", user_id="1001")  # a token Todoist accepts
+        task = fake.add_task("tok-alice", content="Renew passport", priority=4, due=fake_due("2026-09-01"))
+        # point tipengine at it: TODOIST_API_URL=fake.api_url, TODOIST_OAUTH_URL=fake.oauth_url
+        fake.reject_token("tok-alice", status=401)     # Todoist now refuses the token
+        fake.script("/api/v1/tasks", status=429, headers={"Retry-After": "1"})  # next call: rate limited
+        fake.script("/api/v1/", status=503, times=None)  # every call: down (until clear_scripts())
+        fake.script("/api/v1/tasks", delay_s=2.0)       # next call: answered after 2 s
+        fake.requests_to("/api/v1/tasks")              # what the client sent, for assertions
+
+Behaviours: cursor pagination (`limit` 1..200, default 50, `next_cursor`), completed tasks by completion
+date (key `items`), `GET /api/v1/user`, 401 (unknown/revoked token) and 403 (`reject_token(status=403)`),
+410 Gone for `/rest/v2/...` and `/sync/v9/...`, OAuth code exchange (`issue_code`) and token revocation
+(`POST /api/v1/revoke` and the SDK's `DELETE /api/v1/access_tokens`). Scripts (`script`) override any
+answer: a status with a Todoist error body, a custom JSON or raw body, headers, a delay, for N calls.
+`webhook_request` builds a signed webhook delivery to post to the app under test.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+API_PREFIX = "/api/v1"
+OAUTH_PREFIX = "/oauth"
+GONE_PREFIXES = ("/rest/v2", "/sync/v9")
+_ids = itertools.count(1)
+
+
+def fake_due(date: str, *, recurring: bool = False, timezone: str | None = None, string: str = "") -> dict[str, Any]:
+    """Return a `due` object; `date` may be YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or YYYY-MM-DDTHH:MM:SSZ."""
+    return {"date": date, "timezone": timezone, "string": string or date, "lang": "en", "is_recurring": recurring}
+
+
+def make_task(**overrides: Any) -> dict[str, Any]:
+    """Return a task as API v1 returns it (every field present), with `overrides` applied."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    task: dict[str, Any] = {
+        "id": f"fk{next(_ids):06d}",
+        "user_id": "0",
+        "project_id": "proj-inbox",
+        "section_id": None,
+        "parent_id": None,
+        "content": "A task",
+        "description": "",
+        "labels": [],
+        "priority": 1,
+        "due": None,
+        "deadline": None,
+        "duration": None,
+        "checked": False,
+        "is_deleted": False,
+        "is_collapsed": False,
+        "child_order": 1,
+        "day_order": -1,
+        "added_by_uid": "0",
+        "assigned_by_uid": None,
+        "responsible_uid": None,
+        "added_at": now,
+        "updated_at": now,
+        "completed_at": None,
+        "note_count": 0,
+    }
+    task.update(overrides)
+    return task
+
+
+def sign_webhook_body(body: bytes, client_secret: str) -> str:
+    """Return the X-Todoist-Hmac-SHA256 value: base64 of HMAC-SHA256 over the raw body."""
+    return base64.b64encode(hmac.new(client_secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def webhook_request(
+    event_name: str,
+    *,
+    user_id: str,
+    event_data: dict[str, Any],
+    client_secret: str,
+    event_data_extra: dict[str, Any] | None = None,
+    delivery_id: str | None = None,
+    triggered_at: str | None = None,
+) -> tuple[bytes, dict[str, str]]:
+    """Return (raw body, headers) of a signed Todoist webhook delivery, as Todoist would POST it."""
+    payload: dict[str, Any] = {
+        "event_name": event_name,
+        "user_id": user_id,
+        "version": "10",
+        "triggered_at": triggered_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "initiator": {"id": user_id, "email": "someone@example.org", "full_name": "Someone", "is_premium": False},
+        "event_data": event_data,
+    }
+    if event_data_extra is not None:
+        payload["event_data_extra"] = event_data_extra
+    body = json.dumps(payload).encode()
+    headers = {
+        "User-Agent": "Todoist-Webhooks",
+        "Content-Type": "application/json",
+        "X-Todoist-Delivery-ID": delivery_id or str(uuid.uuid4()),
+        "X-Todoist-Hmac-SHA256": sign_webhook_body(body, client_secret),
+    }
+    return body, headers
+
+
+def error_body(status: int, tag: str, message: str, **extra: Any) -> dict[str, Any]:
+    """Return Todoist's error envelope."""
+    return {"error": message, "error_code": status * 10, "error_extra": extra, "error_tag": tag, "http_code": status}
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the fake received (headers lower-cased, `at` from time.monotonic())."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+    @property
+    def token(self) -> str | None:
+        """Return the bearer token the request carried, if any."""
+        auth = self.headers.get("authorization", "")
+        return auth[len("Bearer ") :] if auth.startswith("Bearer ") else None
+
+    def param(self, name: str) -> str | None:
+        """Return the first value of query parameter `name`."""
+        values = self.query.get(name)
+        return values[0] if values else None
+
+
+@dataclass
+class Script:
+    """A scripted answer for requests whose path starts with `path` (and whose method matches, if set)."""
+
+    path: str
+    status: int = 200
+    json_body: Any = None
+    raw_body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    times: int | None = 1  # None: forever
+    method: str | None = None
+    passthrough: bool = False  # only delay, then answer normally
+
+
+@dataclass
+class Account:
+    """A Todoist user as the fake knows it: active and completed tasks."""
+
+    user_id: str
+    email: str
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    completed: list[dict[str, Any]] = field(default_factory=list)
+
+
+class FakeTodoist:
+    """The fake server; use as a context manager, or call start() and stop()."""
+
+    def __init__(self, *, client_id: str = "fake-client-id", client_secret: str = "fake-client-secret") -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._accounts: dict[str, Account] = {}
+        self._rejected: dict[str, int] = {}  # token -> 401 or 403
+        self._codes: dict[str, str] = {}  # OAuth code -> token
+        self._scripts: list[Script] = []
+        self._requests: list[RecordedRequest] = []
+        self.revoked: list[str] = []
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+    def start(self) -> FakeTodoist:
+        """Bind 127.0.0.1 on an ephemeral port and serve in a daemon thread."""
+        self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-todoist", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; slow answers still pending are woken and dropped."""
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeTodoist:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() the fake first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        """The value for TODOIST_API_URL."""
+        return self.url + API_PREFIX
+
+    @property
+    def oauth_url(self) -> str:
+        """The value for TODOIST_OAUTH_URL."""
+        return self.url + OAUTH_PREFIX
+
+    # -- state -----------------------------------------------------------------------------------------------
+    def add_account(self, token: str, *, user_id: str | None = None, email: str | None = None) -> Account:
+        """Make Todoist accept `token` as a user's token (and forget any earlier rejection of it)."""
+        with self._lock:
+            uid = user_id or str(next(_ids) + 1_000_000)
+            account = self._accounts.get(token) or Account(user_id=uid, email=email or f"user{uid}@example.org")
+            self._accounts[token] = account
+            self._rejected.pop(token, None)
+            return account
+
+    def add_task(self, token: str, **fields: Any) -> dict[str, Any]:
+        """Add an active task to the account behind `token`; returns the task as the API shows it."""
+        with self._lock:
+            account = self._accounts[token]
+            task = make_task(user_id=account.user_id, added_by_uid=account.user_id, **fields)
+            account.tasks.append(task)
+            return task
+
+    def complete_task(self, token: str, task_id: str, *, completed_at: str | None = None) -> dict[str, Any]:
+        """Move an active task to the completed list (completed now unless `completed_at` is given)."""
+        with self._lock:
+            account = self._accounts[token]
+            task = next(t for t in account.tasks if t["id"] == task_id)
+            account.tasks.remove(task)
+            stamp = completed_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            done = {**task, "checked": True, "completed_at": stamp}
+            account.completed.append(done)
+            return done
+
+    def reject_token(self, token: str, *, status: int = 401) -> None:
+        """Make Todoist refuse `token` from now on with 401 (revoked/bad) or 403 (older APIs)."""
+        with self._lock:
+            self._rejected[token] = status
+
+    def issue_code(self, code: str, token: str) -> None:
+        """Let `POST /oauth/access_token` exchange `code` (once) for `token`."""
+        with self._lock:
+            self._codes[code] = token
+
+    def script(
+        self,
+        path: str,
+        *,
+        status: int = 200,
+        json: Any = None,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        delay_s: float = 0.0,
+        times: int | None = 1,
+        method: str | None = None,
+    ) -> None:
+        """Override the next `times` answers (None: all) to paths starting with `path`.
+
+        A script with only `delay_s` delays the normal answer; with a `status` >= 400 and no body it answers
+        Todoist's error envelope (429 gets `error_extra.retry_after` from a Retry-After header)."""
+        passthrough = status == 200 and json is None and body is None
+        with self._lock:
+            self._scripts.append(
+                Script(path, status, json, body, dict(headers or {}), delay_s, times, method, passthrough)
+            )
+
+    def clear_scripts(self) -> None:
+        with self._lock:
+            self._scripts.clear()
+
+    # -- what was received -----------------------------------------------------------------------------------
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def requests_to(self, path: str, method: str | None = None) -> list[RecordedRequest]:
+        """Requests whose path starts with `path` (and method matches, if given)."""
+        return [r for r in self.requests if r.path.startswith(path) and (method is None or r.method == method)]
+
+    def reset_requests(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    # -- request handling (called from the server threads) ----------------------------------------------------
+    def _record(self, request: RecordedRequest) -> Script | None:
+        with self._lock:
+            self._requests.append(request)
+            for script in self._scripts:
+                if request.path.startswith(script.path) and script.method in (None, request.method):
+                    if script.times is not None:
+                        script.times -= 1
+                        if script.times <= 0:
+                            self._scripts.remove(script)
+                    return script
+            return None
+
+    def _sleep(self, seconds: float) -> bool:
+        """Wait, waking early when the server stops; False when stopping."""
+        return not self._stopping.wait(seconds)
+
+    def _answer(self, req: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+        if req.path.startswith(GONE_PREFIXES):
+            return _json(410, error_body(410, "GONE", "This API version has been removed; use /api/v1."))
+        if req.path == OAUTH_PREFIX + "/access_token" and req.method == "POST":
+            return self._exchange_code(req)
+        if not req.path.startswith(API_PREFIX):
+            return _json(404, error_body(404, "NOT_FOUND", "Not found"))
+        route = req.path[len(API_PREFIX) :].rstrip("/")
+        if (route, req.method) == ("/revoke", "POST") or (route, req.method) == ("/access_tokens", "DELETE"):
+            return self._revoke(req)
+        with self._lock:
+            token = req.token
+            account = self._accounts.get(token or "")
+            rejected = self._rejected.get(token or "")
+        if rejected == 403:
+            return _json(403, error_body(403, "AUTH_INVALID_TOKEN", "Invalid token"))
+        if account is None or rejected:
+            return _json(401, error_body(401, "UNAUTHORIZED", "Unauthorized"))
+        if req.method != "GET":
+            return _json(405, error_body(405, "METHOD_NOT_ALLOWED", "Method not allowed"))
+        if route == "/user":
+            tz_info = {"timezone": "UTC", "gmt_string": "+00:00", "hours": 0, "minutes": 0}
+            return _json(200, {"id": account.user_id, "email": account.email, "full_name": "Fake", "tz_info": tz_info})
+        if route == "/tasks":
+            return self._page(req, self._filter_active(account, req), "results")
+        if route == "/tasks/completed/by_completion_date":
+            return self._completed(req, account)
+        return _json(404, error_body(404, "NOT_FOUND", "Not found"))
+
+    def _filter_active(self, account: Account, req: RecordedRequest) -> list[dict[str, Any]]:
+        with self._lock:
+            tasks = list(account.tasks)
+        ids = req.param("ids")
+        if ids:
+            wanted = set(ids.split(","))
+            tasks = [t for t in tasks if t["id"] in wanted]
+        for key in ("project_id", "section_id", "parent_id"):
+            if req.param(key):
+                tasks = [t for t in tasks if t.get(key) == req.param(key)]
+        if req.param("label"):
+            tasks = [t for t in tasks if req.param("label") in (t.get("labels") or [])]
+        return tasks
+
+    def _completed(self, req: RecordedRequest, account: Account) -> tuple[int, dict[str, str], bytes]:
+        try:
+            since, until = _parse_stamp(req.param("since")), _parse_stamp(req.param("until"))
+        except ValueError:
+            return _json(400, error_body(400, "INVALID_ARGUMENT", "since and until must be ISO 8601 UTC times"))
+        if (until - since).days > 92:
+            return _json(400, error_body(400, "INVALID_DATE_RANGE", "The window may span at most 3 months"))
+        with self._lock:
+            items = [t for t in account.completed if since <= _parse_stamp(t["completed_at"]) <= until]
+        return self._page(req, items, "items")
+
+    def _page(self, req: RecordedRequest, items: list[dict[str, Any]], key: str) -> tuple[int, dict[str, str], bytes]:
+        try:
+            limit = int(req.param("limit") or 50)
+            offset = _decode_cursor(req.param("cursor"))
+        except ValueError:
+            return _json(400, error_body(400, "INVALID_ARGUMENT", "Invalid limit or cursor"))
+        if not 1 <= limit <= 200:
+            return _json(400, error_body(400, "INVALID_ARGUMENT", "limit must be between 1 and 200"))
+        page = items[offset : offset + limit]
+        more = offset + limit < len(items)
+        return _json(200, {key: page, "next_cursor": _encode_cursor(offset + limit) if more else None})
+
+    def _exchange_code(self, req: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+        fields = _form_or_json(req)
+        if fields.get("client_id") != self.client_id or fields.get("client_secret") != self.client_secret:
+            return _json(401, {"error": "invalid_client"})
+        with self._lock:
+            token = self._codes.pop(fields.get("code", ""), None)
+        if token is None:
+            return _json(400, {"error": "invalid_grant"})
+        self.add_account(token)
+        return _json(200, {"access_token": token, "token_type": "Bearer"})
+
+    def _revoke(self, req: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+        if req.method == "POST":
+            client_id, client_secret = _basic_auth(req.headers.get("authorization", ""))
+            token = _form_or_json(req).get("token", "")
+        else:
+            client_id, client_secret = req.param("client_id"), req.param("client_secret")
+            token = req.param("access_token") or ""
+        if client_id != self.client_id or client_secret != self.client_secret:
+            return _json(401, {"error": "invalid_client"})
+        with self._lock:
+            self.revoked.append(token)
+            self._rejected[token] = 401
+        return 200, {"Content-Length": "0"}, b""
+
+    def _scripted(self, script: Script) -> tuple[int, dict[str, str], bytes]:
+        if script.raw_body is not None:
+            return script.status, {"Content-Type": "application/json", **script.headers}, script.raw_body
+        if script.json_body is not None:
+            status, headers, body = _json(script.status, script.json_body)
+            return status, {**headers, **script.headers}, body
+        phrase = HTTPStatus(script.status).phrase
+        extra = {"retry_after": int(script.headers["Retry-After"])} if "Retry-After" in script.headers else {}
+        envelope = error_body(script.status, phrase.upper().replace(" ", "_"), phrase, **extra)
+        status, headers, body = _json(script.status, envelope)
+        return status, {**headers, **script.headers}, body
+
+
+def _json(status: int, payload: Any) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
+
+
+def _form_or_json(req: RecordedRequest) -> dict[str, str]:
+    if req.headers.get("content-type", "").startswith("application/json"):
+        try:
+            data = json.loads(req.body or b"{}")
+        except ValueError:
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    return {k: v[0] for k, v in parse_qs(req.body.decode(errors="replace")).items()}
+
+
+def _basic_auth(header: str) -> tuple[str | None, str | None]:
+    if not header.startswith("Basic "):
+        return None, None
+    try:
+        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+    except (ValueError, binascii.Error):
+        return None, None
+    return user, password
+
+
+def _parse_stamp(value: str | None) -> datetime:
+    if not value:
+        raise ValueError("missing")
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode()
+
+
+def _decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(cursor.encode()))["o"]
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise ValueError("bad cursor") from exc
+    if not isinstance(offset, int) or offset < 0:
+        raise ValueError("bad cursor")
+    return offset
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hung up (its timeout fired) is expected, not an error worth a traceback
+
+
+def _handler_for(fake: FakeTodoist) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # the fake stays quiet
+            pass
+
+        def _handle(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            request = RecordedRequest(self.command, parts.path, parse_qs(parts.query), headers, body, time.monotonic())
+            script = fake._record(request)
+            if script is not None and script.delay_s and not fake._sleep(script.delay_s):
+                return
+            status, out_headers, payload = (
+                fake._scripted(script) if script is not None and not script.passthrough else fake._answer(request)
+            )
+            try:
+                self.send_response(status)
+                for name, value in out_headers.items():
+                    self.send_header(name, value)
+                if "Content-Length" not in out_headers:
+                    self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (e.g. its timeout fired): nothing to answer
+
+        do_GET = do_POST = do_DELETE = do_PUT = _handle
+
+    return Handler
