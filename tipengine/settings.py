@@ -183,6 +183,25 @@ TODOIST_CLIENT_SECRET = env_str("TODOIST_CLIENT_SECRET", "")
 TOKEN_ENCRYPTION_KEYS = env_list("TOKEN_ENCRYPTION_KEYS", [])
 if not TOKEN_ENCRYPTION_KEYS and not DEBUG:
     raise ImproperlyConfigured("Set TOKEN_ENCRYPTION_KEYS (comma-separated Fernet keys) when DEBUG is off.")
+# One Todoist operation (all pages and retries) never runs past TODOIST_BUDGET_S; see docs/integrations.md.
+TODOIST_TIMEOUT_S = env_float("TODOIST_TIMEOUT_S", 5.0, low=0.01)
+TODOIST_BUDGET_S = env_float("TODOIST_BUDGET_S", 10.0, low=0.01)
+TODOIST_MAX_RETRY_AFTER_S = env_float("TODOIST_MAX_RETRY_AFTER_S", 5.0, low=0.0)
+TODOIST_MAX_ATTEMPTS = env_int("TODOIST_MAX_ATTEMPTS", 4)
+TODOIST_BACKOFF_BASE_S = env_float("TODOIST_BACKOFF_BASE_S", 0.25, low=0.0)
+TODOIST_TASKS_CACHE_S = env_int("TODOIST_TASKS_CACHE_S", 60)  # open tasks are served from cache this long
+TODOIST_FAILURE_CACHE_S = env_int("TODOIST_FAILURE_CACHE_S", 30)  # a failed read is not retried sooner
+TODOIST_OAUTH_STATE_MAX_AGE_S = env_int("TODOIST_OAUTH_STATE_MAX_AGE_S", 600)
+TODOIST_OAUTH_SCOPES = env_list("TODOIST_OAUTH_SCOPES", ["data:read"])
+TODOIST_WEBHOOK_RETENTION_DAYS = env_int("TODOIST_WEBHOOK_RETENTION_DAYS", 30)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "integrations-reverify-tokens": {"task": "integrations.tasks.verify_all_integrations", "schedule": 86400.0},
+        "integrations-verify-pending": {"task": "integrations.tasks.verify_pending_integrations", "schedule": 900.0},
+        "integrations-pull-completions": {"task": "integrations.tasks.pull_all_completions", "schedule": 600.0},
+        "integrations-prune-webhooks": {"task": "integrations.tasks.prune_webhook_deliveries", "schedule": 86400.0},
+    }
+)
 
 # --- generation ---
 # litellm otherwise downloads its cost map from the internet at import time.
@@ -191,5 +210,15 @@ LITELLM_URL = env_str("LITELLM_URL", "")
 LITELLM_MASTER_KEY = env_str("LITELLM_MASTER_KEY", "")
 OLLAMA_URL = env_str("OLLAMA_URL", "http://127.0.0.1:11434")
 LITELLM_CONFIG_PATH = env_str("LITELLM_CONFIG_PATH", str(BASE_DIR / "infra" / "litellm" / "litellm_config.yaml"))
+# Background generation (Celery) budget for all attempts of one pool refresh; requests use TIPS_REQUEST_BUDGET_S.
+GENERATION_TIMEOUT_S = env_float("GENERATION_TIMEOUT_S", 30.0, low=0.1)
+GENERATION_POOL_TTL_S = env_int("GENERATION_POOL_TTL_S", 6 * 3600)  # also capped at the user's local midnight
+GENERATION_MAX_TIPS = env_int("GENERATION_MAX_TIPS", 6)
+GENERATION_CONTEXT_MAX_TASKS = env_int("GENERATION_CONTEXT_MAX_TASKS", 30)
+GENERATION_CONTEXT_MAX_CHARS = env_int("GENERATION_CONTEXT_MAX_CHARS", 6000)
+# Circuit breaker (state in the cache, shared by every process): N failures within the window open it.
+GENERATION_BREAKER_THRESHOLD = env_int("GENERATION_BREAKER_THRESHOLD", 3)
+GENERATION_BREAKER_WINDOW_S = env_float("GENERATION_BREAKER_WINDOW_S", 60.0, low=1.0)
+GENERATION_BREAKER_COOLDOWN_S = env_float("GENERATION_BREAKER_COOLDOWN_S", 60.0, low=1.0)
 
 # --- recommender ---

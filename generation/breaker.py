@@ -1,0 +1,88 @@
+"""A circuit breaker kept in the Django cache (Redis in production), so every process shares it.
+
+Closed: calls go through; `threshold` failures within `window_s` open it. Open: calls are refused
+with CircuitOpen for `cooldown_s`. Half-open: after the cool-down exactly one caller may probe; its
+success closes the breaker, its failure opens it again at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+
+from generation.errors import CircuitOpen
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CircuitBreaker:
+    name: str
+    threshold: int
+    cooldown_s: float
+    window_s: float
+
+    def _key(self, part: str) -> str:
+        return f"generation:breaker:{self.name}:{part}"
+
+    def is_open(self) -> bool:
+        """Return True while the cool-down runs (no call may go through)."""
+        return cache.get(self._key("open_until")) is not None
+
+    def before_call(self) -> None:
+        """Raise CircuitOpen unless a call may go through now."""
+        open_until = cache.get(self._key("open_until"))
+        if open_until is not None:
+            retry_in = max(float(open_until) - time.time(), 0.0)
+            raise CircuitOpen(
+                f"The model gateway failed repeatedly; calls resume in {retry_in:.0f} s.",
+                details={"breaker": self.name, "retry_after_s": round(retry_in, 1)},
+            )
+        # Half-open (tripped, cool-down over): one probe at a time; `add` is atomic, so one caller wins it.
+        half_open = cache.get(self._key("tripped")) is not None
+        if half_open and not cache.add(self._key("probe"), 1, timeout=math.ceil(self._probe_ttl())):
+            raise CircuitOpen("The model gateway is being probed after failures.", details={"breaker": self.name})
+
+    def record_success(self) -> None:
+        if cache.get(self._key("tripped")) is not None:
+            logger.info("breaker %s closed after a successful probe", self.name)
+        cache.delete_many([self._key("failures"), self._key("tripped"), self._key("probe")])
+
+    def record_failure(self) -> None:
+        if cache.get(self._key("tripped")) is not None:
+            self._open(reason="probe failed")
+            return
+        cache.add(self._key("failures"), 0, timeout=math.ceil(self.window_s))
+        failures = cache.incr(self._key("failures"))
+        if failures >= self.threshold:
+            self._open(reason=f"{failures} failures")
+
+    def reset(self) -> None:
+        cache.delete_many([self._key(p) for p in ("failures", "tripped", "probe", "open_until")])
+
+    def _open(self, *, reason: str) -> None:
+        until = time.time() + self.cooldown_s
+        cache.set(self._key("open_until"), until, timeout=math.ceil(self.cooldown_s))
+        # `tripped` outlives the cool-down: it marks the half-open state that follows.
+        cache.set(self._key("tripped"), 1, timeout=math.ceil(self.cooldown_s + self._probe_ttl() + self.window_s))
+        cache.delete_many([self._key("failures"), self._key("probe")])
+        logger.warning("breaker %s opened for %.0f s (%s)", self.name, self.cooldown_s, reason)
+
+    def _probe_ttl(self) -> float:
+        # A probe that never reports back (crashed worker) must not hold the breaker half-open forever.
+        return settings.GENERATION_TIMEOUT_S + 5
+
+
+def gateway_breaker() -> CircuitBreaker:
+    """The breaker in front of the tip-generator alias, configured from settings."""
+    return CircuitBreaker(
+        name="tip-generator",
+        threshold=settings.GENERATION_BREAKER_THRESHOLD,
+        cooldown_s=settings.GENERATION_BREAKER_COOLDOWN_S,
+        window_s=settings.GENERATION_BREAKER_WINDOW_S,
+    )

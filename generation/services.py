@@ -1,0 +1,150 @@
+"""Writes: refresh a user's pool of LLM tip candidates."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from generation.breaker import gateway_breaker
+from generation.client import GenerationResult, generate_tips
+from generation.context import PromptContext, build_context, resolve_timezone
+from generation.errors import CircuitOpen, RefreshInProgress, TasksUnavailable
+from generation.models import CandidatePool, candidate_to_dict
+from generation.prompting import load_template
+from integrations.todoist.types import TodoistTask
+from recommender.candidates import TipCandidate
+
+logger = logging.getLogger(__name__)
+
+# The refresh lock outlives the generation budget by this much, then frees itself (crashed worker).
+LOCK_MARGIN_S = 30
+
+
+def pool_refresh(
+    *,
+    user: AbstractBaseUser,
+    tasks: list[TodoistTask] | None = None,
+    timeout_s: float | None = None,
+    tz: str | None = None,
+) -> list[TipCandidate]:
+    """Generate and store the user's candidate pool; return its candidates.
+
+    Idempotent: while the stored pool is fresh and was made from the same context and prompt, it is
+    returned without calling the gateway. Safe under concurrency: one refresh per user runs at a time
+    (a cache lock; others get RefreshInProgress) and an older generation never overwrites a newer one.
+    Raises GenerationError subclasses; a failure leaves the stored pool as it was.
+    """
+    timeout_s = settings.GENERATION_TIMEOUT_S if timeout_s is None else timeout_s
+    deadline = time.monotonic() + timeout_s
+    if gateway_breaker().is_open():  # before spending time on Todoist for nothing
+        raise CircuitOpen("The model gateway is skipped after repeated failures.", details={"user_id": user.pk})
+    if tasks is None:
+        tasks = _open_tasks(user, budget_s=timeout_s)
+    context = build_context(tasks=tasks, feedback=_recent_feedback(user), tz=tz)
+    fingerprint = context.fingerprint()
+    prompt_version = load_template().version
+
+    reusable = _reusable_pool(user, fingerprint, prompt_version)
+    if reusable is not None:
+        return reusable.tip_candidates()
+    lock_key, token = f"generation:pool-refresh:{user.pk}", uuid.uuid4().hex
+    if not cache.add(lock_key, token, timeout=math.ceil(timeout_s) + LOCK_MARGIN_S):
+        raise RefreshInProgress("This user's tip pool is being refreshed.", details={"user_id": user.pk})
+    try:
+        # Checked again under the lock: a refresh that held it a moment ago may have done the work.
+        reusable = _reusable_pool(user, fingerprint, prompt_version)
+        if reusable is not None:
+            return reusable.tip_candidates()
+        generated_at = timezone.now()
+        result = generate_tips(context=context, timeout_s=max(deadline - time.monotonic(), 0.0))
+        pool = _store_pool(
+            user=user, result=result, context=context, fingerprint=fingerprint, generated_at=generated_at
+        )
+    finally:
+        if cache.get(lock_key) == token:  # never free a lock that expired and was taken by another refresh
+            cache.delete(lock_key)
+    logger.info(
+        "pool refreshed user=%s candidates=%d model=%s prompt=%s",
+        user.pk,
+        len(pool.candidates),
+        pool.llm_model,
+        pool.prompt_version,
+    )
+    return pool.tip_candidates()
+
+
+def pool_expiry(*, generated_at: datetime, tz: str | None = None) -> datetime:
+    """When a pool made now goes stale: after the TTL, or at the user's local midnight if sooner."""
+    zone = resolve_timezone(tz)
+    local = generated_at.astimezone(zone)
+    midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    return min(generated_at + timedelta(seconds=settings.GENERATION_POOL_TTL_S), midnight)
+
+
+def _reusable_pool(user: AbstractBaseUser, fingerprint: str, prompt_version: str) -> CandidatePool | None:
+    pool = CandidatePool.objects.filter(user=user).first()
+    if pool and pool.is_fresh() and pool.context_fingerprint == fingerprint and pool.prompt_version == prompt_version:
+        return pool
+    return None
+
+
+def _store_pool(
+    *,
+    user: AbstractBaseUser,
+    result: GenerationResult,
+    context: PromptContext,
+    fingerprint: str,
+    generated_at: datetime,
+) -> CandidatePool:
+    values: dict[str, Any] = {
+        "candidates": [candidate_to_dict(c) for c in result.candidates],
+        "llm_model": result.llm_model,
+        "prompt_version": result.prompt_version,
+        "context_fingerprint": fingerprint,
+        "generated_at": generated_at,
+        "expires_at": pool_expiry(generated_at=generated_at, tz=context.timezone),
+        "attempts": result.attempts,
+        "dropped": dict(result.dropped),
+    }
+    with transaction.atomic():
+        pool, created = CandidatePool.objects.select_for_update().get_or_create(user=user, defaults=values)
+        if not created and pool.generated_at <= generated_at:
+            for name, value in values.items():
+                setattr(pool, name, value)
+            pool.save(update_fields=list(values))
+    return pool
+
+
+def _open_tasks(user: AbstractBaseUser, *, budget_s: float) -> list[TodoistTask]:
+    from integrations import errors as integration_errors
+    from integrations import selectors as integration_selectors
+
+    try:
+        return integration_selectors.open_tasks(user=user, budget_s=budget_s)
+    except integration_errors.TasksUnavailable as exc:
+        raise TasksUnavailable(
+            f"The user's tasks cannot be read: {exc.reason}.", details={"reason": exc.reason}
+        ) from exc
+
+
+def _recent_feedback(user: AbstractBaseUser) -> dict[str, dict[str, int]]:
+    # Feedback only steers the prompt: without it (selector missing, database hiccup) we still generate.
+    try:
+        from recommender.selectors import recent_feedback_by_kind
+    except ImportError:
+        return {}
+    try:
+        return recent_feedback_by_kind(user=user)
+    except DatabaseError:
+        logger.warning("generation: recent feedback unavailable for user %s", user.pk, exc_info=True)
+        return {}

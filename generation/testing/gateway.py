@@ -1,0 +1,39 @@
+"""Test support: a fake Ollama per test class, with the real in-process router pointed at it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.cache import cache
+from django.test import override_settings
+
+from generation.breaker import gateway_breaker
+from generation.testing.fake_ollama import FakeOllama
+
+
+class FakeGatewayMixin:
+    """Mix into a Django test case: `self.fake` is a running FakeOllama behind the real litellm Router.
+
+    The breaker and the cache start clean for every test; gateway timeouts are short so failure tests
+    stay fast. Subclasses may set `gateway_settings` to override more settings for the class.
+    """
+
+    fake: FakeOllama
+    gateway_settings: dict[str, Any] = {}
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()  # type: ignore[misc]
+        cls.fake = FakeOllama().start()
+        cls.addClassCleanup(cls.fake.stop)  # type: ignore[attr-defined]
+        # Changing OLLAMA_URL/LITELLM_URL rebuilds the router (generation.apps connects setting_changed).
+        overrides = {"OLLAMA_URL": cls.fake.url, "LITELLM_URL": "", "GENERATION_TIMEOUT_S": 3.0}
+        cls._gateway_override = override_settings(**{**overrides, **cls.gateway_settings})
+        cls._gateway_override.enable()
+        cls.addClassCleanup(cls._gateway_override.disable)  # type: ignore[attr-defined]
+
+    def setUp(self) -> None:
+        super().setUp()  # type: ignore[misc]
+        cache.clear()  # breaker state and refresh locks from earlier tests
+        gateway_breaker().reset()
+        self.fake.reset()
