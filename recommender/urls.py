@@ -1,5 +1,11 @@
 """Routes under /api/v1/tips/."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from recommender.api.feedback import FeedbackApi, HistoryApi
+
+# `history/` before any `<int:tip_id>/...` route, so it is never read as a tip id.
+urlpatterns = [
+    path("history/", HistoryApi.as_view(), name="tips-history"),
+    path("<int:tip_id>/feedback/", FeedbackApi.as_view(), name="tips-feedback"),
+]

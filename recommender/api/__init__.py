@@ -1,0 +1,1 @@
+"""Recommender API views, one module per resource."""

@@ -1,0 +1,103 @@
+"""Feedback on a served tip (POST /api/v1/tips/<id>/feedback/) and the user's tip history."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from recommender.models import FeedbackEvent, TipScore
+from recommender.rewards import Action, window_closes_at
+from recommender.selectors.history import tips_history
+from recommender.services.feedback import feedback_record
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+class FeedbackApi(APIView):
+    """Record what the user did with a tip; the `Idempotency-Key` header makes retries safe."""
+
+    class InputSerializer(serializers.Serializer):
+        action = serializers.ChoiceField(choices=Action.choices)
+        until = serializers.DateTimeField(required=False, allow_null=True, help_text="Only with `snoozed`; future.")
+
+    class OutputSerializer(serializers.Serializer):
+        tip_id = serializers.IntegerField()
+        action = serializers.ChoiceField(choices=Action.choices)
+        until = serializers.DateTimeField(allow_null=True)
+        reward = serializers.FloatField(help_text="The tip's reward after this action (final when `final`).")
+        final = serializers.BooleanField()
+        finalized_at = serializers.DateTimeField(allow_null=True)
+        window_closes_at = serializers.DateTimeField()
+        due_age_days = serializers.IntegerField(allow_null=True)
+        recorded_at = serializers.DateTimeField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OutputSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+    )
+    def post(self, request: Request, tip_id: int) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = feedback_record(
+            user=request.user,
+            tip_id=tip_id,
+            action=data.validated_data["action"],
+            until=data.validated_data.get("until"),
+            idempotency_key=request.headers.get("Idempotency-Key"),
+        )
+        # The service's body is already the wire format (it is also what a replay sends back verbatim).
+        response = Response(outcome.body, status=outcome.status)
+        if outcome.replayed:
+            response[REPLAYED_HEADER] = "true"
+        return response
+
+
+class FeedbackEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = FeedbackEvent
+        fields = ["action", "created_at", "until", "reward"]
+
+
+class HistoryApi(ListAPIView):
+    """The user's served tips, newest first, with every feedback event and the reward; cursor-paginated."""
+
+    class OutputSerializer(serializers.ModelSerializer):
+        kind = serializers.CharField(source="tip_kind", allow_null=True)
+        final = serializers.BooleanField(source="is_final")
+        window_closes_at = serializers.SerializerMethodField()
+        events = FeedbackEventSerializer(many=True)
+
+        class Meta:
+            model = TipScore
+            fields = [
+                "id",
+                "request_id",
+                "position",
+                "kind",
+                "source",
+                "title",
+                "body",
+                "rationale",
+                "task_ids",
+                "prompt_version",
+                "llm_model",
+                "served_at",
+                "last_action",
+                "reward",
+                "final",
+                "feedback_at",
+                "finalized_at",
+                "window_closes_at",
+                "events",
+            ]
+
+        def get_window_closes_at(self, tip: TipScore) -> str:
+            return serializers.DateTimeField().to_representation(window_closes_at(tip.served_at))
+
+    serializer_class = OutputSerializer
+
+    def get_queryset(self):
+        return tips_history(user=self.request.user)

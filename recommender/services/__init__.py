@@ -1,0 +1,1 @@
+"""Recommender services: the writes (serving, feedback, rewards, arm statistics)."""

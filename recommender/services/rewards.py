@@ -1,0 +1,127 @@
+"""Rewards becoming final: by a feedback action, by a Todoist completion, or when a tip's window closes."""
+
+import logging
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from recommender.models import FeedbackEvent, TipScore
+from recommender.rewards import DEFAULT_REWARD, IMPLICIT_ACTIONS, Action, infer_reward, is_terminal, reward_window
+from recommender.services.stats import FinalReward, arm_stats_add
+
+logger = logging.getLogger(__name__)
+
+FINALIZE_BATCH_SIZE = 500
+
+
+def tip_due_age_days(tip: TipScore) -> int | None:
+    """Return how many days the tip's task was overdue when it was served (the column, else its features)."""
+    if tip.due_age_days is not None:
+        return tip.due_age_days
+    value = (tip.features or {}).get("due_age_days")
+    return value if isinstance(value, int) else None
+
+
+def tip_apply_action(*, tip: TipScore, action: str, at: datetime) -> float:
+    """Apply `action` to a tip locked by the caller: new provisional reward, and finality for terminal actions.
+
+    Returns the tip's reward after the action. A terminal action finalizes the tip and adds its reward to
+    the arm statistics in the caller's transaction.
+    """
+    reward = infer_reward(action, current=tip.reward)
+    if action not in IMPLICIT_ACTIONS or tip.last_action is None:
+        tip.last_action = action
+    tip.reward = reward
+    tip.feedback_at = at
+    fields = ["last_action", "reward", "feedback_at"]
+    if is_terminal(action):
+        tip.finalized_at = at
+        fields.append("finalized_at")
+        arm_stats_add(rewards=[FinalReward(tip.user_id, tip.source, tip.tip_kind, reward)])
+    tip.save(update_fields=fields)
+    # due_age_days goes with every reward so the log alone can relate rewards to task urgency.
+    logger.info(
+        "reward tip=%s user=%s arm=%s action=%s reward=%s final=%s due_age_days=%s",
+        tip.pk,
+        tip.user_id,
+        tip.arm,
+        action,
+        reward,
+        tip.finalized_at is not None,
+        tip_due_age_days(tip),
+    )
+    return reward
+
+
+def rewards_finalize_expired(*, now: datetime | None = None, batch_size: int = FINALIZE_BATCH_SIZE) -> int:
+    """Finalize every open tip whose reward window has closed by `now`; silent tips get the default reward.
+
+    Works in batches, each its own transaction, oldest first. Rows locked by a feedback call in flight are
+    skipped (SKIP LOCKED) and finalized by the next run. Returns how many tips were finalized.
+    """
+    now = now or timezone.now()
+    cutoff = now - reward_window()
+    total = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                TipScore.objects.select_for_update(skip_locked=True)
+                .filter(finalized_at__isnull=True, served_at__lte=cutoff)
+                .order_by("served_at", "id")
+                .values_list("id", "user_id", "source", "tip_kind", "reward")[:batch_size]
+            )
+            if not rows:
+                break
+            TipScore.objects.filter(pk__in=[row[0] for row in rows]).update(
+                reward=Coalesce("reward", Value(DEFAULT_REWARD)), finalized_at=now
+            )
+            arm_stats_add(
+                rewards=[
+                    FinalReward(user_id, source, kind, DEFAULT_REWARD if reward is None else reward)
+                    for _, user_id, source, kind, reward in rows
+                ]
+            )
+        total += len(rows)
+        if len(rows) < batch_size:
+            break
+    if total:
+        logger.info("rewards_finalize_expired finalized=%d cutoff=%s", total, cutoff.isoformat())
+    return total
+
+
+def tips_credit_completion(*, user_id: int, task_id: str, completed_at: datetime) -> list[int]:
+    """Credit a Todoist task completion as `completed` to the user's open tips that named the task.
+
+    Only tips served before the completion and whose window was still open at that time count. Runs at
+    most once per tip however often the completion is delivered: the tips are locked and a final tip is
+    skipped. Returns the ids of the tips credited now.
+    """
+    task_id = str(task_id)
+    window = reward_window()
+    # task_ids is JSON; filtering it in Python keeps this portable (SQLite has no JSON containment) and the
+    # candidate set is small: one user's open tips served within one window before the completion.
+    open_tips = TipScore.objects.filter(
+        user_id=user_id, finalized_at__isnull=True, served_at__lte=completed_at, served_at__gt=completed_at - window
+    ).values_list("id", "task_ids")
+    ids = [pk for pk, task_ids in open_tips if task_id in {str(t) for t in task_ids or ()}]
+    if not ids:
+        return []
+    now = timezone.now()
+    credited = []
+    with transaction.atomic():
+        for tip in TipScore.objects.select_for_update().filter(pk__in=ids, finalized_at__isnull=True).order_by("id"):
+            reward = tip_apply_action(tip=tip, action=Action.COMPLETED, at=now)
+            FeedbackEvent.objects.create(
+                tip=tip,
+                user_id=user_id,
+                action=Action.COMPLETED,
+                created_at=now,
+                reward=reward,
+                response={"source": "todoist", "task_id": task_id, "completed_at": completed_at.isoformat()},
+            )
+            credited.append(tip.pk)
+    logger.info("completion user=%s task=%s credited tips=%s", user_id, task_id, credited)
+    return credited

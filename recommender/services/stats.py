@@ -1,0 +1,102 @@
+"""Arm statistics: incremented atomically when rewards become final, and rebuildable from tip_scores."""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.db.models import Count, Sum, Value
+from django.db.models.functions import Coalesce, Concat
+from django.utils import timezone
+
+from recommender.candidates import arm_name
+from recommender.models import ArmStat, TipScore
+
+LEGACY_KIND = "legacy"
+
+
+@dataclass(frozen=True, slots=True)
+class FinalReward:
+    """One tip whose reward just became final: what the statistics need to know about it."""
+
+    user_id: int
+    source: str
+    tip_kind: str | None
+    reward: float
+
+    @property
+    def arm(self) -> str:
+        return arm_name(self.source, self.tip_kind or LEGACY_KIND)
+
+
+def _upsert_sql(*, scoped: bool, rows: int) -> str:
+    table = connection.ops.quote_name(ArmStat._meta.db_table)
+    count = connection.ops.quote_name("count")
+    # ON CONFLICT names the partial unique index by its columns and predicate (PostgreSQL and SQLite >= 3.24).
+    target = "(user_id, arm) WHERE user_id IS NOT NULL" if scoped else "(arm) WHERE user_id IS NULL"
+    values = ", ".join(["(%s, %s, %s, %s, %s)"] * rows)
+    return (
+        f"INSERT INTO {table} (user_id, arm, {count}, reward_sum, updated_at) VALUES {values} "
+        f"ON CONFLICT {target} DO UPDATE SET {count} = {table}.{count} + excluded.{count}, "
+        f"reward_sum = {table}.reward_sum + excluded.reward_sum, updated_at = excluded.updated_at"
+    )
+
+
+def arm_stats_add(*, rewards: Iterable[FinalReward]) -> None:
+    """Add final rewards to the global and per-user statistics of their arms, in one upsert per scope.
+
+    Call it inside the transaction that finalizes the tips, so a rollback takes both back. Increments
+    happen in the database (never read-modify-write in Python), so concurrent calls cannot lose an update;
+    rows are written in key order so two batches touching the same arms cannot deadlock.
+    """
+    per_user: dict[tuple[int, str], list[float]] = defaultdict(lambda: [0, 0.0])
+    per_arm: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+    for final in rewards:
+        for bucket in (per_user[(final.user_id, final.arm)], per_arm[final.arm]):
+            bucket[0] += 1
+            bucket[1] += final.reward
+    if not per_arm:
+        return
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        for scoped, groups in ((False, {(None, arm): v for arm, v in per_arm.items()}), (True, per_user)):
+            keys = sorted(groups, key=lambda k: (k[0] or 0, k[1]))
+            params: list[object] = []
+            for user_id, arm in keys:
+                count, reward_sum = groups[(user_id, arm)]
+                params += [user_id, arm, count, reward_sum, now]
+            cursor.execute(_upsert_sql(scoped=scoped, rows=len(keys)), params)
+
+
+def _final_totals(*, per_user: bool) -> list[dict]:
+    fields = ("user_id", "arm_key") if per_user else ("arm_key",)
+    return list(
+        TipScore.objects.filter(finalized_at__isnull=False)
+        .annotate(arm_key=Concat("source", Value(":"), Coalesce("tip_kind", Value(LEGACY_KIND))))
+        .values(*fields)
+        .annotate(n=Count("id"), total=Sum("reward"))
+        .order_by()
+    )
+
+
+@transaction.atomic
+def arm_stats_rebuild() -> dict[str, int]:
+    """Recompute every arm statistic from the final rewards in tip_scores; return what was deleted and written.
+
+    The table is locked first (PostgreSQL) so no finalization commits between the aggregate and the write:
+    one that is still open when the lock is taken adds its increment after the rebuild, on top of totals
+    that do not contain it yet.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {connection.ops.quote_name(ArmStat._meta.db_table)} IN EXCLUSIVE MODE")
+    now = timezone.now()
+    # Global sums come from SQL too (not from adding per-user floats in Python), like the increments.
+    rows = [
+        ArmStat(user_id=row.get("user_id"), arm=row["arm_key"], count=row["n"], reward_sum=row["total"], updated_at=now)
+        for per_user in (False, True)
+        for row in _final_totals(per_user=per_user)
+    ]
+    deleted, _ = ArmStat.objects.all().delete()
+    ArmStat.objects.bulk_create(rows, batch_size=1000)
+    return {"deleted": deleted, "written": len(rows)}
