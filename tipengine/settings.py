@@ -222,3 +222,11 @@ GENERATION_BREAKER_WINDOW_S = env_float("GENERATION_BREAKER_WINDOW_S", 60.0, low
 GENERATION_BREAKER_COOLDOWN_S = env_float("GENERATION_BREAKER_COOLDOWN_S", 60.0, low=1.0)
 
 # --- recommender ---
+# Feedback and learning (docs/feedback.md): how often beat closes expired reward windows, and the batch size.
+TIPS_FINALIZE_INTERVAL_S = env_float("TIPS_FINALIZE_INTERVAL_S", 300.0, low=1.0)
+TIPS_FINALIZE_BATCH_SIZE = env_int("TIPS_FINALIZE_BATCH_SIZE", 500)
+CELERY_BEAT_SCHEDULE["recommender.finalize_rewards"] = {
+    "task": "recommender.finalize_rewards",
+    "schedule": TIPS_FINALIZE_INTERVAL_S,
+}
+
