@@ -50,6 +50,7 @@ def pool_refresh(
         raise CircuitOpen("The model gateway is skipped after repeated failures.", details={"user_id": user.pk})
     if tasks is None:
         tasks = _open_tasks(user, budget_s=timeout_s)
+    tz = tz or getattr(user, "timezone", None)  # users carry no time zone yet: settings.TIME_ZONE then
     context = build_context(tasks=tasks, feedback=_recent_feedback(user), tz=tz)
     fingerprint = context.fingerprint()
     prompt_version = load_template().version
