@@ -5,3 +5,10 @@ from django.apps import AppConfig
 
 class RecommenderConfig(AppConfig):
     name = "recommender"
+
+    def ready(self) -> None:
+        from integrations.signals import task_completed
+        from recommender.signals import on_task_completed
+
+        # dispatch_uid: connected once however often ready() runs (tests, autoreload).
+        task_completed.connect(on_task_completed, dispatch_uid="recommender.credit_task_completion")

@@ -3,6 +3,7 @@
 import logging
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Value
 from django.db.models.functions import Coalesce
@@ -13,8 +14,6 @@ from recommender.rewards import DEFAULT_REWARD, IMPLICIT_ACTIONS, Action, infer_
 from recommender.services.stats import FinalReward, arm_stats_add
 
 logger = logging.getLogger(__name__)
-
-FINALIZE_BATCH_SIZE = 500
 
 
 def tip_due_age_days(tip: TipScore) -> int | None:
@@ -56,13 +55,14 @@ def tip_apply_action(*, tip: TipScore, action: str, at: datetime) -> float:
     return reward
 
 
-def rewards_finalize_expired(*, now: datetime | None = None, batch_size: int = FINALIZE_BATCH_SIZE) -> int:
+def rewards_finalize_expired(*, now: datetime | None = None, batch_size: int | None = None) -> int:
     """Finalize every open tip whose reward window has closed by `now`; silent tips get the default reward.
 
-    Works in batches, each its own transaction, oldest first. Rows locked by a feedback call in flight are
-    skipped (SKIP LOCKED) and finalized by the next run. Returns how many tips were finalized.
+    Works in batches (TIPS_FINALIZE_BATCH_SIZE), each its own transaction, oldest first. Rows locked by a
+    feedback call in flight are skipped (SKIP LOCKED) and finalized by the next run. Returns the count.
     """
     now = now or timezone.now()
+    batch_size = batch_size or settings.TIPS_FINALIZE_BATCH_SIZE
     cutoff = now - reward_window()
     total = 0
     while True:
