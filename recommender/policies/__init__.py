@@ -4,9 +4,11 @@ from typing import Any
 
 from recommender.policies.base import ArmEstimate, Choice, Policy
 from recommender.policies.egreedy import EpsilonGreedy
+from recommender.policies.thompson import Thompson
+from recommender.policies.ucb1 import UCB1
 from recommender.policies.uniform import Uniform
 
-POLICIES: dict[str, type] = {"egreedy": EpsilonGreedy, "uniform": Uniform}
+POLICIES: dict[str, type] = {"egreedy": EpsilonGreedy, "thompson": Thompson, "ucb1": UCB1, "uniform": Uniform}
 
 
 def get_policy(name: str, **params: Any) -> Policy:
