@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import itertools
@@ -195,7 +196,8 @@ class FakeTodoist:
     def start(self) -> FakeTodoist:
         """Bind 127.0.0.1 on an ephemeral port and serve in a daemon thread."""
         self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-todoist", daemon=True)
+        serve = functools.partial(self._server.serve_forever, poll_interval=0.05)  # quick to stop
+        self._thread = threading.Thread(target=serve, name="fake-todoist", daemon=True)
         self._thread.start()
         return self
 
