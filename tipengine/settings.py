@@ -230,3 +230,12 @@ CELERY_BEAT_SCHEDULE["recommender.finalize_rewards"] = {
     "schedule": TIPS_FINALIZE_INTERVAL_S,
 }
 
+# --- recommender: serving ---
+# Worker threads for request-time LLM calls (only when a user has no fresh pool); per process.
+TIPS_LLM_WORKERS = env_int("TIPS_LLM_WORKERS", 4)
+# Pseudo-count of the global arm mean in each user's estimate (docs/recommender.md, "Shrinkage").
+TIPS_SHRINKAGE_STRENGTH = env_float("TIPS_SHRINKAGE_STRENGTH", 10.0, low=0.0)
+# A dismissed or snoozed tip (same kind and tasks) is not served again within its cool-down.
+TIPS_COOLDOWN_DISMISSED_H = env_float("TIPS_COOLDOWN_DISMISSED_H", 72.0, low=0.0)
+TIPS_COOLDOWN_SNOOZED_H = env_float("TIPS_COOLDOWN_SNOOZED_H", 4.0, low=0.0)
+TIPS_SNOOZE_MAX_H = env_float("TIPS_SNOOZE_MAX_H", 168.0, low=0.0)  # how far back a snooze `until` is honoured

@@ -1,0 +1,93 @@
+"""Serve tips (GET /api/v1/tips/?limit=N): assemble, score, log to tip_scores, answer."""
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from integrations.todoist.types import TodoistTask
+from recommender.candidates import TipKind, TipSource
+from recommender.services.serving import ServedTips, tips_serve
+
+LIMIT_DEFAULT = 3
+LIMIT_MAX = 10
+
+
+def task_due(task: TodoistTask) -> str | None:
+    """The task's due moment as the frontend shows it: a date, or a date-time when one is set."""
+    if task.due_datetime is not None:
+        return task.due_datetime.isoformat()
+    return task.due_date.isoformat() if task.due_date else None
+
+
+class TaskOutputSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    content = serializers.CharField()
+    due = serializers.CharField(allow_null=True, help_text="YYYY-MM-DD, or an ISO date-time when a time is set.")
+
+
+class TipOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="Use it for feedback: POST /api/v1/tips/<id>/feedback/.")
+    kind = serializers.ChoiceField(choices=TipKind.choices)
+    source = serializers.ChoiceField(choices=TipSource.choices)
+    title = serializers.CharField()
+    body = serializers.CharField()
+    rationale = serializers.CharField()
+    tasks = TaskOutputSerializer(many=True)
+
+
+class DegradedSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="tasks_unavailable, llm_timeout, llm_unavailable, llm_skipped, ...")
+    message = serializers.CharField()
+    details = serializers.DictField()
+
+
+class TipsOutputSerializer(serializers.Serializer):
+    request_id = serializers.IntegerField()
+    degraded = DegradedSerializer(many=True, help_text="Empty when nothing went wrong.")
+    tips = TipOutputSerializer(many=True)
+
+
+class TipsApi(APIView):
+    """Serve up to `limit` tips for the authenticated user; each is logged and can then get feedback."""
+
+    class InputSerializer(serializers.Serializer):
+        limit = serializers.IntegerField(min_value=1, max_value=LIMIT_MAX, default=LIMIT_DEFAULT)
+
+    OutputSerializer = TipsOutputSerializer
+
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", int, description=f"1..{LIMIT_MAX}, default {LIMIT_DEFAULT}")],
+        responses={200: OutputSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        served = tips_serve(user=request.user, limit=params.validated_data["limit"])
+        return Response(self.render(served))
+
+    @staticmethod
+    def render(served: ServedTips) -> dict[str, Any]:
+        """Build the body OutputSerializer describes, as plain dicts: the hot path skips a serializer round-trip."""
+        return {
+            "request_id": served.request.pk,
+            "degraded": served.request.degraded,
+            "tips": [
+                {
+                    "id": tip.pk,
+                    "kind": tip.tip_kind,
+                    "source": tip.source,
+                    "title": tip.title,
+                    "body": tip.body,
+                    "rationale": tip.rationale,
+                    "tasks": [
+                        {"id": task.id, "content": task.content, "due": task_due(task)}
+                        for task in (served.tasks[task_id] for task_id in tip.task_ids)
+                    ],
+                }
+                for tip in served.tips
+            ],
+        }

@@ -1,0 +1,88 @@
+"""Stages 2 and 3: score the assembled candidates with the policy and log the served slate to tip_scores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.todoist.types import TodoistTask
+from recommender.models import TipRequest, TipScore
+from recommender.pipeline import assemble
+from recommender.policies import Policy, get_policy
+from recommender.selectors.serving import arm_estimates
+
+
+@dataclass(frozen=True)
+class ServedTips:
+    """What the API returns: the logged request, its tips in slate order, and the tasks they name."""
+
+    request: TipRequest
+    tips: list[TipScore]
+    tasks: dict[str, TodoistTask]
+
+
+@lru_cache(maxsize=8)
+def _policy(name: str, epsilon: float) -> Policy:
+    params = {"epsilon": epsilon} if name == "egreedy" else {}
+    return get_policy(name, **params)
+
+
+def serving_policy() -> Policy:
+    """Return the policy named by TIPS_POLICY (built once per process and settings value)."""
+    return _policy(settings.TIPS_POLICY, settings.TIPS_EPSILON)
+
+
+def tips_serve(
+    *, user: AbstractBaseUser, limit: int, rng: np.random.Generator | None = None, budget_s: float | None = None
+) -> ServedTips:
+    """Assemble, score and serve up to `limit` tips; log one TipRequest and its TipScores in one transaction.
+
+    The number of queries does not depend on how many candidates there are: one read per source
+    (pool, tasks, cool-downs, arm statistics), then one insert for the request and one bulk insert for the slate.
+    """
+    rng = rng if rng is not None else np.random.default_rng()
+    assembly = assemble(user=user, budget_s=budget_s)
+    policy = serving_policy()
+    choices = policy.choose(assembly.candidates, arm_estimates(user=user), rng, limit) if assembly.candidates else []
+    now = timezone.now()
+    request = TipRequest(
+        user=user,
+        created_at=now,
+        policy=policy.name,
+        policy_params={**policy.params(), "limit": limit, "dropped": assembly.dropped},
+        candidates=[c.describe() for c in assembly.candidates],
+        degraded=assembly.degraded,
+    )
+    scores = [
+        TipScore(
+            request=request,
+            user=user,
+            position=position,
+            tip_kind=choice.candidate.kind,
+            source=choice.candidate.source,
+            title=choice.candidate.title,
+            body=choice.candidate.body,
+            rationale=choice.candidate.rationale,
+            task_ids=list(choice.candidate.task_ids),
+            prompt_version=choice.candidate.prompt_version or None,
+            llm_model=choice.candidate.llm_model,
+            score=choice.score,
+            propensity=choice.propensity,
+            due_age_days=choice.candidate.features.get("due_age_days"),
+            features=dict(choice.candidate.features),
+            served_at=now,
+        )
+        for position, choice in enumerate(choices)
+    ]
+    with transaction.atomic():
+        request.save(force_insert=True)
+        for score in scores:
+            score.request = request  # sets request_id now that it has one
+        TipScore.objects.bulk_create(scores)
+    return ServedTips(request=request, tips=scores, tasks=assembly.tasks)

@@ -1,0 +1,50 @@
+"""Shared setup for the serving tests: a user reading the sample tasks, and a fresh LLM pool."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
+
+from generation.models import CandidatePool, candidate_to_dict
+from integrations.services import integration_connect_sample
+from recommender.candidates import TipCandidate
+from recommender.models import ArmStat
+from recommender.tests.factories import llm_tip
+
+MODEL = "ollama_chat/qwen2.5:7b"
+
+
+def connect_sample(user: AbstractBaseUser) -> None:
+    """The user's tasks are the bundled sample set (ids sample-01 .. sample-14)."""
+    integration_connect_sample(user=user)
+
+
+def store_pool(user: AbstractBaseUser, candidates: list[TipCandidate], *, fresh: bool = True) -> None:
+    """Store `candidates` as the user's generated pool, as generation would have."""
+    now = timezone.now()
+    CandidatePool.objects.update_or_create(
+        user=user,
+        defaults={
+            "candidates": [candidate_to_dict(c) for c in candidates],
+            "llm_model": MODEL,
+            "prompt_version": "tips-v1",
+            "context_fingerprint": "test",
+            "generated_at": now,
+            "expires_at": now + timedelta(hours=1 if fresh else -1),
+        },
+    )
+
+
+def sample_pool(size: int = 3) -> list[TipCandidate]:
+    """LLM candidates about sample tasks (and one without a task), `size` of them."""
+    kinds = ["do_now", "break_down", "batch", "plan", "reschedule", "wellbeing"]
+    out = [llm_tip("wellbeing", (), title="Take a walk before lunch")]
+    for i in range(size - 1):
+        out.append(llm_tip(kinds[i % len(kinds)], (f"sample-{(i % 14) + 1:02d}",), title=f"LLM tip {i}"))
+    return out
+
+
+def set_arm(arm: str, count: int, reward_sum: float, user: AbstractBaseUser | None = None) -> None:
+    ArmStat.objects.update_or_create(user=user, arm=arm, defaults={"count": count, "reward_sum": reward_sum})

@@ -1,0 +1,118 @@
+"""Serving without a fresh pool: the LLM is called within the request budget, and its failures degrade.
+
+Real commits (TransactionTestCase): the LLM call runs on a worker thread with its own connection. The
+gateway is the fake Ollama behind the real litellm router (`self.fake`); tasks come from the fake
+Todoist (`self.todoist`).
+"""
+
+from django.test import TransactionTestCase, override_settings
+
+from generation.models import CandidatePool
+from generation.testing.fake_ollama import Reply, tip, tips_json, unused_port_url
+from generation.testing.gateway import FakeGatewayMixin
+from integrations.testing.fake_todoist import FakeTodoist, fake_due
+from integrations.tests.support import fast_todoist_settings
+from recommender.models import TipRequest
+from recommender.pipeline import shutdown_llm_executor
+from tipengine.testing import ActorsMixin
+
+URL = "/api/v1/tips/"
+TOKEN = "tok-degraded"
+
+
+class NoPoolTests(FakeGatewayMixin, ActorsMixin, TransactionTestCase):
+    todoist: FakeTodoist
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.todoist = FakeTodoist().start()
+        cls.addClassCleanup(cls.todoist.stop)
+        cls.enterClassContext(override_settings(**fast_todoist_settings(cls.todoist)))
+        cls.todoist.add_account(TOKEN)
+        cls.urgent = cls.todoist.add_task(TOKEN, content="File taxes", priority=4, due=fake_due("2026-01-05"))
+        cls.todoist.add_task(TOKEN, content="Water plants")
+        import litellm  # noqa: F401  the first import costs seconds: not inside a test's request budget
+
+    def setUp(self):
+        super().setUp()
+        from integrations.services import integration_connect_token
+
+        integration_connect_token(user=self.alice, token=TOKEN)
+        self.llm_answer = tips_json([tip("do_now", [self.urgent["id"]], title="Taxes first, says the model")])
+
+    def tearDown(self):
+        shutdown_llm_executor(wait=True)  # late LLM calls and the refreshes they queue finish here
+        super().tearDown()
+
+    def serve(self, limit=10):
+        response = self.api(self.alice).get(URL, {"limit": limit})
+        self.assertEqual(response.status_code, 200)
+        return response.json()
+
+    def codes(self, body):
+        return {d["code"]: d["details"] for d in body["degraded"]}
+
+    def offered(self, body):
+        return [
+            (c["source"], c["kind"], tuple(c["task_ids"]))
+            for c in TipRequest.objects.get(pk=body["request_id"]).candidates
+        ]
+
+    @override_settings(TIPS_REQUEST_BUDGET_S=10.0)
+    def test_it_calls_the_llm_within_the_budget_when_there_is_no_pool(self):
+        self.fake.script(Reply.text(self.llm_answer))
+        body = self.serve()
+        self.assertEqual(body["degraded"], [])
+        self.assertIn(("llm", "do_now", (self.urgent["id"],)), self.offered(body))
+        self.assertEqual(len(self.fake.chat_requests), 1)
+        pool = CandidatePool.objects.get(user=self.alice)  # stored for the next requests
+        self.assertEqual([c["title"] for c in pool.candidates], ["Taxes first, says the model"])
+        self.serve()
+        self.assertEqual(len(self.fake.chat_requests), 1)  # the next request reads the pool
+
+    @override_settings(TIPS_REQUEST_BUDGET_S=0.5)
+    def test_it_serves_rule_tips_when_the_model_is_slow_and_refreshes_in_the_background(self):
+        self.fake.script(Reply.slow(5.0, self.llm_answer), Reply.text(self.llm_answer))
+        body = self.serve()
+        self.assertIn("llm_timeout", self.codes(body))
+        self.assertTrue(body["tips"])
+        self.assertEqual({t["source"] for t in body["tips"]}, {"todoist"})
+        shutdown_llm_executor(wait=True)
+        # Once the in-request call gave up, a background refresh (inline in tests) stored the pool.
+        self.assertEqual(len(self.fake.chat_requests), 2)
+        self.assertEqual(
+            CandidatePool.objects.get(user=self.alice).candidates[0]["title"], "Taxes first, says the model"
+        )
+
+    @override_settings(TIPS_REQUEST_BUDGET_S=5.0)
+    def test_it_serves_rule_tips_when_the_gateway_is_down(self):
+        with override_settings(OLLAMA_URL=unused_port_url()):
+            body = self.serve()
+        self.assertEqual(self.codes(body)["llm_unavailable"], {"reason": "gateway_unavailable"})
+        self.assertTrue(body["tips"])
+        self.assertIn(self.urgent["id"], {t["id"] for tip in body["tips"] for t in tip["tasks"]})
+        self.assertEqual({s for s, _, _ in self.offered(body)}, {"todoist"})
+
+    @override_settings(TIPS_REQUEST_BUDGET_S=5.0, GENERATION_BREAKER_THRESHOLD=2)
+    def test_it_stops_calling_a_failing_gateway_once_the_breaker_opens(self):
+        self.fake.script(*[Reply.failure(503)] * 4)
+        first = self.serve()  # the request's call and the background refresh both fail: the breaker opens
+        self.assertEqual(self.codes(first)["llm_unavailable"], {"reason": "gateway_unavailable"})
+        calls = len(self.fake.chat_requests)
+        second = self.serve()
+        self.assertEqual(self.codes(second)["llm_unavailable"], {"reason": "circuit_open"})
+        self.assertEqual(len(self.fake.chat_requests), calls)
+        self.assertTrue(second["tips"])
+
+    def test_it_degrades_without_tasks_when_todoist_is_down(self):
+        from integrations.services import tasks_cache_invalidate
+
+        tasks_cache_invalidate(user_id=self.alice.pk)
+        self.todoist.script("/api/v1/", status=503, times=None)
+        self.addCleanup(self.todoist.clear_scripts)
+        body = self.serve()
+        self.assertEqual(self.codes(body)["tasks_unavailable"], {"reason": "unavailable"})
+        self.assertIn("llm_skipped", self.codes(body))
+        self.assertEqual(body["tips"], [])
+        self.assertEqual(self.fake.chat_requests, [])
