@@ -1,0 +1,1 @@
+"""The integration's REST API: views and their input/output serializers."""

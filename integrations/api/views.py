@@ -1,0 +1,125 @@
+"""Thin views for /api/v1/integrations/: statuses, connect/disconnect Todoist, OAuth and the webhook."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from integrations.api.serializers import (
+    AuthorizeOutputSerializer,
+    IntegrationListOutputSerializer,
+    IntegrationOutputSerializer,
+    OAuthCallbackInputSerializer,
+    TokenInputSerializer,
+    WebhookOutputSerializer,
+)
+from integrations.completions import MAX_WEBHOOK_BYTES, webhook_delivery_receive
+from integrations.models import Integration, TokenStatus
+from integrations.selectors import IntegrationStatus, integration_status, integration_statuses
+from integrations.services import (
+    integration_connect_oauth,
+    integration_connect_token,
+    integration_disconnect,
+    integration_oauth_authorize_url,
+    oauth_state_consume,
+)
+from tipengine.errors import ApiError
+
+
+def _connected_response(integration: Integration) -> Response:
+    # 202: stored but Todoist could not confirm it yet (it was unreachable); a periodic task verifies it.
+    code = status.HTTP_202_ACCEPTED if integration.token_status == TokenStatus.UNVERIFIED else status.HTTP_200_OK
+    return Response(IntegrationOutputSerializer(IntegrationStatus.of(integration)).data, status=code)
+
+
+class IntegrationListView(APIView):
+    @extend_schema(responses=IntegrationListOutputSerializer, summary="Every provider with its token_status")
+    def get(self, request: Request) -> Response:
+        statuses = integration_statuses(user=request.user)
+        return Response(IntegrationListOutputSerializer({"results": statuses}).data)
+
+
+class TodoistView(APIView):
+    @extend_schema(responses=IntegrationOutputSerializer, summary="The Todoist connection")
+    def get(self, request: Request) -> Response:
+        return Response(IntegrationOutputSerializer(integration_status(user=request.user)).data)
+
+    @extend_schema(responses=IntegrationOutputSerializer, summary="Disconnect Todoist (revoke, forget the token)")
+    def delete(self, request: Request) -> Response:
+        integration = integration_disconnect(user=request.user)
+        return Response(IntegrationOutputSerializer(IntegrationStatus.of(integration)).data)
+
+
+class TodoistTokenView(APIView):
+    @extend_schema(
+        request=TokenInputSerializer,
+        responses={200: IntegrationOutputSerializer, 202: IntegrationOutputSerializer},
+        summary="Connect Todoist with a personal API token (checked live)",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = TokenInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return _connected_response(
+            integration_connect_token(user=request.user, token=serializer.validated_data["token"])
+        )
+
+
+class TodoistAuthorizeView(APIView):
+    @extend_schema(responses=AuthorizeOutputSerializer, summary="Start OAuth: the Todoist URL to send the user to")
+    def get(self, request: Request) -> Response:
+        url = integration_oauth_authorize_url(user=request.user)
+        payload = {"authorize_url": url, "state_expires_in_s": settings.TODOIST_OAUTH_STATE_MAX_AGE_S}
+        return Response(AuthorizeOutputSerializer(payload).data)
+
+
+class TodoistCallbackView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("code", str, description="The code Todoist added to the redirect"),
+            OpenApiParameter("state", str, description="The state from authorize/"),
+            OpenApiParameter("error", str, required=False, description="Set by Todoist when the user said no"),
+        ],
+        responses={200: IntegrationOutputSerializer, 202: IntegrationOutputSerializer},
+        summary="Finish OAuth: exchange the code (state is checked: signed, single use, short-lived)",
+    )
+    def get(self, request: Request) -> Response:
+        serializer = OAuthCallbackInputSerializer(data=request.query_params.dict())
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if data.get("error") or not data.get("code"):
+            oauth_state_consume(user=request.user, state=data["state"])  # this sign-in is over either way
+            raise ApiError(
+                status=400,
+                code="oauth_denied",
+                message="Todoist did not grant access. Start connecting Todoist again to retry.",
+                details={"todoist_error": data.get("error", "")},
+            )
+        return _connected_response(integration_connect_oauth(user=request.user, code=data["code"], state=data["state"]))
+
+
+class TodoistWebhookView(APIView):
+    """Todoist's webhook: no user authentication; the HMAC signature over the raw body authenticates it."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes: list = []  # the raw body is what is signed: it is read as bytes, never parsed first
+
+    @extend_schema(request=None, responses=WebhookOutputSerializer, summary="Todoist webhook (HMAC-checked)")
+    def post(self, request: Request) -> Response:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > MAX_WEBHOOK_BYTES:  # refuse before reading: Django would fail past its own upload limit
+            raise ApiError(status=413, code="webhook_too_large", message="The webhook body is larger than 1 MiB.")
+        outcome, _ = webhook_delivery_receive(
+            body=request.body,
+            signature=request.headers.get("X-Todoist-Hmac-SHA256"),
+            delivery_id=request.headers.get("X-Todoist-Delivery-ID"),
+        )
+        return Response(WebhookOutputSerializer({"status": outcome}).data)

@@ -1,0 +1,231 @@
+"""Task completions from Todoist (webhooks and periodic pulls), each credited once via task_completed."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from integrations.clients import todoist_client
+from integrations.crypto import TokenDecryptError
+from integrations.models import (
+    AuthKind,
+    CompletionSource,
+    Integration,
+    Provider,
+    TaskCompletion,
+    TokenStatus,
+    WebhookDelivery,
+)
+from integrations.services import integration_record_check, tasks_cache_invalidate
+from integrations.signals import task_completed
+from integrations.todoist.errors import TodoistError
+from tipengine.background import enqueue
+from tipengine.errors import ApiError
+
+logger = logging.getLogger(__name__)
+
+MAX_WEBHOOK_BYTES = 1024 * 1024  # Todoist's own request-body limit
+PULL_OVERLAP = timedelta(minutes=5)  # re-read a little: late-indexed completions are not missed (dedup is exact)
+STALE_DELIVERY = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    task_id: str
+    completed_at: datetime
+
+
+def completions_record(*, user_id: int, completions: Iterable[Completion], source: str) -> int:
+    """Record completions of `user_id` and send task_completed for each one not recorded before.
+
+    Constant queries for any number of completions. The user's integration row is locked while recording,
+    so a webhook and a pull (or two pulls) crediting the same completion send the signal exactly once; a
+    receiver that fails rolls the whole batch back, so nothing is half-credited and a retry credits it.
+    """
+    wanted = {(c.task_id, c.completed_at): c for c in completions}
+    if not wanted:
+        return 0
+    with transaction.atomic():
+        list(Integration.objects.select_for_update().filter(user_id=user_id).values_list("pk", flat=True))
+        known = set(
+            TaskCompletion.objects.filter(user_id=user_id, task_id__in={task_id for task_id, _ in wanted}).values_list(
+                "task_id", "completed_at"
+            )
+        )
+        new = [c for key, c in wanted.items() if key not in known]
+        TaskCompletion.objects.bulk_create(
+            TaskCompletion(user_id=user_id, task_id=c.task_id, completed_at=c.completed_at, source=source) for c in new
+        )
+        for c in new:
+            task_completed.send(sender=TaskCompletion, user_id=user_id, task_id=c.task_id, completed_at=c.completed_at)
+    return len(new)
+
+
+# -- webhooks ---------------------------------------------------------------------------------------------------
+def webhook_signature_valid(*, body: bytes, signature: str | None) -> bool:
+    """Return True when `signature` is base64 HMAC-SHA256 of `body` under our client secret (constant time)."""
+    secret = settings.TODOIST_CLIENT_SECRET
+    if not secret or not signature:
+        return False
+    expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest())
+    return hmac.compare_digest(expected, signature.strip().encode("utf-8", "replace"))
+
+
+def webhook_delivery_receive(*, body: bytes, signature: str | None, delivery_id: str | None) -> tuple[str, int]:
+    """Accept one webhook delivery: verify, store once, queue its processing. Returns (status, delivery pk).
+
+    A bad signature: ApiError 403 and nothing stored. A delivery id seen before: ("duplicate", pk), no work.
+    """
+    if len(body) > MAX_WEBHOOK_BYTES:
+        raise ApiError(status=413, code="webhook_too_large", message="The webhook body is larger than 1 MiB.")
+    if not webhook_signature_valid(body=body, signature=signature):
+        logger.warning("Rejected a Todoist webhook with a missing or wrong signature")
+        raise ApiError(
+            status=403,
+            code="webhook_signature_invalid",
+            message="The X-Todoist-Hmac-SHA256 signature does not match the body.",
+        )
+    delivery_id = (delivery_id or "").strip()
+    if not delivery_id or len(delivery_id) > 128:
+        raise ApiError(status=400, code="webhook_delivery_id_missing", message="X-Todoist-Delivery-ID is required.")
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict) or not isinstance(payload.get("event_name"), str):
+        raise ApiError(status=400, code="webhook_body_invalid", message="The body is not a Todoist webhook event.")
+    try:
+        with transaction.atomic():
+            delivery = WebhookDelivery.objects.create(
+                delivery_id=delivery_id,
+                event_name=payload["event_name"][:64],
+                external_user_id=str(payload.get("user_id", ""))[:64],
+                payload=payload,
+            )
+    except IntegrityError:
+        existing = WebhookDelivery.objects.only("pk").get(delivery_id=delivery_id)
+        return "duplicate", existing.pk
+    from integrations.tasks import process_webhook_delivery  # the task module imports this one
+
+    try:
+        enqueue(process_webhook_delivery, delivery.pk)
+    except Exception:
+        # The delivery is stored: answering 200 is right; the daily maintenance task retries unprocessed ones.
+        logger.exception("Processing webhook delivery %s failed; it will be retried", delivery.pk)
+    return "accepted", delivery.pk
+
+
+def _stamp(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        return None
+    if parsed is not None and timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, timezone.UTC)
+    return parsed
+
+
+def _completion_in(payload: dict[str, Any]) -> Completion | None:
+    """The completion a payload reports: item:completed, or a recurring task's item:updated completing it."""
+    event = payload.get("event_name")
+    data = payload.get("event_data") if isinstance(payload.get("event_data"), dict) else {}
+    extra = payload.get("event_data_extra") if isinstance(payload.get("event_data_extra"), dict) else {}
+    completing = event == "item:completed" or (
+        event == "item:updated" and extra.get("update_intent") == "item_completed"
+    )
+    task_id = data.get("id")
+    if not completing or not isinstance(task_id, str | int) or isinstance(task_id, bool):
+        return None
+    # A recurring task stays open (moved to its next date): the event time is the completion time.
+    when = _stamp(data.get("completed_at")) or _stamp(payload.get("triggered_at")) or timezone.now()
+    return Completion(task_id=str(task_id), completed_at=when)
+
+
+def webhook_delivery_process(*, delivery_id: int) -> str:
+    """Apply a stored delivery once: credit a completion, or note that the user's tasks changed."""
+    delivery = WebhookDelivery.objects.filter(pk=delivery_id, processed_at__isnull=True).first()
+    if delivery is None:
+        return "already_processed"
+    payload = delivery.payload if isinstance(delivery.payload, dict) else {}
+    user_ids = list(
+        Integration.objects.filter(provider=Provider.TODOIST, external_user_id=delivery.external_user_id)
+        .exclude(external_user_id="")
+        .exclude(token_status=TokenStatus.REVOKED)
+        .values_list("user_id", flat=True)
+    )
+    completion = _completion_in(payload)
+    about_tasks = delivery.event_name.startswith("item:")
+    if not user_ids:
+        outcome = "unknown_user"
+    elif completion is not None:
+        credited = sum(
+            completions_record(user_id=uid, completions=[completion], source=CompletionSource.WEBHOOK)
+            for uid in user_ids
+        )
+        outcome = "credited" if credited else "already_credited"
+    else:
+        outcome = "tasks_changed" if about_tasks else "ignored"
+    for uid in user_ids if about_tasks else ():
+        tasks_cache_invalidate(user_id=uid)
+    WebhookDelivery.objects.filter(pk=delivery.pk, processed_at__isnull=True).update(
+        processed_at=timezone.now(), outcome=outcome
+    )
+    return outcome
+
+
+def webhook_deliveries_maintain(*, now: datetime | None = None) -> tuple[int, list[int]]:
+    """Delete processed deliveries past retention; return (deleted, ids of stale unprocessed ones to retry)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.TODOIST_WEBHOOK_RETENTION_DAYS)
+    deleted, _ = WebhookDelivery.objects.filter(received_at__lt=cutoff, processed_at__isnull=False).delete()
+    stale = list(
+        WebhookDelivery.objects.filter(processed_at__isnull=True, received_at__lt=now - STALE_DELIVERY)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:500]
+    )
+    return deleted, stale
+
+
+# -- pulls (personal tokens get no webhooks) ---------------------------------------------------------------------
+def integration_pull_completions(*, integration: Integration, now: datetime | None = None) -> int:
+    """Pull completions since the last pull and credit the new ones; returns how many were new."""
+    if integration.auth_kind != AuthKind.PERSONAL or not integration.is_usable:
+        return 0
+    now = now or timezone.now()
+    since = (integration.completions_synced_at or integration.connected_at) - PULL_OVERLAP
+    ciphertext = integration.access_token_encrypted
+    try:
+        token = integration.get_token()
+    except TokenDecryptError:
+        logger.error("Cannot pull completions for user %s: the token cannot be decrypted", integration.user_id)
+        return 0
+    with todoist_client(token) as client:
+        try:
+            items = client.completed_since(since, until=now)
+        except TodoistError as exc:
+            integration_record_check(integration=integration, ciphertext=ciphertext, error=exc)
+            logger.warning("Pulling completions for user %s failed: %s", integration.user_id, exc)
+            return 0
+    new = completions_record(
+        user_id=integration.user_id,
+        completions=[Completion(task_id=i.task_id, completed_at=i.completed_at) for i in items],
+        source=CompletionSource.PULL,
+    )
+    Integration.objects.filter(pk=integration.pk, access_token_encrypted=ciphertext).update(completions_synced_at=now)
+    if new:
+        tasks_cache_invalidate(user_id=integration.user_id)
+    return new

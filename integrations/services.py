@@ -1,0 +1,304 @@
+"""Writes for the integration: connect (personal token, OAuth, sample), verify, record checks, disconnect."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core import signing
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from integrations.clients import oauth_configured, todoist_client, todoist_oauth
+from integrations.crypto import TokenDecryptError
+from integrations.errors import TasksUnavailable
+from integrations.models import AuthKind, Integration, Provider, TokenStatus
+from integrations.todoist.client import TodoistUser
+from integrations.todoist.errors import TodoistAuthError, TodoistError, TodoistRequestRejected
+from integrations.todoist.types import TodoistTask
+from tipengine.errors import ApiError
+
+logger = logging.getLogger(__name__)
+
+TASKS_CACHE_PREFIX = "integrations:open_tasks:v1:"
+OAUTH_STATE_SALT = "integrations.todoist.oauth-state"
+OAUTH_NONCE_PREFIX = "integrations:oauth_state:"
+REVOKE_BUDGET_S = 3.0  # disconnecting never waits long on Todoist: revocation failing does not block it
+UNREADABLE = "The stored token cannot be decrypted with the configured TOKEN_ENCRYPTION_KEYS; reconnect Todoist."
+
+
+def tasks_cache_key(user_id: int) -> str:
+    return f"{TASKS_CACHE_PREFIX}{user_id}"
+
+
+def tasks_cache_invalidate(*, user_id: int) -> None:
+    """Forget the cached task list (and cached failure) of a user: the next read asks Todoist."""
+    cache.delete(tasks_cache_key(user_id))
+
+
+def _status_after(current: str, error: TodoistError) -> str:
+    if isinstance(error, TodoistAuthError):
+        return TokenStatus.INVALID
+    # A token never shown to work stays `unverified`; one that worked is `error` until the next good check.
+    return TokenStatus.UNVERIFIED if current == TokenStatus.UNVERIFIED else TokenStatus.ERROR
+
+
+def integration_record_check(
+    *, integration: Integration, ciphertext: str, error: TodoistError | None, account: TodoistUser | None = None
+) -> Integration:
+    """Record the outcome of a live check of the token stored as `ciphertext`.
+
+    A compare-and-set on the ciphertext: if the user reconnected (or disconnected) meanwhile, the outcome of
+    the old token's check is dropped rather than written over the new state.
+    """
+    now = timezone.now()
+    fields: dict[str, object] = {"checked_at": now, "updated_at": now}
+    if error is None:
+        fields.update(token_status=TokenStatus.ACTIVE, last_error="")
+        if account is not None:
+            fields["external_user_id"] = account.id
+    else:
+        fields.update(token_status=_status_after(integration.token_status, error), last_error=str(error)[:300])
+    updated = (
+        Integration.objects.filter(pk=integration.pk, access_token_encrypted=ciphertext)
+        .exclude(token_status=TokenStatus.REVOKED)
+        .update(**fields)
+    )
+    if updated:
+        for name, value in fields.items():
+            setattr(integration, name, value)
+        if fields["token_status"] == TokenStatus.INVALID:
+            logger.warning("Todoist refused the token of user %s: marked invalid", integration.user_id)
+            tasks_cache_invalidate(user_id=integration.user_id)
+    return integration
+
+
+def _record_unreadable(integration: Integration) -> None:
+    Integration.objects.filter(pk=integration.pk).update(
+        token_status=TokenStatus.ERROR, last_error=UNREADABLE, checked_at=timezone.now()
+    )
+    logger.error("The Todoist token of user %s cannot be decrypted with any configured key", integration.user_id)
+
+
+@sensitive_variables("token")
+def _check_token(token: str) -> tuple[TodoistUser | None, TodoistError | None]:
+    """Ask Todoist who owns `token`: (account, None), or (None, the non-auth error). Raises TodoistAuthError."""
+    with todoist_client(token) as client:
+        try:
+            return client.get_user(), None
+        except TodoistAuthError:
+            raise
+        except TodoistError as exc:
+            return None, exc
+
+
+@sensitive_variables("token")
+def _store_token(
+    *, user: AbstractBaseUser, token: str, auth_kind: str, account: TodoistUser | None, error: TodoistError | None
+) -> Integration:
+    now = timezone.now()
+    with transaction.atomic():
+        integration, _ = Integration.objects.select_for_update().get_or_create(
+            user=user, provider=Provider.TODOIST, defaults={"auth_kind": auth_kind}
+        )
+        integration.auth_kind = auth_kind
+        integration.set_token(token)
+        integration.token_status = TokenStatus.ACTIVE if error is None else TokenStatus.UNVERIFIED
+        integration.last_error = "" if error is None else str(error)[:300]
+        integration.checked_at = now
+        integration.external_user_id = account.id if account is not None else ""
+        integration.connected_at = now
+        integration.completions_synced_at = now  # completions before connecting are not ours to credit
+        integration.save()
+    tasks_cache_invalidate(user_id=user.pk)
+    logger.info("Todoist connected for user %s (%s, %s)", user.pk, auth_kind, integration.token_status)
+    return integration
+
+
+def _rejected() -> ApiError:
+    return ApiError(
+        status=400,
+        code="token_rejected",
+        message="Todoist rejected this token. Copy your API token again from Todoist: Settings > Integrations > "
+        "Developer, or reconnect with OAuth.",
+    )
+
+
+@sensitive_variables("token")
+def integration_connect_token(*, user: AbstractBaseUser, token: str) -> Integration:
+    """Connect Todoist with a personal API token, checked live.
+
+    Todoist refuses it: ApiError 400 `token_rejected`, nothing stored. Todoist unreachable: stored as
+    `unverified` (a periodic task verifies it). Otherwise stored `active`.
+    """
+    try:
+        account, error = _check_token(token)
+    except TodoistAuthError:
+        raise _rejected() from None
+    return _store_token(user=user, token=token, auth_kind=AuthKind.PERSONAL, account=account, error=error)
+
+
+def integration_connect_sample(*, user: AbstractBaseUser) -> Integration:
+    """Make `user` read the bundled SAMPLE task set (the embedded demo user): no token, status active."""
+    now = timezone.now()
+    integration, _ = Integration.objects.update_or_create(
+        user=user,
+        provider=Provider.TODOIST,
+        defaults={
+            "auth_kind": AuthKind.SAMPLE,
+            "access_token_encrypted": "",
+            "token_status": TokenStatus.ACTIVE,
+            "checked_at": now,
+            "last_error": "",
+            "external_user_id": "",
+            "connected_at": now,
+        },
+    )
+    tasks_cache_invalidate(user_id=user.pk)
+    return integration
+
+
+def oauth_state_create(*, user: AbstractBaseUser) -> str:
+    """Return a signed, single-use `state` bound to `user`, valid TODOIST_OAUTH_STATE_MAX_AGE_S seconds."""
+    nonce = secrets.token_urlsafe(16)
+    cache.set(OAUTH_NONCE_PREFIX + nonce, user.pk, timeout=settings.TODOIST_OAUTH_STATE_MAX_AGE_S)
+    return signing.dumps({"u": user.pk, "n": nonce}, salt=OAUTH_STATE_SALT)
+
+
+def oauth_state_consume(*, user: AbstractBaseUser, state: str) -> None:
+    """Accept `state` once, for the user it was made for, before it expires; else ApiError 400."""
+    restart = " Start connecting Todoist again."
+    try:
+        data = signing.loads(state, salt=OAUTH_STATE_SALT, max_age=settings.TODOIST_OAUTH_STATE_MAX_AGE_S)
+    except signing.SignatureExpired:
+        raise ApiError(status=400, code="oauth_state_expired", message="This sign-in has expired." + restart) from None
+    except signing.BadSignature:
+        raise ApiError(
+            status=400, code="oauth_state_invalid", message="The OAuth state is not valid." + restart
+        ) from None
+    if not isinstance(data, dict) or data.get("u") != user.pk or not isinstance(data.get("n"), str):
+        raise ApiError(status=400, code="oauth_state_invalid", message="The OAuth state is not valid." + restart)
+    if not cache.delete(OAUTH_NONCE_PREFIX + data["n"]):
+        raise ApiError(status=400, code="oauth_state_used", message="This sign-in was already used." + restart)
+
+
+def _require_oauth() -> None:
+    if not oauth_configured():
+        raise ApiError(
+            status=503,
+            code="oauth_not_configured",
+            message="Connecting with OAuth is not configured on this server (TODOIST_CLIENT_ID and "
+            "TODOIST_CLIENT_SECRET); connect with a personal API token instead.",
+        )
+
+
+def integration_oauth_authorize_url(*, user: AbstractBaseUser) -> str:
+    """Return the Todoist page where `user` grants us access (with a fresh state)."""
+    _require_oauth()
+    state = oauth_state_create(user=user)
+    return todoist_oauth().authorize_url(state=state, scopes=tuple(settings.TODOIST_OAUTH_SCOPES))
+
+
+def integration_connect_oauth(*, user: AbstractBaseUser, code: str, state: str) -> Integration:
+    """Finish OAuth: check `state`, exchange `code` for a token, check it live and store it."""
+    _require_oauth()
+    oauth_state_consume(user=user, state=state)
+    try:
+        token = todoist_oauth().exchange_code(code)
+    except TodoistRequestRejected:
+        raise ApiError(
+            status=400,
+            code="oauth_code_rejected",
+            message="Todoist did not accept the authorization code (expired or already used). "
+            "Start connecting Todoist again.",
+        ) from None
+    except TodoistError as exc:
+        raise ApiError(
+            status=502,
+            code="todoist_unavailable",
+            message=f"Todoist could not be reached to finish connecting ({exc}). Please try again.",
+        ) from None
+    try:
+        account, error = _check_token(token)
+    except TodoistAuthError:
+        raise _rejected() from None
+    return _store_token(user=user, token=token, auth_kind=AuthKind.OAUTH, account=account, error=error)
+
+
+def integration_disconnect(*, user: AbstractBaseUser) -> Integration:
+    """Disconnect: erase the token, keep the row as `revoked`, and revoke an OAuth token at Todoist.
+
+    Revocation at Todoist is best effort within REVOKE_BUDGET_S: its failure is logged, never blocking.
+    """
+    with transaction.atomic():
+        integration = Integration.objects.select_for_update().filter(user=user, provider=Provider.TODOIST).first()
+        if integration is None:
+            raise ApiError(status=404, code="not_connected", message="Todoist is not connected for this account.")
+        token = None
+        if integration.auth_kind == AuthKind.OAUTH and integration.has_token:
+            try:
+                token = integration.get_token()
+            except TokenDecryptError:
+                token = None
+        integration.clear_token()
+        integration.token_status = TokenStatus.REVOKED
+        integration.last_error = ""
+        integration.checked_at = timezone.now()
+        integration.external_user_id = ""
+        integration.save()
+    tasks_cache_invalidate(user_id=user.pk)
+    if token and oauth_configured():
+        _revoke_at_todoist(token, user_id=user.pk)
+    logger.info("Todoist disconnected for user %s", user.pk)
+    return integration
+
+
+@sensitive_variables("token")
+def _revoke_at_todoist(token: str, *, user_id: int) -> None:
+    try:
+        todoist_oauth(budget_s=REVOKE_BUDGET_S).revoke(token)
+    except TodoistError as exc:
+        logger.warning("Revoking the Todoist token of user %s failed (erased here anyway): %s", user_id, exc)
+
+
+def integration_verify(*, integration: Integration) -> Integration:
+    """Check the stored token live and record the outcome (skips sample, revoked and invalid rows)."""
+    if not integration.is_usable:
+        return integration
+    ciphertext = integration.access_token_encrypted
+    try:
+        token = integration.get_token()
+    except TokenDecryptError:
+        _record_unreadable(integration)
+        return integration
+    try:
+        account, error = _check_token(token)
+    except TodoistAuthError as exc:
+        account, error = None, exc
+    return integration_record_check(integration=integration, ciphertext=ciphertext, error=error, account=account)
+
+
+def integration_fetch_open_tasks(*, integration: Integration, budget_s: float | None = None) -> list[TodoistTask]:
+    """Read the open tasks live (within `budget_s`) and record what the call showed about the token.
+
+    Raises TasksUnavailable with the failure's reason; a 401/403 marks the token invalid.
+    """
+    ciphertext = integration.access_token_encrypted
+    try:
+        token = integration.get_token()
+    except TokenDecryptError:
+        _record_unreadable(integration)
+        raise TasksUnavailable("token_unreadable", UNREADABLE) from None
+    with todoist_client(token, budget_s=budget_s) as client:
+        try:
+            tasks = client.active_tasks()
+        except TodoistError as exc:
+            integration_record_check(integration=integration, ciphertext=ciphertext, error=exc)
+            raise TasksUnavailable(exc.reason, str(exc)) from None
+    if integration.token_status != TokenStatus.ACTIVE:
+        integration_record_check(integration=integration, ciphertext=ciphertext, error=None)
+    return tasks
