@@ -34,9 +34,13 @@ class CircuitBreaker:
         """Return True while the cool-down runs (no call may go through)."""
         return cache.get(self._key("open_until")) is not None
 
-    def before_call(self) -> None:
-        """Raise CircuitOpen unless a call may go through now."""
-        open_until = cache.get(self._key("open_until"))
+    def before_call(self) -> bool:
+        """Raise CircuitOpen unless a call may go through now (one cache round trip when closed).
+
+        Returns True when there is failure state that a success must clear (else `record_success` may be skipped).
+        """
+        state = cache.get_many([self._key("open_until"), self._key("tripped"), self._key("failures")])
+        open_until = state.get(self._key("open_until"))
         if open_until is not None:
             retry_in = max(float(open_until) - time.time(), 0.0)
             raise CircuitOpen(
@@ -44,14 +48,19 @@ class CircuitBreaker:
                 details={"breaker": self.name, "retry_after_s": round(retry_in, 1)},
             )
         # Half-open (tripped, cool-down over): one probe at a time; `add` is atomic, so one caller wins it.
-        half_open = cache.get(self._key("tripped")) is not None
+        half_open = self._key("tripped") in state
         if half_open and not cache.add(self._key("probe"), 1, timeout=math.ceil(self._probe_ttl())):
             raise CircuitOpen("The model gateway is being probed after failures.", details={"breaker": self.name})
+        return bool(state)
 
     def record_success(self) -> None:
-        if cache.get(self._key("tripped")) is not None:
+        """Forget failures; close the breaker if this was the half-open probe (one round trip if healthy)."""
+        state = cache.get_many([self._key("failures"), self._key("tripped"), self._key("probe")])
+        if not state:
+            return
+        cache.delete_many(list(state))
+        if self._key("tripped") in state:
             logger.info("breaker %s closed after a successful probe", self.name)
-        cache.delete_many([self._key("failures"), self._key("tripped"), self._key("probe")])
 
     def record_failure(self) -> None:
         if cache.get(self._key("tripped")) is not None:

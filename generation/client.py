@@ -69,7 +69,7 @@ def generate_tips(
     template = template or load_template()
     breaker = breaker or gateway_breaker()
     max_tips = max_tips or settings.GENERATION_MAX_TIPS
-    breaker.before_call()
+    breaker_dirty = breaker.before_call()
     started = time.monotonic()
     deadline = started + timeout_s
     messages = build_messages(template, context, max_tips=max_tips)
@@ -91,7 +91,9 @@ def generate_tips(
         except RequestRejected:
             breaker.record_success()  # the gateway answered: it is up, the request is wrong
             raise
-        breaker.record_success()
+        if breaker_dirty:  # a healthy breaker has nothing to clear: skip the cache round trip
+            breaker.record_success()
+            breaker_dirty = False
         try:
             parsed = parse_tips(
                 answer.content, context=context, llm_model=answer.model, prompt_version=template.version

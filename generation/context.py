@@ -107,9 +107,18 @@ def resolve_timezone(tz: str | None) -> ZoneInfo:
         return ZoneInfo(settings.TIME_ZONE)
 
 
+def _due_at(task: TodoistTask, zone: ZoneInfo) -> datetime | None:
+    # Todoist's "floating" due times carry no zone: they mean the user's local wall-clock time.
+    due = task.due_datetime
+    if due is not None and due.tzinfo is None:
+        return due.replace(tzinfo=zone)
+    return due
+
+
 def _is_overdue(task: TodoistTask, today: date, now: datetime) -> bool:
-    if task.due_datetime is not None:
-        return task.due_datetime < now
+    due_at = _due_at(task, now.tzinfo)  # type: ignore[arg-type]
+    if due_at is not None:
+        return due_at < now
     return task.due_date is not None and task.due_date < today
 
 
@@ -119,8 +128,9 @@ def _urgency_key(task: TodoistTask, today: date, now: datetime) -> tuple[int, in
 
 
 def _context_task(task: TodoistTask, today: date, now: datetime, zone: ZoneInfo) -> ContextTask:
-    if task.due_datetime is not None:
-        due = task.due_datetime.astimezone(zone).isoformat(timespec="minutes")
+    due_at = _due_at(task, zone)
+    if due_at is not None:
+        due = due_at.astimezone(zone).isoformat(timespec="minutes")
     else:
         due = task.due_date.isoformat() if task.due_date else None
     return ContextTask(

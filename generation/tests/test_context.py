@@ -58,6 +58,16 @@ class BuildContextTests(SimpleTestCase):
             sample_context(tasks=[task("t", due_in_days=0, due_datetime=due_this_morning)]).counts.overdue, 1
         )
 
+    def test_it_reads_a_floating_due_time_as_the_users_local_time(self):
+        floating = datetime(2026, 3, 10, 13, 0)  # no zone: 13:00 wherever the user is
+        tasks = [task("t", due_in_days=0, due_datetime=floating)]
+        # 12:00 UTC is 13:00 in Berlin (not yet overdue) and 21:00 in Tokyo (overdue).
+        berlin = build_context(tasks=tasks, tz="Europe/Berlin", now=NOW)
+        tokyo = build_context(tasks=tasks, tz="Asia/Tokyo", now=NOW)
+        self.assertEqual((berlin.counts.overdue, berlin.counts.due_today), (0, 1))
+        self.assertEqual(berlin.tasks[0].due, "2026-03-10T13:00+01:00")
+        self.assertEqual(tokyo.counts.overdue, 1)
+
     def test_it_caps_the_number_of_tasks_keeping_the_most_urgent(self):
         tasks = [task(str(i), priority=1 + i % 4) for i in range(50)]
         context = sample_context(tasks=tasks, max_tasks=10)
