@@ -1,0 +1,205 @@
+"""Estimate a target policy's mean reward per served tip from logged slates (docs/evaluation.md).
+
+Decisions (docs/adr/0051, 0052, 0053):
+- Positions: `first` (default) evaluates the first tip of every slate, whose logged propensity is the
+  plain probability of the pick; `all` evaluates every position with per-decision weights, the product of
+  the ratios of the position and every earlier one (unbiased for the whole slate when a tip's reward does
+  not depend on the tips shown beside it, at the price of much larger weights).
+- Statistics: `replay` (default) gives the target, at each logged request, the arm estimates serving had at
+  that moment (rewards finalized before it, per user shrunk toward global); `frozen` gives it the estimates
+  at the end of the period, i.e. the policy as it would run if deployed now.
+- Doubly robust uses a per-arm mean reward model, cross-fitted on two halves of the requests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from recommender.evaluation.estimators import Estimate, per_arm_means, ratio_estimate
+from recommender.evaluation.logs import LoggedSlates
+from recommender.evaluation.targets import RewardEvents, arm_probabilities, replay_stats
+from recommender.policies import Policy
+from recommender.policies.base import PRIOR_MEAN
+
+POSITIONS = ("first", "all")
+STATS = ("replay", "frozen")
+
+
+class NothingToEvaluate(ValueError):
+    """No usable logged tip in the selection (empty period, or only legacy or pending rows)."""
+
+    def __init__(self, message: str, *, skipped: dict[str, int] | None = None) -> None:
+        super().__init__(message)
+        self.skipped = skipped or {}
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The target's share of picks and mean reward among tips with one value of the `--by` column."""
+
+    value: Any
+    rows: int
+    logged: Estimate
+    share: Estimate
+    mean_reward: Estimate
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "rows": self.rows,
+            "logged": self.logged.as_dict(),
+            "share": self.share.as_dict(),
+            "mean_reward": self.mean_reward.as_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything `evaluate_policy` prints: the estimates and what went into them."""
+
+    policy: str
+    params: dict[str, Any]
+    positions: str
+    stats: str
+    requests: int
+    rows: int
+    skipped: dict[str, int]
+    logging_policies: dict[str, int]
+    logged: Estimate
+    ips: Estimate
+    snips: Estimate
+    dr: Estimate
+    by: str | None = None
+    segments: list[Segment] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy,
+            "params": self.params,
+            "positions": self.positions,
+            "stats": self.stats,
+            "requests": self.requests,
+            "rows": self.rows,
+            "skipped": self.skipped,
+            "logging_policies": self.logging_policies,
+            "estimates": {name: getattr(self, name).as_dict() for name in ("logged", "ips", "snips", "dr")},
+            "by": self.by,
+            "segments": [segment.as_dict() for segment in self.segments],
+        }
+
+
+def _rank_in_request(row_request: np.ndarray) -> np.ndarray:
+    """0 for the first row of each request, 1 for the next, ... (rows are grouped by request)."""
+    starts = np.r_[True, row_request[1:] != row_request[:-1]]
+    first_index = np.maximum.accumulate(np.where(starts, np.arange(len(row_request)), 0))
+    return np.arange(len(row_request)) - first_index
+
+
+def _left_before(slates: LoggedSlates, n_arms: int, rank: np.ndarray) -> np.ndarray:
+    """(n, A): candidates of each arm still available when each row's pick was made."""
+    offered = np.zeros((slates.n_requests, n_arms))
+    offered[:, : slates.candidate_counts.shape[1]] = slates.candidate_counts
+    left = offered[slates.row_request]
+    picked = np.zeros_like(left)
+    picked[np.arange(len(left)), slates.row_arm] = 1.0
+    taken = np.cumsum(picked, axis=0) - picked  # picks before this row, across requests
+    start_of_request = np.arange(len(left)) - rank
+    return left - (taken - taken[start_of_request])
+
+
+def _cumulative(rho: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """Per-decision weights: the product of this row's ratio and those of the earlier rows of its request."""
+    weights = rho.copy()
+    for k in range(1, int(rank.max(initial=0)) + 1):
+        at = np.flatnonzero(rank == k)
+        weights[at] = weights[at - 1] * rho[at]
+    return weights
+
+
+def evaluate(
+    *,
+    slates: LoggedSlates,
+    events: RewardEvents,
+    policy: Policy,
+    n_arms: int,
+    positions: str = "first",
+    stats: str = "replay",
+    shrinkage: float = 0.0,
+    by: str | None = None,
+) -> Evaluation:
+    """Return the IPS, self-normalised IPS and doubly robust estimates of `policy` on `slates`.
+
+    `n_arms` covers every arm index in `slates` and `events`; `shrinkage` is TIPS_SHRINKAGE_STRENGTH.
+    Raises NothingToEvaluate when no row is usable.
+    """
+    if positions not in POSITIONS or stats not in STATS:
+        raise ValueError(f"positions must be one of {POSITIONS} and stats one of {STATS}")
+    if slates.n_rows == 0:
+        raise NothingToEvaluate("No usable logged tips in this selection.")
+    rank = _rank_in_request(slates.row_request)
+    left = _left_before(slates, n_arms, rank)
+    keep = np.ones(slates.n_rows, dtype=bool) if positions == "all" else rank == 0
+    rows = np.flatnonzero(keep)
+    request = slates.row_request[rows]
+    times = slates.request_time if stats == "replay" else np.full(slates.n_requests, np.inf)
+    count, reward_sum = replay_stats(events, times, slates.request_user, n_arms, shrinkage)
+    arm, left = slates.row_arm[rows], left[rows]
+    probabilities = arm_probabilities(policy, left, count[request], reward_sum[request])
+    target = probabilities[np.arange(len(rows)), arm] / left[np.arange(len(rows)), arm]
+    rho = target / slates.row_propensity[rows]
+    weight = _cumulative(rho, rank[rows]) if positions == "all" else rho
+    # The product of the earlier positions' ratios (1 at the first position): rows are consecutive per request.
+    weight_before = np.where(rank[rows] == 0, 1.0, np.r_[1.0, weight[:-1]]) if positions == "all" else np.ones_like(rho)
+    reward = slates.row_reward[rows]
+    # Doubly robust: the model's value of the target's pick distribution, corrected by the weighted residual.
+    model = per_arm_means(slates.row_arm, slates.row_reward, slates.row_request % 2, n_arms, PRIOR_MEAN)
+    fold = request % 2
+    fitted = model[fold, arm]
+    direct = np.einsum("ra,ra->r", probabilities, model[fold])
+    doubly_robust = weight_before * (direct + rho * (reward - fitted))
+    clusters = request if positions == "all" else None
+    segments = _segments(slates, rows, weight, reward, clusters) if by else []
+    return Evaluation(
+        policy=policy.name,
+        params=policy.params(),
+        positions=positions,
+        stats=stats,
+        requests=slates.n_requests,
+        rows=len(rows),
+        skipped=dict(slates.skipped),
+        logging_policies=dict(slates.logging_policies),
+        logged=ratio_estimate(reward, clusters=clusters),
+        ips=ratio_estimate(weight * reward, clusters=clusters, weights=weight),
+        snips=ratio_estimate(weight * reward, weight, clusters=clusters, weights=weight),
+        dr=ratio_estimate(doubly_robust, clusters=clusters, weights=weight),
+        by=by,
+        segments=segments,
+    )
+
+
+def _segments(
+    slates: LoggedSlates, rows: np.ndarray, weight: np.ndarray, reward: np.ndarray, clusters: np.ndarray | None
+) -> list[Segment]:
+    """Per value of the logged tip's column: the target's share of picks (IPS) and mean reward (self-normalised)."""
+    labels = [slates.row_segment[i] for i in rows]
+    values = sorted(set(labels), key=lambda v: (v is None, str(v)))
+    codes = {v: i for i, v in enumerate(values)}
+    code = np.fromiter((codes[v] for v in labels), dtype=np.int64, count=len(labels))
+    result = []
+    for value, i in codes.items():
+        inside = (code == i).astype(float)
+        result.append(
+            Segment(
+                value=value,
+                rows=int(inside.sum()),
+                logged=ratio_estimate(reward * inside, inside, clusters=clusters),
+                share=ratio_estimate(weight * inside, clusters=clusters, weights=weight[inside > 0]),
+                mean_reward=ratio_estimate(
+                    weight * reward * inside, weight * inside, clusters=clusters, weights=weight[inside > 0]
+                ),
+            )
+        )
+    return result

@@ -1,0 +1,94 @@
+"""Write a simulated policy's requests into TipRequest / tip_scores / feedback events, as serving would have.
+
+For development and test databases: it lets `evaluate_policy` run on logs whose truth is known. Simulated
+users are ordinary users named `sim<seed>-<n>`; arm statistics (ArmStat) are not touched, so serving is not
+steered by simulated traffic (the rebuild command would count these rows: keep them out of production).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+
+from recommender.evaluation.simulation import SimulationResult
+from recommender.models import FeedbackEvent, TipRequest, TipScore
+
+BATCH = 2000
+FEEDBACK_DELAY = timedelta(minutes=5)
+
+
+def _simulated_users(result: SimulationResult) -> dict[int, int]:
+    """Return simulated user index -> user id, creating the missing users in one batch."""
+    user_model = get_user_model()
+    names = {i: f"sim{result.seed}-{i:05d}" for i in range(result.users)}
+    unusable = make_password(None)
+    user_model.objects.bulk_create(
+        [user_model(username=name, password=unusable) for name in names.values()],
+        ignore_conflicts=True,
+        batch_size=BATCH,
+    )
+    ids = dict(user_model.objects.filter(username__in=names.values()).values_list("username", "id"))
+    return {i: ids[name] for i, name in names.items()}
+
+
+@transaction.atomic
+def simulation_logs_write(*, result: SimulationResult, policy: str) -> dict[str, int]:
+    """Write every request `policy` served in `result` (it must have been kept); return what was written."""
+    run = result.runs[policy]
+    if not run.served and result.rounds and result.users:
+        raise ValueError(f"The simulation did not keep the requests of {policy!r}.")
+    users = _simulated_users(result)
+    requests = [
+        TipRequest(
+            user_id=users[s.context.user],
+            created_at=result.request_time(s.round, s.context.user),
+            policy=policy,
+            policy_params={"simulated": True, "seed": result.seed, "limit": result.slate},
+            candidates=[c.describe() for c in s.context.candidates],
+        )
+        for s in run.served
+    ]
+    TipRequest.objects.bulk_create(requests, batch_size=BATCH)
+    scores, answers = [], []
+    for request, served in zip(requests, run.served, strict=True):
+        finalized = result.finalized_time(served.round)
+        for position, (choice, action, reward) in enumerate(
+            zip(served.choices, served.actions, served.rewards, strict=True)
+        ):
+            candidate = choice.candidate
+            scores.append(
+                TipScore(
+                    request=request,
+                    user_id=request.user_id,
+                    position=position,
+                    tip_kind=candidate.kind,
+                    source=candidate.source,
+                    title=candidate.title,
+                    body=candidate.body,
+                    rationale=candidate.rationale,
+                    task_ids=list(candidate.task_ids),
+                    prompt_version=candidate.prompt_version or None,
+                    llm_model=candidate.llm_model,
+                    score=min(choice.score, 1e300),  # UCB1 scores untried arms +inf
+                    propensity=choice.propensity,
+                    due_age_days=candidate.features.get("due_age_days"),
+                    features=dict(candidate.features),
+                    served_at=request.created_at,
+                    last_action=action,
+                    reward=reward,
+                    feedback_at=request.created_at + FEEDBACK_DELAY if action else None,
+                    finalized_at=finalized,
+                )
+            )
+            answers.append(action)
+    TipScore.objects.bulk_create(scores, batch_size=BATCH)
+    events = [
+        FeedbackEvent(tip=tip, user_id=tip.user_id, action=action, created_at=tip.feedback_at, reward=tip.reward)
+        for tip, action in zip(scores, answers, strict=True)
+        if action
+    ]
+    FeedbackEvent.objects.bulk_create(events, batch_size=BATCH)
+    return {"users": len(users), "requests": len(requests), "tips": len(scores), "feedback_events": len(events)}

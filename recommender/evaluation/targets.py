@@ -1,0 +1,139 @@
+"""What a target policy would have done: its arm statistics replayed from the logs, and its pick probabilities.
+
+Both are vectorised over many logged decisions at once. The probabilities are those of the real policy
+classes (tests compare them with `choose()`): every policy here treats the candidates of one arm alike, so
+the probability of a candidate is its arm's probability divided by how many candidates that arm has left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from recommender.policies import Policy
+from recommender.policies.base import PRIOR_MEAN
+from recommender.policies.thompson import win_probabilities
+from recommender.policies.ucb1 import ucb_indices
+
+THOMPSON_BATCH = 64  # rows per quadrature call: bounds the (rows, arms, cells) temporaries to a few MB
+
+
+@dataclass(frozen=True)
+class RewardEvents:
+    """Final rewards as the arm statistics received them: when, whose, which arm, how many and their sum.
+
+    `count` is 1 for a single tip; aggregated history (everything before a period) comes as one event per
+    user and arm at time -inf.
+    """
+
+    time: np.ndarray
+    user: np.ndarray
+    arm: np.ndarray
+    count: np.ndarray
+    reward_sum: np.ndarray
+
+
+def shrink(
+    user_count: np.ndarray, user_sum: np.ndarray, global_count: np.ndarray, global_sum: np.ndarray, strength: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised `recommender.selectors.serving.shrunk_estimate`: the user's estimate pulled toward the global one."""
+    weight = np.minimum(float(strength), global_count)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        global_mean = np.where(global_count > 0, global_sum / np.maximum(global_count, 1e-300), 0.0)
+    shrunk = weight > 0
+    return (
+        np.where(shrunk, user_count + weight, user_count),
+        np.where(shrunk, user_sum + weight * global_mean, user_sum),
+    )
+
+
+def _before(keys: np.ndarray, values: np.ndarray, queries: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Sum of `values` whose sorted `keys` lie in [starts, queries), for every query."""
+    cumulative = np.concatenate([[0.0], np.cumsum(values)])
+    return cumulative[np.searchsorted(keys, queries, "left")] - cumulative[np.searchsorted(keys, starts, "left")]
+
+
+def replay_stats(
+    events: RewardEvents, times: np.ndarray, users: np.ndarray, n_arms: int, strength: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (count, reward_sum), each (len(times), n_arms): every arm's estimate for `users[i]` at `times[i]`.
+
+    An estimate is what serving reads (`arm_estimates`): the user's statistics shrunk toward the global ones,
+    both made of the rewards finalized strictly before the time. Times are ranked once so that (user, time)
+    pairs become single sortable integers.
+    """
+    ranks = np.unique(np.concatenate([events.time, times]))
+    span = len(ranks) + 1
+    event_rank = np.searchsorted(ranks, events.time)
+    query_rank = np.searchsorted(ranks, times)
+    users = np.asarray(users, dtype=np.int64)
+    shape = (len(times), n_arms)
+    user_count, user_sum, global_count, global_sum = (np.zeros(shape) for _ in range(4))
+    for arm in range(n_arms):
+        mine = events.arm == arm
+        if not mine.any():
+            continue
+        rank, count, total = event_rank[mine], events.count[mine], events.reward_sum[mine]
+        order = np.argsort(rank, kind="stable")
+        global_count[:, arm] = _before(rank[order], count[order], query_rank, np.zeros_like(query_rank))
+        global_sum[:, arm] = _before(rank[order], total[order], query_rank, np.zeros_like(query_rank))
+        keys = events.user[mine].astype(np.int64) * span + rank
+        order = np.argsort(keys, kind="stable")
+        queries, starts = users * span + query_rank, users * span
+        user_count[:, arm] = _before(keys[order], count[order], queries, starts)
+        user_sum[:, arm] = _before(keys[order], total[order], queries, starts)
+    return shrink(user_count, user_sum, global_count, global_sum, strength)
+
+
+def _best_share(index: np.ndarray, left: np.ndarray) -> np.ndarray:
+    """Arm probabilities of a uniform pick among the remaining candidates whose arm has the top index."""
+    masked = np.where(left > 0, index, -np.inf)
+    best = (masked == masked.max(axis=1, keepdims=True)) & (left > 0)
+    tied = np.where(best, left, 0)
+    return tied / tied.sum(axis=1, keepdims=True)
+
+
+def _egreedy(policy: Policy, left: np.ndarray, count: np.ndarray, reward_sum: np.ndarray) -> np.ndarray:
+    prior = getattr(policy, "prior_mean", PRIOR_MEAN)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(count > 0, reward_sum / count, prior)
+    epsilon = policy.epsilon
+    return epsilon * left / left.sum(axis=1, keepdims=True) + (1.0 - epsilon) * _best_share(means, left)
+
+
+def _uniform(policy: Policy, left: np.ndarray, count: np.ndarray, reward_sum: np.ndarray) -> np.ndarray:
+    return left / left.sum(axis=1, keepdims=True)
+
+
+def _ucb1(policy: Policy, left: np.ndarray, count: np.ndarray, reward_sum: np.ndarray) -> np.ndarray:
+    total = count.sum(axis=1, keepdims=True)
+    return _best_share(ucb_indices(count, reward_sum, total, policy.exploration), left)
+
+
+def _thompson(policy: Policy, left: np.ndarray, count: np.ndarray, reward_sum: np.ndarray) -> np.ndarray:
+    alpha, beta = policy.posterior(count, reward_sum)
+    out = np.empty(left.shape)
+    for start in range(0, len(left), THOMPSON_BATCH):
+        rows = slice(start, start + THOMPSON_BATCH)
+        out[rows] = win_probabilities(alpha[rows], beta[rows], left[rows] > 0)
+    return out
+
+
+ARM_PROBABILITIES: dict[str, Callable[[Policy, np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
+    "egreedy": _egreedy,
+    "uniform": _uniform,
+    "ucb1": _ucb1,
+    "thompson": _thompson,
+}
+
+
+def arm_probabilities(policy: Policy, left: np.ndarray, count: np.ndarray, reward_sum: np.ndarray) -> np.ndarray:
+    """Return (n, A): the probability that `policy` picks a candidate of each arm at n decisions.
+
+    `left[i, a]` is how many candidates of arm a remain at decision i; `count`/`reward_sum` are the arm
+    estimates the policy sees there. Arms with no candidate left get 0; each row sums to 1.
+    """
+    left = np.asarray(left, dtype=float)
+    return ARM_PROBABILITIES[policy.name](policy, left, np.asarray(count, float), np.asarray(reward_sum, float))

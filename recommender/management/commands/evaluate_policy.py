@@ -1,0 +1,79 @@
+"""manage.py evaluate_policy: estimate another policy's mean reward from tip_scores (docs/evaluation.md)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.dateparse import parse_date, parse_datetime
+
+from recommender.evaluation.offline import POSITIONS, STATS, NothingToEvaluate
+from recommender.evaluation.report import evaluation_table
+from recommender.evaluation.selectors import SEGMENT_COLUMNS, policy_evaluation
+from recommender.policies import POLICIES, get_policy
+
+
+def parse_moment(value: str, option: str) -> datetime:
+    """A date (midnight UTC) or an ISO datetime (UTC when it names no zone); CommandError otherwise."""
+    try:
+        moment = parse_datetime(value)
+        if moment is None and (day := parse_date(value)) is not None:
+            moment = datetime.combine(day, time.min)
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise CommandError(f"{option} {value!r} is not a date (YYYY-MM-DD) or an ISO datetime.")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def target_policy(name: str, epsilon: float | None) -> Any:
+    """Build the named policy; CommandError for unknown names or parameters that do not apply."""
+    if name not in POLICIES:
+        raise CommandError(f"Unknown policy {name!r}; choose one of: {', '.join(sorted(POLICIES))}.")
+    if epsilon is not None and name != "egreedy":
+        raise CommandError("--epsilon applies to --policy egreedy only.")
+    try:
+        return get_policy(name, **({"epsilon": epsilon} if epsilon is not None else {}))
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+class Command(BaseCommand):
+    help = (
+        "Estimate a policy's mean reward per served tip from the logged tips (IPS, self-normalised IPS, "
+        "doubly robust, with 95% intervals). Rows without candidate sets or propensities are skipped and counted."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--policy", required=True, help=f"one of {', '.join(sorted(POLICIES))}")
+        parser.add_argument("--epsilon", type=float, help="exploration rate of egreedy (default: its default)")
+        parser.add_argument("--since", help="first day or datetime of the period, inclusive (UTC)")
+        parser.add_argument("--until", help="end of the period, exclusive (UTC)")
+        parser.add_argument("--by", choices=SEGMENT_COLUMNS, help="also split by this column of the logged tip")
+        parser.add_argument("--positions", choices=POSITIONS, default="first", help="slate positions to evaluate")
+        parser.add_argument("--stats", choices=STATS, default="replay", help="arm statistics the target sees")
+        parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        policy = target_policy(options["policy"], options["epsilon"])
+        since = parse_moment(options["since"], "--since") if options["since"] else None
+        until = parse_moment(options["until"], "--until") if options["until"] else None
+        if since and until and since >= until:
+            raise CommandError("--since must be before --until.")
+        try:
+            evaluation = policy_evaluation(
+                policy=policy,
+                since=since,
+                until=until,
+                by=options["by"],
+                positions=options["positions"],
+                stats=options["stats"],
+            )
+        except NothingToEvaluate as exc:
+            raise CommandError(str(exc)) from exc
+        if options["json"]:
+            self.stdout.write(json.dumps(evaluation.as_dict(), indent=2, default=str))
+        else:
+            self.stdout.write(evaluation_table(evaluation))

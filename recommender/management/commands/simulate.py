@@ -1,0 +1,111 @@
+"""manage.py simulate: synthetic users served by the project's policies; learning curves as CSV and PNG."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from recommender.evaluation.report import simulation_table, write_csv, write_png
+from recommender.evaluation.simulation import SimulationResult, simulate
+from recommender.policies import POLICIES
+
+
+def positive(name: str, value: int, limit: int) -> int:
+    if not 1 <= value <= limit:
+        raise CommandError(f"{name} must be between 1 and {limit}, not {value}.")
+    return value
+
+
+class Command(BaseCommand):
+    help = (
+        "Simulate users with hidden preferences served by the given policies and an oracle; print cumulative "
+        "reward and regret, write simulation.csv and learning_curves.png to --out."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--users", type=int, default=100)
+        parser.add_argument("--rounds", type=int, default=100)
+        parser.add_argument("--policies", default="egreedy,thompson,ucb1", help="comma-separated policy names")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--slate", type=int, default=1, help="tips served per request")
+        parser.add_argument("--epsilon", type=float, help="egreedy's exploration rate (default TIPS_EPSILON)")
+        parser.add_argument("--out", default=str(settings.VAR_DIR / "simulation"), help="directory for CSV and PNG")
+        parser.add_argument(
+            "--write-logs",
+            metavar="POLICY",
+            help="also write this policy's simulated requests into TipRequest/tip_scores (test databases only)",
+        )
+        parser.add_argument("--judge", action="store_true", help="let the judge alias play the users (when configured)")
+        parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        names = [n.strip() for n in options["policies"].split(",") if n.strip()]
+        unknown = sorted(set(names) - set(POLICIES))
+        if not names or unknown:
+            raise CommandError(f"Unknown policies {unknown}; choose from: {', '.join(sorted(POLICIES))}.")
+        users = positive("--users", options["users"], 100_000)
+        rounds = positive("--rounds", options["rounds"], 100_000)
+        slate = positive("--slate", options["slate"], 10)
+        epsilon = settings.TIPS_EPSILON if options["epsilon"] is None else options["epsilon"]
+        if not 0.0 <= epsilon <= 1.0:
+            raise CommandError(f"--epsilon must be in [0, 1], not {epsilon}.")
+        keep = options["write_logs"]
+        if keep and keep not in names:
+            raise CommandError(f"--write-logs {keep!r} must be one of the simulated --policies ({', '.join(names)}).")
+        responder = self._judge() if options["judge"] else None
+        out = Path(options["out"])
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CommandError(f"Cannot create --out directory {out}: {exc.strerror}.") from exc
+        result = self._simulate(
+            names, keep, responder, users=users, rounds=rounds, slate=slate, epsilon=epsilon, seed=options["seed"]
+        )
+        csv_path = write_csv(result, out / "simulation.csv")
+        png_path = write_png(result, out / "learning_curves.png")
+        written = None
+        if keep:
+            from recommender.evaluation.recording import simulation_logs_write
+
+            written = simulation_logs_write(result=result, policy=keep)
+        if options["json"]:
+            payload = {"summary": result.summary(), "csv": str(csv_path), "png": str(png_path), "written": written}
+            self.stdout.write(json.dumps(payload, indent=2))
+            return
+        self.stdout.write(simulation_table(result))
+        self.stdout.write(f"\nWrote {csv_path} and {png_path}")
+        if written:
+            self.stdout.write(
+                f"Wrote {written['requests']} requests and {written['tips']} tips of {keep} "
+                f"for {written['users']} simulated users (starting {result.start:%Y-%m-%d})."
+            )
+        if responder is not None:
+            self.stdout.write(f"The judge answered {responder.calls} times.")
+
+    def _judge(self) -> Any:
+        from recommender.evaluation.judge import JudgeResponder, judge_configured
+
+        if not judge_configured():
+            raise CommandError(
+                "--judge needs the judge alias: set LITELLM_URL (a LiteLLM proxy that serves `judge`) or the "
+                "variables its entry in the alias file reads (e.g. ANTHROPIC_API_KEY)."
+            )
+        return JudgeResponder()
+
+    def _simulate(self, names: list[str], keep: str | None, responder: Any, **params: Any) -> SimulationResult:
+        from recommender.evaluation.judge import JudgeError
+
+        try:
+            return simulate(
+                policies=names,
+                keep=(keep,) if keep else (),
+                responder=responder,
+                shrinkage=float(getattr(settings, "TIPS_SHRINKAGE_STRENGTH", 0.0)),
+                **params,
+            )
+        except JudgeError as exc:
+            raise CommandError(str(exc)) from exc
