@@ -67,7 +67,11 @@ class CircuitBreaker:
             self._open(reason="probe failed")
             return
         cache.add(self._key("failures"), 0, timeout=math.ceil(self.window_s))
-        failures = cache.incr(self._key("failures"))
+        try:
+            failures = cache.incr(self._key("failures"))
+        except ValueError:  # the window expired between add and incr: this failure starts a new one
+            cache.set(self._key("failures"), 1, timeout=math.ceil(self.window_s))
+            failures = 1
         if failures >= self.threshold:
             self._open(reason=f"{failures} failures")
 

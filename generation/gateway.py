@@ -91,6 +91,9 @@ def get_router() -> Any:
                 # Retries, cool-downs and failure accounting are ours (JSON retry, circuit breaker):
                 # the router must make exactly one attempt per call.
                 _router = litellm.Router(model_list=config["model_list"], num_retries=0, disable_cooldowns=True)
+                # The Router resets its logger to INFO, which logs every failed call a second time (with
+                # litellm's own handler); our gateway log line already says what failed.
+                logging.getLogger("LiteLLM Router").setLevel(logging.WARNING)
     return _router
 
 
