@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
-from recommender.adminutils import EstimatedCountPaginator, indexed_values_filter
+from recommender.adminutils import EstimatedCountPaginator, RangeDatesQuerySet, indexed_values_filter
 from recommender.models import TipRequest, TipScore
 from recommender.selectors.arm_summary import DIMENSIONS, arm_summary
 
@@ -68,6 +68,9 @@ class TipScoreAdmin(ReadOnlyAdmin):
     search_help_text = "Search in the tip's title."
     raw_id_fields = ("user", "request")
     change_list_template = "admin/recommender/tipscore/change_list.html"
+
+    def get_queryset(self, request: HttpRequest) -> RangeDatesQuerySet:
+        return RangeDatesQuerySet.of(super().get_queryset(request))
 
     def get_urls(self) -> list:
         summary = path(

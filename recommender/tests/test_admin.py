@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from recommender.adminutils import EstimatedCountPaginator, distinct_values, planner_estimate
+from recommender.adminutils import EstimatedCountPaginator, RangeDatesQuerySet, distinct_values, planner_estimate
 from recommender.models import TipRequest, TipScore
 from tipengine.testing import BaseTestCase, require_service
 
@@ -157,6 +157,29 @@ class EstimatedCountTests(AdminTestCase):
     def test_it_finds_distinct_values_without_nulls(self):
         self.assertEqual(distinct_values(TipScore, "llm_model"), ["ollama_chat/llama3:8b", "ollama_chat/qwen2.5:7b"])
         self.assertEqual(distinct_values(TipScore, "tip_kind"), ["batch", "do_now", "plan"])
+
+
+class DateHierarchyTests(AdminTestCase):
+    def test_it_lists_the_periods_between_the_first_and_last_tip_without_scanning(self):
+        first = timezone.localtime(TipScore.objects.order_by("served_at").first().served_at)
+        last = timezone.localtime(TipScore.objects.order_by("served_at").last().served_at)
+        expected, (year, month) = [], (first.year, first.month)
+        while (year, month) <= (last.year, last.month):
+            expected.append((year, month))
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        with CaptureQueriesContext(connection) as queries:
+            months = RangeDatesQuerySet.of(TipScore.objects.all()).datetimes("served_at", "month")
+        self.assertEqual([(m.year, m.month) for m in months], expected)
+        self.assertEqual(len(queries), 1)
+        self.assertNotIn("DISTINCT", queries[0]["sql"].upper())
+        days = RangeDatesQuerySet.of(TipScore.objects.filter(user=self.alice)).datetimes("served_at", "day")
+        self.assertEqual([d.date() for d in days], [last.date()])
+        self.assertEqual(RangeDatesQuerySet.of(TipScore.objects.none()).datetimes("served_at", "year"), [])
+
+    def test_it_links_each_listed_period_in_the_changelist(self):
+        response = self.client.get(CHANGELIST)
+        now = timezone.localtime()
+        self.assertContains(response, f"served_at__year={now.year}")
 
 
 class ArmSummaryTests(AdminTestCase):
