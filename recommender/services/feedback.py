@@ -27,6 +27,10 @@ class FeedbackOutcome:
     status: int
     replayed: bool = False
 
+    def __post_init__(self) -> None:
+        # Keys in one canonical order: a replay read back from JSONB (which reorders keys) is byte-identical.
+        object.__setattr__(self, "body", dict(sorted(self.body.items())))
+
 
 def _invalid(field: str, message: str) -> ApiError:
     return ApiError(status=400, code="invalid", message=message, details={"fields": {field: [message]}})

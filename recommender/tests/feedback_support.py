@@ -18,7 +18,8 @@ def candidate(kind: str = "do_now", source: str = "todoist", task_ids: tuple[str
     else:
         kw.setdefault("prompt_version", "rules-v1")
         kw.setdefault("features", {"rule": kind})
-    return TipCandidate(kind=kind, source=source, title=f"{kind} tip", body="", task_ids=task_ids, **kw)
+    kw.setdefault("title", f"{kind} tip")
+    return TipCandidate(kind=kind, source=source, body="", task_ids=task_ids, **kw)
 
 
 def serve(

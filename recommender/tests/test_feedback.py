@@ -142,7 +142,7 @@ class IdempotencyTests(FeedbackApiTestCase):
         first = self.post({"action": "accepted"}, key="k-1")
         second = self.post({"action": "accepted"}, key="k-1")
         self.assertEqual((first.status_code, second.status_code), (201, 201))
-        self.assertEqual(second.json(), first.json())
+        self.assertEqual(second.content, first.content)
         self.assertEqual(second["Idempotent-Replayed"], "true")
         self.assertFalse(first.has_header("Idempotent-Replayed"))
         self.assertEqual(FeedbackEvent.objects.count(), 1)
