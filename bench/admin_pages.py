@@ -47,6 +47,7 @@ def main() -> None:
     today = timezone.localdate()
     rows = TipScore.objects.count()
     base = "/admin/recommender/tipscore/"
+    month = f"?served_at__year={today.year}&served_at__month={today.month}"
     pages = {
         "changelist": base,
         "page 100": base + "?p=100",
@@ -57,8 +58,8 @@ def main() -> None:
         "filter last_action": base + "?last_action=completed",
         "filter no feedback": base + "?last_action=__none__",
         "two filters": base + "?tip_kind=do_now&prompt_version=tips-v2",
-        "date: a month": base + f"?served_at__year={today.year}&served_at__month={today.month}",
-        "date: a day": base + f"?served_at__year={today.year}&served_at__month={today.month}&served_at__day={today.day}",
+        "date: a month": base + month,
+        "date: a day": base + month + f"&served_at__day={today.day}",
         "search title": base + "?q=passport",
         "tip detail": base + f"{TipScore.objects.order_by('-id').values_list('id', flat=True).first()}/change/",
         "arm summary: 7 days": base + "arm-summary/",
