@@ -69,12 +69,17 @@ class Connection:
         self.reader = self.writer = None
 
     async def get(self, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        return await self.request("GET", path, headers)
+
+    async def request(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:
         if self.writer is None:
             await self.open()
         assert self.reader is not None and self.writer is not None
-        lines = [f"GET {path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Connection: keep-alive"]
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Connection: keep-alive"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
-        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        if body:
+            lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1])
         length, close = 0, False
@@ -91,18 +96,22 @@ class Connection:
         return status, body
 
 
-RequestFactory = Callable[[int], tuple[str, dict[str, str]]]
+# (path, headers) for a GET; (path, headers, JSON body bytes) for a POST.
+RequestFactory = Callable[[int], tuple[str, dict[str, str]] | tuple[str, dict[str, str], bytes]]
 
 
 async def _one(conn: Connection, make: RequestFactory, i: int, result: Result, started: float) -> None:
-    path, headers = make(i)
+    path, headers, *body = make(i)
     try:
-        status, _ = await conn.get(path, headers)
+        if body:
+            status, _ = await conn.request("POST", path, headers, body[0])
+        else:
+            status, _ = await conn.get(path, headers)
     except (ConnectionError, asyncio.IncompleteReadError) as exc:
         result.error(type(exc).__name__)
         await conn.close()
         return
-    if status != 200:
+    if not 200 <= status < 300:
         result.error(str(status))
         return
     result.latencies_s.append(time.perf_counter() - started)
