@@ -7,7 +7,9 @@ Decisions (docs/adr/0051, 0052, 0053):
   not depend on the tips shown beside it, at the price of much larger weights).
 - Statistics: `replay` (default) gives the target, at each logged request, the arm estimates serving had at
   that moment (rewards finalized before it, per user shrunk toward global); `frozen` gives it the estimates
-  at the end of the period, i.e. the policy as it would run if deployed now.
+  as they were when the period began (`frozen_at`, i.e. --since), held fixed: a policy that stops learning.
+  Never the estimates at the end of the period: they contain the very rewards being evaluated, and a policy
+  fitted to them looks better than it is (measured: intervals then miss the truth most of the time).
 - Doubly robust uses a per-arm mean reward model, cross-fitted on two halves of the requests.
 """
 
@@ -129,10 +131,12 @@ def evaluate(
     stats: str = "replay",
     shrinkage: float = 0.0,
     by: str | None = None,
+    frozen_at: float = -np.inf,
 ) -> Evaluation:
     """Return the IPS, self-normalised IPS and doubly robust estimates of `policy` on `slates`.
 
-    `n_arms` covers every arm index in `slates` and `events`; `shrinkage` is TIPS_SHRINKAGE_STRENGTH.
+    `n_arms` covers every arm index in `slates` and `events`; `shrinkage` is TIPS_SHRINKAGE_STRENGTH;
+    `frozen_at` (a timestamp) is when `frozen` statistics are taken.
     Raises NothingToEvaluate when no row is usable.
     """
     if positions not in POSITIONS or stats not in STATS:
@@ -144,7 +148,7 @@ def evaluate(
     keep = np.ones(slates.n_rows, dtype=bool) if positions == "all" else rank == 0
     rows = np.flatnonzero(keep)
     request = slates.row_request[rows]
-    times = slates.request_time if stats == "replay" else np.full(slates.n_requests, np.inf)
+    times = slates.request_time if stats == "replay" else np.full(slates.n_requests, frozen_at)
     count, reward_sum = replay_stats(events, times, slates.request_user, n_arms, shrinkage)
     arm, left = slates.row_arm[rows], left[rows]
     probabilities = arm_probabilities(policy, left, count[request], reward_sum[request])

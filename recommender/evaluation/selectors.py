@@ -148,6 +148,7 @@ def policy_evaluation(
         stats=stats,
         shrinkage=float(getattr(settings, "TIPS_SHRINKAGE_STRENGTH", 0.0)),
         by=by,
+        frozen_at=since.timestamp() if since is not None else -np.inf,
     )
 
 

@@ -20,8 +20,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from recommender.candidates import TipCandidate, TipKind, TipSource
-from recommender.evaluation.logs import LoggedRow
-from recommender.evaluation.targets import RewardEvents, shrink
+from recommender.evaluation.logs import LoggedRow, SlateBuilder
+from recommender.evaluation.targets import RewardEvents, arm_probabilities, replay_stats, shrink
 from recommender.policies import Policy, get_policy
 from recommender.policies.base import ArmEstimate, Choice
 from recommender.rewards import DEFAULT_REWARD, REWARDS, Action
@@ -91,6 +91,8 @@ class SimulationResult:
     slate: int
     seed: int
     runs: dict[str, PolicyRun]
+    world: World
+    shrinkage: float
     start: datetime = DEFAULT_START
 
     def summary(self) -> list[dict[str, float | str]]:
@@ -117,9 +119,11 @@ class SimulationResult:
     def finalized_time(self, round_: int) -> datetime:
         return self.start + round_ * ROUND + ROUND * 3 / 4
 
-    def logged_rows(self, name: str) -> Iterator[LoggedRow]:
-        """The served tips of `name` as the evaluator reads them from tip_scores (request ids from 1)."""
+    def logged_rows(self, name: str, since_round: int = 0) -> Iterator[LoggedRow]:
+        """The served tips of `name` from `since_round` on, as the evaluator reads them from tip_scores."""
         for request_id, served in enumerate(self.runs[name].served, start=1):
+            if served.round < since_round:
+                continue
             arms = [c.arm for c in served.context.candidates]
             when = self.request_time(served.round, served.context.user).timestamp()
             for position, (choice, reward) in enumerate(zip(served.choices, served.rewards, strict=True)):
@@ -143,6 +147,30 @@ class SimulationResult:
             count=np.ones(len(rows)),
             reward_sum=np.asarray(reward, dtype=float),
         )
+
+    def counterfactual_value(self, logs: str, policy: Policy, *, stats: str = "replay", since_round: int = 0) -> float:
+        """The exact mean expected reward of `policy`'s first pick on the requests `logs` served from `since_round`.
+
+        This is what offline evaluation estimates from those logs: the target deciding on the same
+        requests with the statistics serving had then (`replay`) or when the period began (`frozen`),
+        valued with the hidden expectations instead of the observed rewards.
+        """
+        builder = SlateBuilder(ARMS).extend(self.logged_rows(logs, since_round))
+        slates = builder.build()
+        events = self.reward_events(logs, builder.arm_id)
+        start = self.request_time(since_round, 0).timestamp()
+        times = slates.request_time if stats == "replay" else np.full(slates.n_requests, start)
+        count, total = replay_stats(events, times, slates.request_user, len(ARMS), self.shrinkage)
+        probabilities = arm_probabilities(policy, slates.candidate_counts[:, : len(ARMS)], count, total)
+        every_arm = np.arange(len(ARMS))
+        expected = np.array(
+            [
+                self.world.expected_rewards(s.context.user, s.context.urgency, every_arm)
+                for s in self.runs[logs].served
+                if s.round >= since_round
+            ]
+        )
+        return float(np.einsum("ra,ra->r", probabilities, expected).mean())
 
 
 class World:
@@ -282,7 +310,9 @@ def simulate(
             name, policy, world, contexts, expected, best, draws, np.random.default_rng(policy_seed),
             StatsBook(users, shrinkage), slate, name in keep, responder,
         )  # fmt: skip
-    return SimulationResult(users=users, rounds=rounds, slate=slate, seed=seed, runs=runs)
+    return SimulationResult(
+        users=users, rounds=rounds, slate=slate, seed=seed, runs=runs, world=world, shrinkage=shrinkage
+    )
 
 
 def _oracle_choices(context: Context, expected: np.ndarray, slate: int) -> list[Choice]:

@@ -1,0 +1,138 @@
+"""The estimators and the target-policy machinery, on numbers small enough to check by hand."""
+
+import math
+
+import numpy as np
+from django.test import SimpleTestCase, override_settings
+
+from recommender.candidates import TipCandidate
+from recommender.evaluation.estimators import effective_sample_size, per_arm_means, ratio_estimate
+from recommender.evaluation.targets import RewardEvents, arm_probabilities, replay_stats, shrink
+from recommender.policies import ArmEstimate, get_policy
+from recommender.selectors.serving import shrunk_estimate
+
+ARMS = ["llm:do_now", "llm:plan", "todoist:batch", "todoist:reschedule"]
+
+
+class RatioEstimateTests(SimpleTestCase):
+    def test_it_is_the_mean_with_a_normal_interval_when_the_denominator_is_one(self):
+        values = np.array([0.0, 1.0, 0.5, 0.5])
+        estimate = ratio_estimate(values)
+        se = values.std(ddof=1) / 2
+        self.assertAlmostEqual(estimate.value, 0.5)
+        self.assertAlmostEqual(estimate.std_error, se)
+        self.assertAlmostEqual(estimate.low, 0.5 - 1.959963984540054 * se)
+        self.assertTrue(estimate.contains(0.5))
+        self.assertEqual((estimate.n, estimate.ess), (4, 4.0))
+
+    def test_it_self_normalises_by_the_weights(self):
+        weights, rewards = np.array([2.0, 0.5, 0.5]), np.array([1.0, 0.0, 1.0])
+        self.assertAlmostEqual(ratio_estimate(weights * rewards, weights).value, 2.5 / 3.0)
+
+    def test_it_treats_a_cluster_as_one_unit(self):
+        # Two clusters with identical totals: no spread between units, so no uncertainty.
+        estimate = ratio_estimate(np.array([1.0, 0.0, 0.0, 1.0]), clusters=np.array([0, 0, 1, 1]))
+        self.assertEqual(estimate.value, 0.5)
+        self.assertEqual(estimate.std_error, 0.0)
+
+    def test_it_reports_nothing_it_cannot_know(self):
+        self.assertTrue(math.isnan(ratio_estimate(np.array([])).value))
+        single = ratio_estimate(np.array([0.7]))
+        self.assertEqual(single.value, 0.7)
+        self.assertTrue(math.isnan(single.low))
+        self.assertIsNone(single.as_dict()["low"])
+
+    def test_the_effective_sample_size_counts_what_the_weights_are_worth(self):
+        self.assertEqual(effective_sample_size(np.ones(10)), 10.0)
+        self.assertAlmostEqual(effective_sample_size(np.array([10.0, 0.0, 0.0, 0.0])), 1.0)
+        self.assertEqual(effective_sample_size(np.zeros(3)), 0.0)
+
+    def test_the_reward_model_never_sees_the_fold_it_predicts(self):
+        arms = np.array([0, 0, 1, 1, 0])
+        rewards = np.array([1.0, 0.0, 0.5, 0.25, 0.5])
+        folds = np.array([0, 1, 0, 1, 1])
+        table = per_arm_means(arms, rewards, folds, n_arms=3, prior=0.5)
+        np.testing.assert_allclose(table[0], [0.25, 0.25, 0.25])  # fold 1: arm 0 mean, arm 1 mean, arm 2 overall
+        np.testing.assert_allclose(table[1], [1.0, 0.5, 0.75])
+
+
+class TargetProbabilityTests(SimpleTestCase):
+    """The vectorised probabilities must be the propensities the real policies report."""
+
+    def random_case(self, rng):
+        arms = list(rng.choice(ARMS, size=int(rng.integers(2, 7))))
+        stats = {
+            arm: ArmEstimate(float(n), float(n) * float(rng.random()))
+            for arm in ARMS
+            if (n := int(rng.integers(0, 40))) > 0 and rng.random() < 0.8
+        }
+        return arms, stats
+
+    def test_they_match_choose_for_every_policy(self):
+        rng = np.random.default_rng(3)
+        policies = [
+            get_policy("egreedy", epsilon=0.2),
+            get_policy("uniform"),
+            get_policy("ucb1"),
+            get_policy("thompson"),
+        ]
+        for case in range(25):
+            arms, stats = self.random_case(rng)
+            candidates = [
+                TipCandidate(kind=a.split(":")[1], source=a.split(":")[0], title=str(i), body="")
+                for i, a in enumerate(arms)
+            ]
+            left = np.array([[arms.count(a) for a in ARMS]], dtype=float)
+            count = np.array([[stats.get(a, ArmEstimate()).count for a in ARMS]])
+            total = np.array([[stats.get(a, ArmEstimate()).reward_sum for a in ARMS]])
+            for policy in policies:
+                with self.subTest(case=case, policy=policy.name):
+                    [choice] = policy.choose(candidates, stats, np.random.default_rng(case), 1)
+                    probabilities = arm_probabilities(policy, left, count, total)[0]
+                    arm = ARMS.index(choice.candidate.arm)
+                    self.assertAlmostEqual(probabilities[arm] / left[0, arm], choice.propensity, places=9)
+                    self.assertAlmostEqual(probabilities.sum(), 1.0, places=9)
+
+
+class ReplayTests(SimpleTestCase):
+    def events(self):
+        # user 1 on arm 0 at t=1 and t=3; user 2 on arm 0 at t=2; user 1 on arm 1 at t=2.
+        return RewardEvents(
+            time=np.array([1.0, 3.0, 2.0, 2.0]),
+            user=np.array([1, 1, 2, 1]),
+            arm=np.array([0, 0, 0, 1]),
+            count=np.ones(4),
+            reward_sum=np.array([1.0, 0.5, 0.0, 0.75]),
+        )
+
+    @override_settings(TIPS_SHRINKAGE_STRENGTH=10.0)
+    def test_it_replays_what_serving_read_at_each_moment(self):
+        count, total = replay_stats(self.events(), np.array([2.0, 3.5, 2.5]), np.array([1, 1, 2]), 2, 10.0)
+        # User 1 at t=2 (strictly before): their arm-0 reward at t=1 and nobody else's yet.
+        expected = shrunk_estimate(user_count=1, user_sum=1.0, global_count=1, global_sum=1.0)
+        self.assertEqual((count[0, 0], total[0, 0]), (expected.count, expected.reward_sum))
+        self.assertEqual((count[0, 1], total[0, 1]), (0.0, 0.0))
+        # User 1 at t=3.5: three arm-0 rewards globally, two of them theirs.
+        expected = shrunk_estimate(user_count=2, user_sum=1.5, global_count=3, global_sum=1.5)
+        self.assertEqual((count[1, 0], total[1, 0]), (expected.count, expected.reward_sum))
+        # User 2 at t=2.5: their own 0.0 at t=2, shrunk toward the global arm-0 mean of (1.0 + 0.0) / 2.
+        expected = shrunk_estimate(user_count=1, user_sum=0.0, global_count=2, global_sum=1.0)
+        self.assertEqual((count[2, 0], total[2, 0]), (expected.count, expected.reward_sum))
+
+    def test_shrinking_is_what_serving_does(self):
+        for user_count, user_sum, global_count, global_sum in [
+            (0, 0, 0, 0),
+            (3, 2, 50, 30),
+            (4, 1, 4, 1),
+            (0, 0, 7, 3.5),
+        ]:
+            with override_settings(TIPS_SHRINKAGE_STRENGTH=10.0):
+                expected = shrunk_estimate(
+                    user_count=user_count, user_sum=user_sum, global_count=global_count, global_sum=global_sum
+                )
+            count, total = shrink(
+                np.array([user_count], float), np.array([user_sum], float), np.array([global_count], float),
+                np.array([global_sum], float), 10.0,
+            )  # fmt: skip
+            self.assertAlmostEqual(count[0], expected.count)
+            self.assertAlmostEqual(total[0], expected.reward_sum)
