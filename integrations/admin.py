@@ -49,11 +49,11 @@ class IntegrationAdmin(ReadOnlyAdmin):
     def has_token(self, obj: Integration) -> bool:
         return obj.has_token
 
-    @admin.action(description="Re-verify the selected tokens with Todoist")
+    @admin.action(description="Re-verify the selected tokens with Todoist (invalid ones too)")
     def reverify(self, request: HttpRequest, queryset: QuerySet[Integration]) -> None:
         ids = list(queryset.values_list("pk", flat=True))
         for pk in ids:
-            enqueue(verify_integration, pk)
+            enqueue(verify_integration, pk, True)  # also tokens marked invalid: an operator asked
         self.message_user(request, f"Queued {len(ids)} verification(s).", messages.SUCCESS)
 
 

@@ -265,9 +265,14 @@ def _revoke_at_todoist(token: str, *, user_id: int) -> None:
         logger.warning("Revoking the Todoist token of user %s failed (erased here anyway): %s", user_id, exc)
 
 
-def integration_verify(*, integration: Integration) -> Integration:
-    """Check the stored token live and record the outcome (skips sample, revoked and invalid rows)."""
-    if not integration.is_usable:
+def integration_verify(*, integration: Integration, include_invalid: bool = False) -> Integration:
+    """Check the stored token live and record the outcome.
+
+    Skips sample and revoked rows, and `invalid` ones unless `include_invalid` (an operator's re-check after a
+    Todoist incident: automatic paths never call Todoist again with a token it refused).
+    """
+    retry_invalid = include_invalid and integration.token_status == TokenStatus.INVALID and integration.has_token
+    if not (integration.is_usable or retry_invalid):
         return integration
     ciphertext = integration.access_token_encrypted
     try:

@@ -28,12 +28,12 @@ def _fan_out(task: Task, ids: Iterable[int]) -> int:
 
 
 @shared_task(name="integrations.tasks.verify_integration", ignore_result=True)
-def verify_integration(integration_id: int) -> str:
-    """Check one stored token live; returns the resulting token_status."""
+def verify_integration(integration_id: int, include_invalid: bool = False) -> str:
+    """Check one stored token live; returns the resulting token_status (`include_invalid`: operators only)."""
     integration = Integration.objects.filter(pk=integration_id).first()
     if integration is None:
         return "missing"
-    return integration_verify(integration=integration).token_status
+    return integration_verify(integration=integration, include_invalid=include_invalid).token_status
 
 
 def _with_token(*statuses: str) -> Iterator[int]:

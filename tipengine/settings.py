@@ -194,6 +194,7 @@ TODOIST_FAILURE_CACHE_S = env_int("TODOIST_FAILURE_CACHE_S", 30)  # a failed rea
 TODOIST_OAUTH_STATE_MAX_AGE_S = env_int("TODOIST_OAUTH_STATE_MAX_AGE_S", 600)
 TODOIST_OAUTH_SCOPES = env_list("TODOIST_OAUTH_SCOPES", ["data:read"])
 TODOIST_WEBHOOK_RETENTION_DAYS = env_int("TODOIST_WEBHOOK_RETENTION_DAYS", 30)
+TODOIST_CONNECT_RATE = env_str("TODOIST_CONNECT_RATE", "30/hour")  # connect attempts per user (DRF rate)
 CELERY_BEAT_SCHEDULE.update(
     {
         "integrations-reverify-tokens": {"task": "integrations.tasks.verify_all_integrations", "schedule": 86400.0},

@@ -8,6 +8,7 @@ from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from integrations.api.serializers import (
@@ -29,6 +30,15 @@ from integrations.services import (
     oauth_state_consume,
 )
 from tipengine.errors import ApiError
+
+
+class ConnectThrottle(UserRateThrottle):
+    """Connect attempts per user: each costs a live Todoist call, and we must not be a token-guessing oracle."""
+
+    scope = "integrations_connect"
+
+    def get_rate(self) -> str:
+        return settings.TODOIST_CONNECT_RATE
 
 
 def _connected_response(integration: Integration) -> Response:
@@ -56,6 +66,8 @@ class TodoistView(APIView):
 
 
 class TodoistTokenView(APIView):
+    throttle_classes = [ConnectThrottle]
+
     @extend_schema(
         request=TokenInputSerializer,
         responses={200: IntegrationOutputSerializer, 202: IntegrationOutputSerializer},
@@ -78,6 +90,8 @@ class TodoistAuthorizeView(APIView):
 
 
 class TodoistCallbackView(APIView):
+    throttle_classes = [ConnectThrottle]
+
     @extend_schema(
         parameters=[
             OpenApiParameter("code", str, description="The code Todoist added to the redirect"),

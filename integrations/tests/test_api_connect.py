@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.test import override_settings
 from django.urls import reverse
 
 from integrations.errors import TasksUnavailable
@@ -123,6 +124,16 @@ class ConnectTests(TodoistTestCase):
         with self.assertRaises(TasksUnavailable):
             open_tasks(user=self.alice)
         self.assertEqual(len(self.fake.requests), calls)
+
+    @override_settings(TODOIST_CONNECT_RATE="2/hour")
+    def test_it_limits_connect_attempts_per_user(self):
+        for _ in range(2):
+            self.assertEqual(self.connect(self.alice, "nope").status_code, 400)
+        response = self.connect(self.alice)
+        self.assertEqual(response.status_code, 429)
+        self.assertEqual(response.json()["error"]["code"], "throttled")
+        self.assertIn("retry_after_s", response.json()["error"]["details"])
+        self.assertEqual(self.connect(self.bob).status_code, 200)  # per user, not global
 
     def test_it_requires_authentication(self):
         for method, url in (("get", LIST_URL), ("post", TOKEN_URL), ("delete", TODOIST_URL)):

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -66,6 +67,22 @@ class VerifyTests(TodoistTestCase):
         self.connected(self.alice, "outage")
         self.fake.script("/api/v1/user", status=500, times=None)
         self.assertEqual(tasks.verify_integration.apply(args=(Integration.objects.get().pk,)).get(), TokenStatus.ERROR)
+
+    def test_an_operator_can_reverify_a_token_marked_invalid(self):
+        row = self.connected(self.alice, "wrongly", TokenStatus.INVALID)  # e.g. Todoist answered 401s in an incident
+        self.fake.reset_requests()
+        self.assertEqual(tasks.verify_integration.apply(args=(row.pk,)).get(), TokenStatus.INVALID)
+        self.assertEqual(self.fake.requests, [])  # the automatic path never calls Todoist with it
+        self.assertEqual(tasks.verify_integration.apply(args=(row.pk, True)).get(), TokenStatus.ACTIVE)
+
+    def test_the_admin_action_reverifies_the_selected_tokens(self):
+        row = self.connected(self.alice, "adminre", TokenStatus.INVALID)
+        self.client.force_login(get_user_model().objects.create_superuser("root", "root@example.org", "pw"))
+        response = self.client.post(
+            "/admin/integrations/integration/", {"action": "reverify", "_selected_action": [row.pk]}, follow=True
+        )
+        self.assertContains(response, "Queued 1 verification(s).")
+        self.assertEqual(Integration.objects.get(pk=row.pk).token_status, TokenStatus.ACTIVE)
 
     def test_it_drops_the_outcome_of_a_check_on_a_token_replaced_meanwhile(self):
         from integrations.services import integration_record_check
