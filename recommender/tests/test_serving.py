@@ -211,16 +211,6 @@ class AssembleTests(BaseTestCase):
         FeedbackEvent.objects.filter(tip=tip).update(until=timezone.now() - timedelta(seconds=1))
         self.assertIn(key, {c.key for c in self.offered()})
 
-    def test_it_ignores_an_expired_pool(self):
-        store_pool(self.alice, [llm_tip("wellbeing", (), title="Stale advice")], fresh=False)
-        # No fresh pool and no gateway configured for this test: rule tips, with the LLM reported missing.
-        with override_settings(OLLAMA_URL="http://127.0.0.1:9", LITELLM_URL="", TIPS_REQUEST_BUDGET_S=0.0):
-            assembly = assemble(user=self.alice)
-        self.assertNotIn("Stale advice", [c.title for c in assembly.candidates])
-        self.assertTrue(assembly.candidates)
-        self.assertEqual({c.source for c in assembly.candidates}, {"todoist"})
-        self.assertIn("llm_timeout", [d["code"] for d in assembly.degraded])
-
 
 class CompletedTaskTests(FakeTodoistMixin, BaseTestCase):
     TOKEN = "tok-serving"

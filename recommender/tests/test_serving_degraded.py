@@ -71,6 +71,20 @@ class NoPoolTests(FakeGatewayMixin, ActorsMixin, TransactionTestCase):
         self.serve()
         self.assertEqual(len(self.fake.chat_requests), 1)  # the next request reads the pool
 
+    @override_settings(TIPS_REQUEST_BUDGET_S=10.0)
+    def test_it_treats_an_expired_pool_as_no_pool(self):
+        from recommender.tests.factories import llm_tip
+        from recommender.tests.serving_utils import store_pool
+
+        store_pool(self.alice, [llm_tip("wellbeing", (), title="Stale advice")], fresh=False)
+        self.fake.script(Reply.text(self.llm_answer))
+        body = self.serve()
+        self.assertEqual(len(self.fake.chat_requests), 1)
+        titles = [c["title"] for c in CandidatePool.objects.get(user=self.alice).candidates]
+        self.assertEqual(titles, ["Taxes first, says the model"])
+        self.assertNotIn("Stale advice", [t["title"] for t in body["tips"]])
+        self.assertIn(("llm", "do_now", (self.urgent["id"],)), self.offered(body))
+
     @override_settings(TIPS_REQUEST_BUDGET_S=0.5)
     def test_it_serves_rule_tips_when_the_model_is_slow_and_refreshes_in_the_background(self):
         self.fake.script(Reply.slow(5.0, self.llm_answer), Reply.text(self.llm_answer))
