@@ -112,7 +112,9 @@ def _store_token(
         integration.checked_at = now
         integration.external_user_id = account.id if account is not None else ""
         integration.connected_at = now
-        integration.completions_synced_at = now  # completions before connecting are not ours to credit
+        # First connection: completions before it are not ours to credit. A reconnection resumes where the
+        # last pull stopped, so completions made while the token was broken are not lost.
+        integration.completions_synced_at = integration.completions_synced_at or now
         integration.save()
     tasks_cache_invalidate(user_id=user.pk)
     logger.info("Todoist connected for user %s (%s, %s)", user.pk, auth_kind, integration.token_status)
