@@ -146,6 +146,14 @@ class PropensityTests(BaseTestCase):
         served = tips_serve(user=self.alice, limit=1, rng=np.random.default_rng(0))
         self.assertEqual((served.tips[0].tip_kind, served.tips[0].propensity), ("wellbeing", 1.0))
 
+    def test_it_serves_and_logs_with_every_configured_policy(self):
+        for name in ("egreedy", "uniform", "thompson", "ucb1"):
+            with self.subTest(policy=name), override_settings(TIPS_POLICY=name):
+                served = tips_serve(user=self.alice, limit=3, rng=np.random.default_rng(3))
+                self.assertEqual(served.request.policy, name)
+                self.assertEqual(len(served.tips), 3)
+                self.assertTrue(all(0 < t.propensity <= 1 for t in served.tips))
+
     def test_it_shrinks_a_new_users_estimate_to_the_global_mean_and_moves_with_their_own(self):
         fresh = arm_estimates(user=self.bob)["llm:wellbeing"]
         self.assertAlmostEqual(fresh.mean(), 0.9)
