@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import connection
 from django.test import override_settings
 from django.urls import reverse
 
@@ -152,7 +153,12 @@ class DisconnectTests(TodoistTestCase):
         self.fake.add_account(token)
 
     def raw_column(self, user) -> str:
-        return Integration.objects.filter(user=user).values_list("access_token_encrypted", flat=True).get()
+        """The token column as the table holds it (raw SQL, not the model)."""
+        with connection.cursor() as cursor:
+            table = Integration._meta.db_table
+            cursor.execute(f"SELECT access_token_encrypted FROM {table} WHERE user_id = %s", [user.pk])
+            (value,) = cursor.fetchone()
+        return value
 
     def test_it_revokes_at_todoist_erases_the_token_and_keeps_a_revoked_row(self):
         self.connect_oauth(self.alice, "oauth-alice-token")
@@ -174,6 +180,14 @@ class DisconnectTests(TodoistTestCase):
         self.assertEqual(response.status_code, 200)
         self.assertEqual(self.raw_column(self.alice), "")
         self.assertEqual(Integration.objects.get(user=self.alice).token_status, TokenStatus.REVOKED)
+
+    def test_it_erases_a_personal_token_without_calling_todoist(self):
+        self.fake.add_account(GOOD)
+        self.api(self.alice).post(TOKEN_URL, {"token": GOOD}, format="json")
+        self.fake.reset_requests()
+        self.assertEqual(self.api(self.alice).delete(TODOIST_URL).status_code, 200)
+        self.assertEqual(self.raw_column(self.alice), "")
+        self.assertEqual(self.fake.requests, [])  # our OAuth app cannot revoke a personal token
 
     def test_it_answers_404_when_there_is_nothing_to_disconnect(self):
         response = self.api(self.alice).delete(TODOIST_URL)
