@@ -74,10 +74,12 @@ def generate_tips(
     deadline = started + timeout_s
     messages = build_messages(template, context, max_tips=max_tips)
     problems: list[str] = []
+    out_of_time = False
     for attempt in range(1, MAX_CORRECTIONS + 2):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            break  # the budget went on earlier bad answers: report them, not a gateway fault
+            out_of_time = True  # the budget went on earlier bad answers: report them, not a gateway fault
+            break
         try:
             answer = gateway.chat(
                 alias=gateway.TIP_GENERATOR,
@@ -125,7 +127,14 @@ def generate_tips(
         return result
     if not problems:
         raise GatewayUnavailable("No time was left for the model to answer.", details={"reason": "budget"})
+    attempts = len(problems)
     raise InvalidOutput(
-        f"The model gave no usable tips in {len(problems)} attempts.",
-        details={"attempts": len(problems), "problems": problems, "prompt_version": template.version},
+        f"The model gave no usable tips in {attempts} attempt{'s' if attempts != 1 else ''}"
+        + (" before the time ran out." if out_of_time else "."),
+        details={
+            "attempts": attempts,
+            "out_of_time": out_of_time,
+            "problems": problems,
+            "prompt_version": template.version,
+        },
     )

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.cache import cache
 from django.test import override_settings
 
+from generation import gateway
 from generation.breaker import gateway_breaker
 from generation.testing.fake_ollama import FakeOllama
 
@@ -31,6 +32,8 @@ class FakeGatewayMixin:
         cls._gateway_override = override_settings(**{**overrides, **cls.gateway_settings})
         cls._gateway_override.enable()
         cls.addClassCleanup(cls._gateway_override.disable)  # type: ignore[attr-defined]
+        # Import litellm and build the router now, so a test's small timeouts measure the call, not the import.
+        gateway.get_router()
 
     def setUp(self) -> None:
         super().setUp()  # type: ignore[misc]

@@ -9,7 +9,7 @@ from generation.prompting import MAX_QUOTED_ANSWER_CHARS, load_template
 from generation.testing.fake_ollama import Reply, fenced, prose_wrapped, tip, tips_json
 from generation.testing.gateway import FakeGatewayMixin
 from generation.tests.test_gateway import configured_model
-from generation.tests.utils import sample_context
+from generation.tests.utils import sample_context, task
 
 VALID = tips_json([tip("do_now", ["101"]), tip("plan", [], title="Plan the week")])
 MALFORMED = '{"tips": [{"kind": "do_now", "title": '
@@ -73,6 +73,7 @@ class GenerateTipsTests(FakeGatewayMixin, SimpleTestCase):
             self.generate()
         self.assertEqual(len(self.fake.chat_requests), 3)
         self.assertEqual(caught.exception.details["attempts"], 3)
+        self.assertFalse(caught.exception.details["out_of_time"])
         self.assertFalse(gateway_breaker().is_open())  # the gateway works; the model is at fault
 
     def test_it_drops_and_counts_bad_candidates_without_failing(self):
@@ -147,6 +148,16 @@ class GenerateTipsTests(FakeGatewayMixin, SimpleTestCase):
             with self.assertRaises(RequestRejected):
                 self.generate()
         self.assertFalse(gateway_breaker().is_open())
+
+    def test_it_logs_models_and_counts_but_never_task_text_or_answers(self):
+        secret_task = task("101", "Call Dr. Quackenbush about the biopsy results", priority=4)
+        self.fake.script(Reply.text("Dr. Quackenbush says: not JSON"), Reply.text(VALID))
+        with self.assertLogs("generation", level="DEBUG") as logs:
+            generate_tips(context=sample_context(tasks=[secret_task]), timeout_s=3.0)
+        text = "\n".join(logs.output)
+        self.assertIn(configured_model("tip-generator"), text)
+        self.assertIn("attempts=2", text)
+        self.assertNotIn("Quackenbush", text)
 
     def test_it_truncates_overlong_quoted_answers_in_corrections(self):
         self.fake.script(Reply.text("x" * 10_000), Reply.text(VALID))
