@@ -20,6 +20,7 @@ from integrations.models import AuthKind, Integration, Provider, TokenStatus
 from integrations.todoist.client import TodoistUser
 from integrations.todoist.errors import TodoistAuthError, TodoistError, TodoistRequestRejected
 from integrations.todoist.types import TodoistTask
+from tipengine.background import enqueue
 from tipengine.errors import ApiError
 
 logger = logging.getLogger(__name__)
@@ -308,4 +309,9 @@ def integration_fetch_open_tasks(*, integration: Integration, budget_s: float | 
             raise TasksUnavailable(exc.reason, str(exc)) from None
     if integration.token_status != TokenStatus.ACTIVE:
         integration_record_check(integration=integration, ciphertext=ciphertext, error=None)
+        if not integration.external_user_id:
+            # Stored while Todoist was down: learn the account id (webhooks name only that) off the request path.
+            from integrations.tasks import verify_integration  # the task module imports this one
+
+            enqueue(verify_integration, integration.pk)
     return tasks

@@ -15,6 +15,7 @@ from django.utils import timezone
 from integrations import tasks
 from integrations.completions import Completion, completions_record
 from integrations.models import AuthKind, Integration, TaskCompletion, TokenStatus
+from integrations.selectors import open_tasks
 from integrations.services import integration_connect_token
 from integrations.signals import task_completed
 from integrations.tests.support import TodoistTestCase, TodoistTransactionTestCase
@@ -62,6 +63,14 @@ class VerifyTests(TodoistTestCase):
         row = Integration.objects.get(user=self.alice)
         self.assertEqual((row.token_status, row.last_error), (TokenStatus.ACTIVE, ""))
         self.assertNotEqual(row.external_user_id, "")
+
+    def test_it_learns_the_account_id_when_a_read_first_proves_an_unverified_token(self):
+        self.fake.add_account(token("readfirst"), user_id="8080")
+        self.fake.script("/api/v1/user", status=503, times=3)  # the connect's check: all its tries fail
+        integration_connect_token(user=self.alice, token=token("readfirst"))
+        open_tasks(user=self.alice)
+        row = Integration.objects.get(user=self.alice)
+        self.assertEqual((row.token_status, row.external_user_id), (TokenStatus.ACTIVE, "8080"))
 
     def test_it_marks_a_working_token_error_not_invalid_when_todoist_is_down(self):
         self.connected(self.alice, "outage")
