@@ -53,7 +53,8 @@ class TodoistClient:
     """One token's view of Todoist. Every public method is one operation under one CallPolicy budget.
 
     After Todoist refuses the token (401/403) every further call raises TodoistAuthError without a request.
-    The token is never part of this object's repr, of an error message or of a log line.
+    The token is never part of this object's repr, of an error message or of a log line. One client serves
+    one thread (its budget is per operation): make one per task or request, and close it (context manager).
     """
 
     def __init__(
