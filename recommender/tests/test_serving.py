@@ -243,3 +243,27 @@ class CompletedTaskTests(FakeTodoistMixin, BaseTestCase):
         tips = self.api(self.alice).get(URL, {"limit": 10}).json()["tips"]
         self.assertTrue(tips)
         self.assertNotIn(self.done["id"], {t["id"] for tip in tips for t in tip["tasks"]})
+
+    def test_it_serves_only_task_free_tips_from_the_pool_when_todoist_is_down(self):
+        from integrations.services import tasks_cache_invalidate
+
+        store_pool(self.alice, [llm_tip("do_now", (self.done["id"],)), llm_tip("wellbeing", (), title="Breathe")])
+        tasks_cache_invalidate(user_id=self.alice.pk)
+        self.fake.script("/api/v1/", status=503, times=None)
+        body = self.api(self.alice).get(URL, {"limit": 10}).json()
+        self.assertEqual([t["title"] for t in body["tips"]], ["Breathe"])
+        self.assertEqual([d["code"] for d in body["degraded"]], ["tasks_unavailable"])
+
+
+class IsolationTests(BaseTestCase):
+    def test_it_serves_each_user_only_their_own_pool_and_tasks(self):
+        connect_sample(self.alice)
+        store_pool(self.alice, [llm_tip("wellbeing", (), title="Alice's walk")])
+        store_pool(self.bob, [llm_tip("wellbeing", (), title="Bob's secret plan")])
+        body = self.api(self.alice).get(URL, {"limit": 10}).json()
+        titles = [t["title"] for t in body["tips"]]
+        self.assertIn("Alice's walk", titles)
+        self.assertNotIn("Bob's secret plan", titles)
+        bob = self.api(self.bob).get(URL, {"limit": 10}).json()  # bob has no tasks: only his task-free tip
+        self.assertEqual([t["title"] for t in bob["tips"]], ["Bob's secret plan"])
+        self.assertEqual(TipScore.objects.filter(user=self.bob).count(), 1)
