@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ from recommender.candidates import BODY_MAX, RATIONALE_MAX, TITLE_MAX, TipCandid
 FENCE_RE = re.compile(r"(?P<fence>```|~~~)[^\n]*\n(?P<body>.*?)(?:\n[ \t]*(?P=fence)|\Z)", re.DOTALL)
 # How many opening braces to try when the JSON sits inside prose (bounds work on long answers).
 MAX_JSON_STARTS = 20
+_MISSING = object()
 
 
 class OutputError(ValueError):
@@ -28,27 +30,40 @@ class ParsedTips:
     merged: int = 0  # duplicates folded into an earlier candidate
 
 
-def extract_json(text: str) -> Any:
-    """The first JSON object or array in `text`, tolerating fences and prose around it."""
-    stripped = text.strip()
-    if not stripped:
-        raise OutputError("the answer was empty")
-    candidates = [stripped] + [m.group("body").strip() for m in FENCE_RE.finditer(stripped)]
-    for candidate in candidates:
+def _json_values(text: str) -> Iterator[Any]:
+    """Every JSON value found in `text`, most likely first: the whole text, fenced blocks, then prose."""
+    for candidate in [text, *(m.group("body").strip() for m in FENCE_RE.finditer(text))]:
         try:
-            return json.loads(candidate)
+            yield json.loads(candidate)
         except ValueError:
             continue
     decoder = json.JSONDecoder()
-    starts = [m.start() for m in re.finditer(r"[{\[]", stripped)][:MAX_JSON_STARTS]
-    for start in starts:
+    for start in [m.start() for m in re.finditer(r"[{\[]", text)][:MAX_JSON_STARTS]:
         try:
-            value, _ = decoder.raw_decode(stripped, start)
+            value, _ = decoder.raw_decode(text, start)
         except ValueError:
             continue
         if isinstance(value, dict) or (isinstance(value, list) and value and isinstance(value[0], dict)):
+            yield value
+
+
+def extract_json(text: str, *, prefer_key: str | None = None) -> Any:
+    """The JSON in `text`, tolerating fences and prose around it.
+
+    With `prefer_key`, an object having that key wins over JSON found earlier (e.g. an example in prose).
+    """
+    stripped = text.strip()
+    if not stripped:
+        raise OutputError("the answer was empty")
+    first: Any = _MISSING
+    for value in _json_values(stripped):
+        if prefer_key is None or (isinstance(value, dict) and prefer_key in value):
             return value
-    raise OutputError('the answer was not valid JSON: expected an object like {"tips": [...]}')
+        if first is _MISSING:
+            first = value
+    if first is _MISSING:
+        raise OutputError("the answer was not valid JSON")
+    return first
 
 
 def _tip_items(data: Any) -> list[Any]:
@@ -105,7 +120,7 @@ def parse_tips(text: str, *, context: PromptContext, llm_model: str, prompt_vers
     Raises OutputError when the answer is not usable at all (no JSON, wrong shape, or every tip bad),
     so the caller can ask again quoting the message.
     """
-    items = _tip_items(extract_json(text))
+    items = _tip_items(extract_json(text, prefer_key="tips"))
     allowed = context.task_ids
     dropped: Counter[str] = Counter()
     notes: list[str] = []

@@ -32,6 +32,12 @@ class ExtractJsonTests(SimpleTestCase):
             with self.subTest(name):
                 self.assertEqual(extract_json(text), PAYLOAD)
 
+    def test_it_prefers_the_object_with_the_expected_key(self):
+        text = 'For example {"kind": "x"} would be wrong; the answer: ' + TEXT
+        self.assertEqual(extract_json(text, prefer_key="tips"), PAYLOAD)
+        self.assertEqual(extract_json(text), {"kind": "x"})  # without a preference: the first JSON found
+        self.assertEqual(extract_json('{"other": 1}', prefer_key="tips"), {"other": 1})  # else the first
+
     def test_it_rejects_what_is_not_json(self):
         for text in ("", "   ", "no json here", '{"tips": [', "```json\n{oops}\n```"):
             with self.subTest(text=text), self.assertRaises(OutputError):
