@@ -18,6 +18,9 @@ from recommender.policies.thompson import win_probabilities
 from recommender.policies.ucb1 import ucb_indices
 
 THOMPSON_BATCH = 64  # rows per quadrature call: bounds the (rows, arms, cells) temporaries to a few MB
+# Target probabilities only enter the numerator of a weight, where 1e-3 errors are noise next to the
+# interval: a coarser grid than serving's (docs/adr/0050) makes Thompson's evaluation twice as fast.
+THOMPSON_GRID = 24
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ def _thompson(policy: Policy, left: np.ndarray, count: np.ndarray, reward_sum: n
     out = np.empty(left.shape)
     for start in range(0, len(left), THOMPSON_BATCH):
         rows = slice(start, start + THOMPSON_BATCH)
-        out[rows] = win_probabilities(alpha[rows], beta[rows], left[rows] > 0)
+        out[rows] = win_probabilities(alpha[rows], beta[rows], left[rows] > 0, grid=THOMPSON_GRID)
     return out
 
 

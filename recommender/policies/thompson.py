@@ -6,9 +6,10 @@ uniform candidate of that arm. The probability that arm i wins is
 
     P(i) = integral f_i(x) * prod_{j != i} F_j(x) dx
 
-which has no closed form; `win_probabilities` integrates it on a grid that puts `GRID_PER_ARM` points
-across every arm's own +-`SPAN_SD` standard deviations, so narrow and wide posteriors are both resolved.
-The result is deterministic (no rng), sums to 1, and is accurate to about 1e-4 (docs/adr/0050).
+which has no closed form; `win_probabilities` integrates it by Simpson's rule on a grid that puts
+`GRID_PER_ARM` points across every arm's own +-`SPAN_SD` standard deviations, so narrow and wide posteriors
+are both resolved. The result is deterministic (no rng), sums to 1, and is within about 2e-4 of the exact
+value (0.1% relative for probabilities above 1e-3), measured in docs/adr/0050.
 """
 
 import math
@@ -24,6 +25,7 @@ from recommender.policies.base import ArmEstimate, Choice
 GRID_PER_ARM = 48
 SPAN_SD = 8.0
 _TINY = 1e-300
+_ENDS = np.concatenate([np.geomspace(1e-12, 0.2, 16), 1.0 - np.geomspace(1e-12, 0.2, 16)])
 _LOG_BETA = np.frompyfunc(lambda x, y: math.lgamma(x) + math.lgamma(y) - math.lgamma(x + y), 2, 1)
 
 
@@ -32,10 +34,13 @@ def _log_beta(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _LOG_BETA(a, b).astype(float)
 
 
-def win_probabilities(alpha: np.ndarray, beta: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
+def win_probabilities(
+    alpha: np.ndarray, beta: np.ndarray, present: np.ndarray | None = None, *, grid: int = GRID_PER_ARM
+) -> np.ndarray:
     """Return P(arm i has the highest Beta draw among the present arms), batched over leading axes.
 
     `alpha`, `beta` (and the boolean `present`) have shape (..., A) with alpha, beta >= 1; absent arms get 0.
+    `grid` points per arm trade accuracy for speed (docs/adr/0050 has the measured errors).
     """
     alpha = np.asarray(alpha, dtype=float)
     beta = np.asarray(beta, dtype=float)
@@ -58,36 +63,55 @@ def win_probabilities(alpha: np.ndarray, beta: np.ndarray, present: np.ndarray |
     wins = np.zeros(a.shape)
     rows = np.arange(len(a))[:, None]
     wins[rows, cols] = _integrate(
-        a[rows, cols], b[rows, cols], lo[rows, cols], hi[rows, cols], contender[rows, cols], floor
+        a[rows, cols], b[rows, cols], lo[rows, cols], hi[rows, cols], contender[rows, cols], floor, grid
     )
     return wins.reshape(shape)
 
 
 def _integrate(
-    a: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray, mask: np.ndarray, floor: np.ndarray
+    a: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray, mask: np.ndarray, floor: np.ndarray, grid: int
 ) -> np.ndarray:
-    """Integrate f_i * prod F_j on the merged per-arm grids above `floor`; rows are (rows, arms) arrays."""
+    """Integrate f_i * prod F_j by Simpson's rule on the merged per-arm grids above `floor` (rows x arms inputs).
+
+    Densities are evaluated at every cell's two edges and midpoint; a cell's mass is Simpson's, each CDF at
+    an edge is the running sum of masses, and at a midpoint the integral of the quadratic through the three
+    density values over the cell's first half, (5 f_l + 8 f_m - f_r) w / 24. Fourth order where it matters.
+    """
     rows = a.shape[0]
-    steps = np.linspace(0.0, 1.0, GRID_PER_ARM)
+    steps = np.linspace(0.0, 1.0, grid)
     points = (lo[:, :, None] + (hi - lo)[:, :, None] * steps).reshape(rows, -1)
-    bounds = np.stack([np.clip(floor, 0.0, 1.0), np.ones(rows)], axis=1)
-    edges = np.sort(np.concatenate([np.maximum(points, bounds[:, :1]), bounds], axis=1), axis=1)
-    width = np.diff(edges, axis=1)
-    mid = np.clip((edges[:, 1:] + edges[:, :-1]) / 2.0, _TINY, 1.0 - 1e-16)
-    # Normalised log density at cell midpoints (alpha, beta >= 1, so it is bounded): midpoint-rule masses.
-    log_density = (a - 1.0)[:, :, None] * np.log(mid)[:, None, :] + (b - 1.0)[:, :, None] * np.log1p(-mid)[:, None, :]
-    mass = np.exp(log_density - _log_beta(a, b)[:, :, None]) * width[:, None, :]
-    mass[~mask] = 0.0
+    start = np.clip(floor, 0.0, 1.0)[:, None]
+    # A density with alpha or beta just above 1 has an infinite slope at 0 or 1 (shrunk counts are fractional):
+    # geometric cells toward both ends keep Simpson's rule accurate there.
+    ends = np.broadcast_to(_ENDS, (rows, len(_ENDS)))
+    cuts = [np.maximum(points, start), np.maximum(ends, start), start, np.ones((rows, 1))]
+    edges = np.sort(np.concatenate(cuts, axis=1), axis=1)
+    width = np.diff(edges, axis=1)[:, None, :]
+    # Evaluation points: edge, midpoint, edge, midpoint, ..., edge.
+    x = np.empty((rows, 2 * edges.shape[1] - 1))
+    x[:, 0::2] = edges
+    x[:, 1::2] = (edges[:, 1:] + edges[:, :-1]) / 2.0
+    x = np.clip(x, _TINY, 1.0 - 1e-16)
+    # Normalised densities (alpha, beta >= 1, so they are bounded).
+    log_density = (a - 1.0)[:, :, None] * np.log(x)[:, None, :] + (b - 1.0)[:, :, None] * np.log1p(-x)[:, None, :]
+    density = np.exp(log_density - _log_beta(a, b)[:, :, None])
+    density[~mask] = 0.0
+    left, middle, right = density[:, :, 0:-1:2], density[:, :, 1::2], density[:, :, 2::2]
+    mass = width / 6.0 * (left + 4.0 * middle + right)
     # What an arm has below the floor (where no arm can win) still counts in its CDF above it.
     beneath = np.clip(1.0 - mass.sum(axis=2, keepdims=True), 0.0, 1.0)
-    # P(X_j below a point in this cell): the mass before the cell plus half the cell (ties split evenly).
-    below = beneath + np.cumsum(mass, axis=2) - 0.5 * mass
-    below[~mask] = 1.0
+    cdf = np.empty_like(density)
+    cdf[:, :, 0::2] = beneath + np.concatenate([np.zeros_like(beneath), np.cumsum(mass, axis=2)], axis=2)
+    cdf[:, :, 1::2] = cdf[:, :, 0:-1:2] + width * (5.0 * left + 8.0 * middle - right) / 24.0
+    cdf = np.clip(cdf, 0.0, 1.0)
+    cdf[~mask] = 1.0
     # Product over the other arms as a sum of logs; a zero factor stays zero (exp(-inf) = 0, never 0/0).
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_below = np.log(below)
-        others = np.exp(np.where(np.isneginf(log_below), -np.inf, log_below.sum(axis=1, keepdims=True) - log_below))
-    wins = np.einsum("rac,rac->ra", mass, others)
+        log_cdf = np.log(cdf)
+        others = np.exp(np.where(np.isneginf(log_cdf), -np.inf, log_cdf.sum(axis=1, keepdims=True) - log_cdf))
+    integrand = density * others
+    cells = width / 6.0 * (integrand[:, :, 0:-1:2] + 4.0 * integrand[:, :, 1::2] + integrand[:, :, 2::2])
+    wins = cells.sum(axis=2)
     wins[~mask] = 0.0
     return wins / np.maximum(wins.sum(axis=1, keepdims=True), _TINY)
 

@@ -90,7 +90,9 @@ class TargetProbabilityTests(SimpleTestCase):
                     [choice] = policy.choose(candidates, stats, np.random.default_rng(case), 1)
                     probabilities = arm_probabilities(policy, left, count, total)[0]
                     arm = ARMS.index(choice.candidate.arm)
-                    self.assertAlmostEqual(probabilities[arm] / left[0, arm], choice.propensity, places=9)
+                    # Thompson's evaluation uses a coarser quadrature grid than serving (targets.THOMPSON_GRID).
+                    delta = 1e-3 if policy.name == "thompson" else 1e-9
+                    self.assertAlmostEqual(probabilities[arm] / left[0, arm], choice.propensity, delta=delta)
                     self.assertAlmostEqual(probabilities.sum(), 1.0, places=9)
 
 

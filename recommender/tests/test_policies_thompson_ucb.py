@@ -43,6 +43,14 @@ class WinProbabilityTests(SimpleTestCase):
                 sampled = np.bincount(draws.argmax(axis=1), minlength=len(alpha)) / len(draws)
                 np.testing.assert_allclose(win_probabilities(np.array(alpha), np.array(beta)), sampled, atol=3e-3)
 
+    def test_it_stays_accurate_when_a_density_is_steep_at_an_end(self):
+        # Shrunk counts are fractional: beta = 1.12 makes (1 - x)^0.12, whose slope is infinite at 1.
+        alpha, beta = np.array([1.0, 2.875, 1.771]), np.array([1.0, 1.125, 12.229])
+        draws = np.random.default_rng(0).beta(alpha, beta, size=(1_000_000, 3))
+        sampled = np.bincount(draws.argmax(axis=1), minlength=3) / len(draws)
+        np.testing.assert_allclose(win_probabilities(alpha, beta), sampled, atol=2e-3)
+        np.testing.assert_allclose(win_probabilities(alpha, beta), win_probabilities(alpha, beta, grid=1000), atol=1e-5)
+
     def test_it_gives_absent_arms_nothing_and_ignores_them(self):
         alpha, beta = np.array([5.0, 50.0, 2.0]), np.array([5.0, 1.0, 2.0])
         present = np.array([True, False, True])
