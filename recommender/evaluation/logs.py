@@ -7,10 +7,12 @@ skipped as a whole request and counted by reason, never guessed (docs/adr/0052).
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -65,95 +67,119 @@ class LoggedSlates:
         return {arm: i for i, arm in enumerate(self.arms)}
 
 
+def _earlier_same_arm(group: np.ndarray, rank: np.ndarray, arm: np.ndarray) -> np.ndarray:
+    """For each row, how many earlier rows of its request picked the same arm (slates are short: loop on rank)."""
+    earlier = np.zeros(len(arm), dtype=np.int64)
+    for back in range(1, int(rank.max(initial=0)) + 1):
+        rows = np.flatnonzero(rank >= back)
+        earlier[rows] += arm[rows - back] == arm[rows]
+    return earlier
+
+
 class SlateBuilder:
-    """Accumulates rows request by request into compact arrays (rows must arrive grouped by request)."""
+    """Collects rows (grouped by request, in position order) as columns; `build` validates them vectorised."""
+
+    CHUNK = 10_000
 
     def __init__(self, arms: Iterable[str] = ()) -> None:
         self.arm_ids: dict[str, int] = {}
         for arm in arms:
             self.arm_id(arm)
-        self.request_time = array("d")
-        self.request_user = array("q")
-        self.candidate_rows: list[dict[int, int]] = []
-        self.row_request, self.row_position, self.row_arm = array("q"), array("h"), array("l")
-        self.row_propensity, self.row_reward = array("d"), array("d")
-        self.row_segment: list[Any] = []
-        self.skipped: Counter[str] = Counter()
-        self.logging_policies: Counter[str] = Counter()
-        self._pending: list[LoggedRow] = []
+        self._ids, self._times, self._users = array("q"), array("d"), array("q")
+        self._positions, self._arms = array("q"), array("q")
+        self._propensities, self._rewards, self._finals = array("d"), array("d"), array("b")
+        self._policies: list[str] = []
+        self._offered: list[Sequence[str] | None] = []
+        self._segments: list[Any] = []
 
     def arm_id(self, arm: str) -> int:
         """Return the index of `arm`, adding it if new (events may name arms no candidate set has)."""
         return self.arm_ids.setdefault(arm, len(self.arm_ids))
 
-    def add(self, row: LoggedRow) -> None:
-        if self._pending and self._pending[0].request_id != row.request_id:
-            self._flush()
-        self._pending.append(row)
-
     def extend(self, rows: Iterable[LoggedRow | tuple]) -> SlateBuilder:
-        for row in rows:
-            self.add(row if isinstance(row, LoggedRow) else LoggedRow(*row))
+        """Add rows in chunks: columns are appended with C-level loops, arms mapped once per chunk."""
+        iterator = iter(rows)
+        nan = math.nan
+        while chunk := list(islice(iterator, self.CHUNK)):
+            ids, times, users, policies, offered, positions, arms, props, rewards, finals, segments = zip(
+                *chunk, strict=True
+            )
+            known = self.arm_ids
+            self._ids.extend(ids)
+            self._times.extend(times)
+            self._users.extend(users)
+            self._positions.extend(positions)
+            self._arms.extend([known[a] if a in known else self.arm_id(a) for a in arms])
+            self._propensities.extend([nan if p is None else p for p in props])
+            self._rewards.extend([nan if r is None else r for r in rewards])
+            self._finals.extend([bool(f) for f in finals])
+            self._policies.extend(policies)
+            self._offered.extend(offered)
+            self._segments.extend(segments)
         return self
 
-    def _problem(self, rows: list[LoggedRow]) -> str | None:
-        first = rows[0]
-        if not first.candidate_arms or any(r.propensity is None or r.propensity <= 0 for r in rows):
-            return LEGACY
-        if any(not r.final or r.reward is None for r in rows):
-            return PENDING
-        left = Counter(first.candidate_arms)
-        positions = [r.position for r in rows]
-        if len(set(positions)) != len(positions):
-            return INCONSISTENT
-        for r in rows:
-            if left[r.arm] <= 0:
-                return INCONSISTENT
-            left[r.arm] -= 1
-        return None
-
-    def _flush(self) -> None:
-        rows, self._pending = sorted(self._pending, key=lambda r: r.position), []
-        problem = self._problem(rows)
-        if problem:
-            self.skipped[problem] += len(rows)
-            return
-        first = rows[0]
-        request = len(self.request_time)
-        self.request_time.append(first.request_time)
-        self.request_user.append(first.user_id)
-        self.logging_policies[first.logging_policy] += 1
-        offered: dict[int, int] = {}
-        for arm in first.candidate_arms:
-            index = self.arm_id(arm)
-            offered[index] = offered.get(index, 0) + 1
-        self.candidate_rows.append(offered)
-        for r in rows:
-            self.row_request.append(request)
-            self.row_position.append(r.position)
-            self.row_arm.append(self.arm_id(r.arm))
-            self.row_propensity.append(r.propensity)
-            self.row_reward.append(r.reward)
-            self.row_segment.append(r.segment)
-
     def build(self) -> LoggedSlates:
-        if self._pending:
-            self._flush()
-        counts = np.zeros((len(self.candidate_rows), len(self.arm_ids)), dtype=np.int32)
-        for request, offered in enumerate(self.candidate_rows):
-            for arm, n in offered.items():
-                counts[request, arm] = n
+        """Validate every request at once, count the skipped ones by reason, and keep the usable ones."""
+        ids = np.frombuffer(self._ids, dtype=np.int64)
+        n = len(ids)
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if n else np.zeros(0, dtype=np.int64)
+        group = np.cumsum(np.r_[True, ids[1:] != ids[:-1]]) - 1 if n else np.zeros(0, dtype=np.int64)
+        rank = np.arange(n) - starts[group] if n else np.zeros(0, dtype=np.int64)
+        arm = np.frombuffer(self._arms, dtype=np.int64)
+        propensity = np.frombuffer(self._propensities, dtype=float)
+        reward = np.frombuffer(self._rewards, dtype=float)
+        final = np.frombuffer(self._finals, dtype=np.int8).astype(bool)
+        position = np.frombuffer(self._positions, dtype=np.int64)
+        # The candidate set comes with each request's first row (the query sends it with position 0 only).
+        offered = [self._offered[i] for i in starts]
+        sizes = np.fromiter((len(o) if o else 0 for o in offered), dtype=np.int64, count=len(starts))
+        flat = [self.arm_id(a) for o in offered if o for a in o]
+        counts = np.zeros((len(starts), len(self.arm_ids)), dtype=np.int32)
+        np.add.at(counts, (np.repeat(np.arange(len(starts)), sizes), np.asarray(flat, dtype=np.int64)), 1)
+        reasons = {
+            LEGACY: np.bincount(group, weights=np.isnan(propensity) | ~(propensity > 0), minlength=len(starts)) > 0,
+            PENDING: np.bincount(group, weights=~final | np.isnan(reward), minlength=len(starts)) > 0,
+            INCONSISTENT: self._inconsistent(group, rank, arm, position, counts, len(starts)),
+        }
+        reasons[LEGACY] |= sizes == 0
+        skipped: Counter[str] = Counter()
+        bad = np.zeros(len(starts), dtype=bool)
+        for reason, flagged in reasons.items():  # first reason wins: legacy, then pending, then inconsistent
+            mine = flagged & ~bad
+            if mine.any():
+                skipped[reason] = int(np.bincount(group, minlength=len(starts))[mine].sum())
+            bad |= flagged
+        keep_request = ~bad
+        keep = keep_request[group] if n else np.zeros(0, dtype=bool)
+        renumber = np.cumsum(keep_request) - 1
+        first_rows = starts[keep_request]
         return LoggedSlates(
             arms=list(self.arm_ids),
-            request_time=np.frombuffer(self.request_time, dtype=float).copy(),
-            request_user=np.frombuffer(self.request_user, dtype=np.int64).copy(),
-            candidate_counts=counts,
-            row_request=np.frombuffer(self.row_request, dtype=np.int64).copy(),
-            row_position=np.frombuffer(self.row_position, dtype=np.int16).copy(),
-            row_arm=np.asarray(self.row_arm, dtype=np.int64),
-            row_propensity=np.frombuffer(self.row_propensity, dtype=float).copy(),
-            row_reward=np.frombuffer(self.row_reward, dtype=float).copy(),
-            row_segment=self.row_segment,
-            skipped=self.skipped,
-            logging_policies=self.logging_policies,
+            request_time=np.frombuffer(self._times, dtype=float)[first_rows].copy(),
+            request_user=np.frombuffer(self._users, dtype=np.int64)[first_rows].copy(),
+            candidate_counts=counts[keep_request],
+            row_request=renumber[group[keep]],
+            row_position=position[keep].astype(np.int16),
+            row_arm=arm[keep].copy(),
+            row_propensity=propensity[keep].copy(),
+            row_reward=reward[keep].copy(),
+            row_segment=[s for s, k in zip(self._segments, keep, strict=True) if k],
+            skipped=skipped,
+            logging_policies=Counter(self._policies[i] for i in first_rows),
         )
+
+    def _inconsistent(
+        self,
+        group: np.ndarray,
+        rank: np.ndarray,
+        arm: np.ndarray,
+        position: np.ndarray,
+        counts: np.ndarray,
+        requests: int,
+    ) -> np.ndarray:
+        """Requests with a repeated position, or a pick whose arm had no candidate left at that point."""
+        repeated = (rank > 0) & (position == np.r_[-1, position[:-1]])
+        offered = counts[group, np.minimum(arm, counts.shape[1] - 1)] if counts.size else np.zeros(len(arm))
+        offered = np.where(arm < counts.shape[1], offered, 0)
+        missing = offered - _earlier_same_arm(group, rank, arm) < 1
+        return np.bincount(group, weights=repeated | missing, minlength=requests) > 0
