@@ -36,11 +36,13 @@ def pool_refresh(
     tasks: list[TodoistTask] | None = None,
     timeout_s: float | None = None,
     tz: str | None = None,
+    fresh_for_s: float = 0.0,
 ) -> list[TipCandidate]:
     """Generate and store the user's candidate pool; return its candidates.
 
     Idempotent: while the stored pool is fresh and was made from the same context and prompt, it is
-    returned without calling the gateway. Safe under concurrency: one refresh per user runs at a time
+    returned without calling the gateway (a refresh-ahead passes `fresh_for_s` so that a pool expiring
+    within that many seconds is regenerated all the same). Safe under concurrency: one refresh per user runs at a time
     (a cache lock; others get RefreshInProgress) and an older generation never overwrites a newer one.
     Raises GenerationError subclasses; a failure leaves the stored pool as it was.
     """
@@ -55,7 +57,8 @@ def pool_refresh(
     fingerprint = context.fingerprint()
     prompt_version = load_template().version
 
-    reusable = _reusable_pool(user, fingerprint, prompt_version)
+    fresh_until = timezone.now() + timedelta(seconds=fresh_for_s)
+    reusable = _reusable_pool(user, fingerprint, prompt_version, fresh_until)
     if reusable is not None:
         return reusable.tip_candidates()
     lock_key, token = f"generation:pool-refresh:{user.pk}", uuid.uuid4().hex
@@ -63,7 +66,7 @@ def pool_refresh(
         raise RefreshInProgress("This user's tip pool is being refreshed.", details={"user_id": user.pk})
     try:
         # Checked again under the lock: a refresh that held it a moment ago may have done the work.
-        reusable = _reusable_pool(user, fingerprint, prompt_version)
+        reusable = _reusable_pool(user, fingerprint, prompt_version, fresh_until)
         if reusable is not None:
             return reusable.tip_candidates()
         generated_at = timezone.now()
@@ -92,9 +95,16 @@ def pool_expiry(*, generated_at: datetime, tz: str | None = None) -> datetime:
     return min(generated_at + timedelta(seconds=settings.GENERATION_POOL_TTL_S), midnight)
 
 
-def _reusable_pool(user: AbstractBaseUser, fingerprint: str, prompt_version: str) -> CandidatePool | None:
+def _reusable_pool(
+    user: AbstractBaseUser, fingerprint: str, prompt_version: str, fresh_until: datetime
+) -> CandidatePool | None:
     pool = CandidatePool.objects.filter(user=user).first()
-    if pool and pool.is_fresh() and pool.context_fingerprint == fingerprint and pool.prompt_version == prompt_version:
+    if (
+        pool
+        and pool.is_fresh(fresh_until)
+        and pool.context_fingerprint == fingerprint
+        and pool.prompt_version == prompt_version
+    ):
         return pool
     return None
 

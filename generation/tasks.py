@@ -3,27 +3,50 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from generation.errors import GenerationError
+from generation.selectors import pools_due_for_refresh
 from generation.services import pool_refresh
+from tipengine.background import enqueue
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(name="generation.refresh_candidates", ignore_result=True)
-def refresh_candidates(user_id: int) -> str:
-    """Refresh one user's candidate pool; returns "ok" or the error code (never raises on gateway trouble)."""
+def refresh_candidates(user_id: int, fresh_for_s: float = 0.0) -> str:
+    """Refresh one user's candidate pool; returns "ok" or the error code (never raises on gateway trouble).
+
+    `fresh_for_s` > 0 regenerates a pool that would expire within that many seconds (refresh-ahead).
+    """
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
     if user is None:
         return "no_user"
     try:
-        candidates = pool_refresh(user=user)
+        candidates = pool_refresh(user=user, fresh_for_s=fresh_for_s)
     except GenerationError as exc:
         # Expected outcomes (gateway down, breaker open, another refresh running): the old pool stays.
         logger.warning("refresh_candidates user=%s skipped: %s (%s)", user_id, exc.code, exc.message)
         return exc.code
     logger.info("refresh_candidates user=%s ok: %d candidates", user_id, len(candidates))
     return "ok"
+
+
+@shared_task(name="generation.refresh_expiring_pools", ignore_result=True)
+def refresh_expiring_pools() -> int:
+    """Queue a refresh for active users whose pool is about to expire, so requests find it fresh; returns how many."""
+    now, ahead_s = timezone.now(), settings.GENERATION_REFRESH_AHEAD_S
+    user_ids = pools_due_for_refresh(
+        now=now,
+        horizon=timedelta(seconds=ahead_s),
+        active_since=now - timedelta(days=settings.GENERATION_ACTIVE_DAYS),
+        limit=settings.GENERATION_REFRESH_BATCH,
+    )
+    for user_id in user_ids:
+        enqueue(refresh_candidates, user_id, ahead_s)
+    return len(user_ids)

@@ -221,6 +221,14 @@ GENERATION_CONTEXT_MAX_CHARS = env_int("GENERATION_CONTEXT_MAX_CHARS", 6000)
 GENERATION_BREAKER_THRESHOLD = env_int("GENERATION_BREAKER_THRESHOLD", 3)
 GENERATION_BREAKER_WINDOW_S = env_float("GENERATION_BREAKER_WINDOW_S", 60.0, low=1.0)
 GENERATION_BREAKER_COOLDOWN_S = env_float("GENERATION_BREAKER_COOLDOWN_S", 60.0, low=1.0)
+# Beat refreshes the pools of users served in the last GENERATION_ACTIVE_DAYS before they expire.
+GENERATION_REFRESH_AHEAD_S = env_int("GENERATION_REFRESH_AHEAD_S", 1800)
+GENERATION_ACTIVE_DAYS = env_int("GENERATION_ACTIVE_DAYS", 7)
+GENERATION_REFRESH_BATCH = env_int("GENERATION_REFRESH_BATCH", 1000)
+CELERY_BEAT_SCHEDULE["generation.refresh_expiring_pools"] = {
+    "task": "generation.refresh_expiring_pools",
+    "schedule": GENERATION_REFRESH_AHEAD_S / 2,
+}
 
 # --- recommender ---
 # Feedback and learning (docs/feedback.md): how often beat closes expired reward windows, and the batch size.
