@@ -27,6 +27,8 @@ from recommender.policies import Policy
 from recommender.policies.base import PRIOR_MEAN
 
 POSITIONS = ("first", "all")
+# Below this effective sample size the normal intervals are not trustworthy (docs/evaluation.md).
+LOW_ESS = 100
 STATS = ("replay", "frozen")
 
 
@@ -77,8 +79,14 @@ class Evaluation:
     by: str | None = None
     segments: list[Segment] = field(default_factory=list)
 
+    @property
+    def reliable(self) -> bool:
+        """False when so few logged picks carry the weight that the intervals cannot be trusted."""
+        return self.ips.ess >= LOW_ESS
+
     def as_dict(self) -> dict[str, Any]:
         return {
+            "reliable": self.reliable,
             "policy": self.policy,
             "params": self.params,
             "positions": self.positions,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from recommender.evaluation.estimators import Estimate
-from recommender.evaluation.offline import Evaluation
+from recommender.evaluation.offline import LOW_ESS, Evaluation
 from recommender.evaluation.simulation import ORACLE, SimulationResult
 
 ESTIMATORS = (
@@ -18,6 +18,10 @@ ESTIMATORS = (
     ("snips", "self-normalised IPS"),
     ("dr", "doubly robust"),
 )
+
+
+def _label(value: object) -> str:
+    return "(none)" if value is None else str(value)[:24]
 
 
 def _number(value: float, digits: int = 4) -> str:
@@ -43,6 +47,12 @@ def evaluation_table(evaluation: Evaluation) -> str:
         f"{'estimate of mean reward':<26} {'value':>8}  {'95% CI':<20} {'ESS':>10} {'tips':>9}",
     ]
     lines += [_row(label, getattr(evaluation, name)) for name, label in ESTIMATORS]
+    if not evaluation.reliable:
+        lines += [
+            "",
+            f"Warning: the effective sample size ({evaluation.ips.ess:.1f}) is below {LOW_ESS}: the target rarely "
+            "picks what was logged, so these intervals are not reliable (docs/evaluation.md).",
+        ]
     if evaluation.segments:
         lines += [
             "",
@@ -52,7 +62,7 @@ def evaluation_table(evaluation: Evaluation) -> str:
         ]
         for s in evaluation.segments:
             lines.append(
-                f"{str(s.value)[:24]:<24} {s.rows:>7} {_number(s.logged.value):>12} {_number(s.share.value):>8}  "
+                f"{_label(s.value):<24} {s.rows:>7} {_number(s.logged.value):>12} {_number(s.share.value):>8}  "
                 f"{'[' + _number(s.share.low) + ', ' + _number(s.share.high) + ']':<18} "
                 f"{_number(s.mean_reward.value):>8}  "
                 f"{'[' + _number(s.mean_reward.low) + ', ' + _number(s.mean_reward.high) + ']':<18}"
@@ -113,9 +123,9 @@ def write_png(result: SimulationResult, path: Path) -> Path:
                 right.plot(rounds, np.cumsum(run.regret), label=name)
         left.set(title="Mean reward per tip so far", xlabel="round", ylabel="reward")
         right.set(title="Cumulative regret vs the oracle", xlabel="round", ylabel="expected reward lost")
-        for axis in (left, right):
+        for axis, corner in ((left, "lower right"), (right, "upper left")):
             axis.grid(alpha=0.3)
-            axis.legend()
+            axis.legend(loc=corner)
         figure.suptitle(f"{result.users} simulated users, {result.rounds} rounds, seed {result.seed}")
         figure.savefig(path, dpi=110)
     finally:

@@ -216,7 +216,7 @@ def _candidate(user: int, kind: str, source: str, urgency: float, serial: int) -
         title=f"{kind.replace('_', ' ').capitalize()} ({'rules' if rule else 'llm'})",
         body=f"Simulated {kind} tip for user {user}.",
         task_ids=(f"sim-{user}-{serial}",) if kind != TipKind.WELLBEING else (),
-        llm_model=None if rule else "sim/judge-free",
+        llm_model=None if rule else "sim/generator",
         prompt_version="rules-v1" if rule else "sim-v1",
         features={"due_age_days": round(urgency * 10)},
     )

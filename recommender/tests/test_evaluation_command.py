@@ -107,6 +107,13 @@ class EvaluatePolicyTests(TestCase):
         self.assertEqual((report["positions"], report["stats"]), ("all", "frozen"))
         self.assertEqual(report["rows"], USERS * ROUNDS)
 
+    def test_it_warns_when_the_target_rarely_picks_what_was_logged(self):
+        out = StringIO()
+        call_command("evaluate_policy", "--policy", "ucb1", "--stats", "frozen", stdout=out)
+        self.assertIn("Warning: the effective sample size", out.getvalue())
+        self.assertFalse(evaluate("--policy", "ucb1", "--stats", "frozen")["reliable"])
+        self.assertTrue(evaluate("--policy", "egreedy")["reliable"])
+
     def test_its_queries_do_not_grow_with_the_logs(self):
         # One streamed query for the served tips, one for the final rewards.
         with self.assertNumQueries(2):
