@@ -108,16 +108,18 @@ def _rank_in_request(row_request: np.ndarray) -> np.ndarray:
     return np.arange(len(row_request)) - first_index
 
 
-def _left_before(slates: LoggedSlates, n_arms: int, rank: np.ndarray) -> np.ndarray:
-    """(n, A): candidates of each arm still available when each row's pick was made."""
-    offered = np.zeros((slates.n_requests, n_arms))
-    offered[:, : slates.candidate_counts.shape[1]] = slates.candidate_counts
-    left = offered[slates.row_request]
-    picked = np.zeros_like(left)
-    picked[np.arange(len(left)), slates.row_arm] = 1.0
-    taken = np.cumsum(picked, axis=0) - picked  # picks before this row, across requests
-    start_of_request = np.arange(len(left)) - rank
-    return left - (taken - taken[start_of_request])
+def _left_before(slates: LoggedSlates, n_arms: int, rows: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """(len(rows), A): candidates of each arm still available when each of `rows` was picked.
+
+    Only the evaluated rows get a row of this matrix; earlier picks are taken away one slate rank at a time.
+    """
+    left = np.zeros((len(rows), n_arms))
+    counts = slates.candidate_counts
+    left[:, : counts.shape[1]] = counts[slates.row_request[rows]]
+    for back in range(1, int(rank[rows].max(initial=0)) + 1):
+        later = np.flatnonzero(rank[rows] >= back)
+        np.subtract.at(left, (later, slates.row_arm[rows[later] - back]), 1.0)
+    return left
 
 
 def _cumulative(rho: np.ndarray, rank: np.ndarray) -> np.ndarray:
@@ -152,13 +154,13 @@ def evaluate(
     if slates.n_rows == 0:
         raise NothingToEvaluate("No usable logged tips in this selection.")
     rank = _rank_in_request(slates.row_request)
-    left = _left_before(slates, n_arms, rank)
     keep = np.ones(slates.n_rows, dtype=bool) if positions == "all" else rank == 0
     rows = np.flatnonzero(keep)
     request = slates.row_request[rows]
+    left = _left_before(slates, n_arms, rows, rank)
     times = slates.request_time if stats == "replay" else np.full(slates.n_requests, frozen_at)
     count, reward_sum = replay_stats(events, times, slates.request_user, n_arms, shrinkage)
-    arm, left = slates.row_arm[rows], left[rows]
+    arm = slates.row_arm[rows]
     probabilities = arm_probabilities(policy, left, count[request], reward_sum[request])
     target = probabilities[np.arange(len(rows)), arm] / left[np.arange(len(rows)), arm]
     rho = target / slates.row_propensity[rows]

@@ -64,6 +64,24 @@ class LearningTests(SimpleTestCase):
                 self.assertEqual(reward, REWARDS[action] if action else 0.0)
 
 
+class SlateTests(SimpleTestCase):
+    def test_a_policy_evaluated_on_its_own_slates_gets_weight_one_at_every_position(self):
+        # Each position's propensity is conditional on the earlier picks: the replay must rebuild them exactly.
+        for name in ("egreedy", "thompson"):
+            with self.subTest(policy=name):
+                result = simulate(users=6, rounds=8, policies=(name,), seed=3, slate=3, keep=(name,), shrinkage=10.0)
+                policy = get_policy(name)
+                builder = SlateBuilder(ARMS).extend(result.logged_rows(name))
+                slates = builder.build()
+                evaluation = evaluate(
+                    slates=slates, events=result.reward_events(name, builder.arm_id), policy=policy,
+                    n_arms=len(ARMS), positions="all", shrinkage=10.0,
+                )  # fmt: skip
+                self.assertEqual(evaluation.rows, 6 * 8 * 3)
+                self.assertAlmostEqual(evaluation.ips.value, evaluation.logged.value, delta=1e-3)
+                self.assertAlmostEqual(evaluation.ips.ess, evaluation.rows, delta=1e-2 * evaluation.rows)
+
+
 class CoverageTests(SimpleTestCase):
     """Estimates from epsilon-greedy's logs cover the target's true value in at least 90% of seeds.
 
