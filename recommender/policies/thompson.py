@@ -83,7 +83,11 @@ def _integrate(
     start = np.clip(floor, 0.0, 1.0)[:, None]
     # A density with alpha or beta just above 1 has an infinite slope at 0 or 1 (shrunk counts are fractional):
     # geometric cells toward both ends keep Simpson's rule accurate there.
-    ends = np.broadcast_to(_ENDS, (rows, len(_ENDS)))
+    # Only when some arm's range reaches that end (otherwise the points would only cost time).
+    ends = _ENDS[
+        ((_ENDS < 0.5) & bool((mask & (lo <= 0.0)).any())) | ((_ENDS > 0.5) & bool((mask & (hi >= 1.0)).any()))
+    ]
+    ends = np.broadcast_to(ends, (rows, len(ends)))
     cuts = [np.maximum(points, start), np.maximum(ends, start), start, np.ones((rows, 1))]
     edges = np.sort(np.concatenate(cuts, axis=1), axis=1)
     width = np.diff(edges, axis=1)[:, None, :]
