@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, time
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -34,6 +35,8 @@ def target_policy(name: str, epsilon: float | None) -> Any:
         raise CommandError(f"Unknown policy {name!r}; choose one of: {', '.join(sorted(POLICIES))}.")
     if epsilon is not None and name != "egreedy":
         raise CommandError("--epsilon applies to --policy egreedy only.")
+    if name == "egreedy" and epsilon is None:
+        epsilon = settings.TIPS_EPSILON  # the epsilon serving uses
     try:
         return get_policy(name, **({"epsilon": epsilon} if epsilon is not None else {}))
     except ValueError as exc:
@@ -48,7 +51,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--policy", required=True, help=f"one of {', '.join(sorted(POLICIES))}")
-        parser.add_argument("--epsilon", type=float, help="exploration rate of egreedy (default: its default)")
+        parser.add_argument("--epsilon", type=float, help="exploration rate of egreedy (default: TIPS_EPSILON)")
         parser.add_argument("--since", help="first day or datetime of the period, inclusive (UTC)")
         parser.add_argument("--until", help="end of the period, exclusive (UTC)")
         parser.add_argument("--by", choices=SEGMENT_COLUMNS, help="also split by this column of the logged tip")
