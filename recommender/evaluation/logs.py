@@ -23,7 +23,7 @@ INCONSISTENT = "inconsistent"  # a pick that was not among the remaining candida
 
 
 class LoggedRow(NamedTuple):
-    """One served tip as the evaluator reads it (the order of `selectors.LOGGED_ROW_FIELDS`)."""
+    """One served tip as the evaluator reads it: the column order of `selectors.logged_rows`' query."""
 
     request_id: int
     request_time: float
