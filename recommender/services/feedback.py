@@ -17,6 +17,19 @@ from tipengine.errors import ApiError
 
 IDEMPOTENCY_KEY_MAX = 255
 _BIGINT_MAX = 2**63 - 1
+# What feedback reads of a tip (not its text): the row lock is taken with the smallest read.
+_TIP_FIELDS = (
+    "id",
+    "user_id",
+    "source",
+    "tip_kind",
+    "served_at",
+    "last_action",
+    "reward",
+    "finalized_at",
+    "due_age_days",
+    "features",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +124,7 @@ def _record(
 ) -> FeedbackOutcome:
     with transaction.atomic():
         # The row lock serializes feedback on one tip, so a tip is finalized (and counted) exactly once.
-        tip = TipScore.objects.select_for_update().filter(pk=tip_id, user=user).first()
+        tip = TipScore.objects.select_for_update().filter(pk=tip_id, user=user).only(*_TIP_FIELDS).first()
         if tip is None:
             raise _tip_not_found(tip_id)
         # Checked under the lock: a concurrent call with the same key on this tip has committed by now.

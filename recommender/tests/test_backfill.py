@@ -8,6 +8,7 @@ import time
 from io import StringIO
 from pathlib import Path
 from typing import IO
+from unittest import mock
 from urllib.parse import quote
 
 import psycopg
@@ -17,6 +18,7 @@ from django.db import connection
 from django.test import TransactionTestCase
 
 from recommender.models import TipScore
+from recommender.services import backfill as backfill_service
 from recommender.tests.feedback_support import candidate, serve
 from tipengine.testing import ActorsMixin, BaseTestCase, require_service
 
@@ -83,6 +85,12 @@ class BackfillTests(BaseTestCase):
         self.assertIn("[dry run, nothing written] Would change:", output)
         self.assertIn("rows changed: 4", output)
         self.assertEqual(values(self.llm), (None, None, None))
+
+    def test_it_fills_a_batch_written_in_several_statements(self):
+        with mock.patch.object(backfill_service, "WRITE_CHUNK", 2):  # the SQLite path's parameter-limit chunks
+            backfill("--batch-size", "10")
+        self.assertEqual(values(self.llm), ("break_down", "tips-v1", "ollama_chat/llama3.1:8b"))
+        self.assertEqual(values(self.bare), ("legacy", "legacy", "legacy"))
 
     def test_it_rejects_a_bad_batch_size(self):
         with self.assertRaisesMessage(CommandError, "--batch-size"):
