@@ -8,8 +8,10 @@ from io import StringIO
 
 from django.conf import settings
 from django.core.management import CommandError, call_command
-from django.test import TestCase
+from django.test import TestCase, override_settings
 
+from recommender.evaluation.logs import SlateBuilder
+from recommender.evaluation.offline import evaluate as evaluate_in_memory
 from recommender.evaluation.recording import simulation_logs_write
 from recommender.evaluation.selectors import policy_evaluation
 from recommender.evaluation.simulation import DEFAULT_START, ROUND, simulate
@@ -31,6 +33,7 @@ class EvaluatePolicyTests(TestCase):
     def setUpTestData(cls):
         result = simulate(users=USERS, rounds=ROUNDS, policies=("egreedy",), seed=4, keep=("egreedy",), shrinkage=10.0)
         cls.written = simulation_logs_write(result=result, policy="egreedy")
+        cls.result = result
 
     def test_it_writes_the_simulated_requests_as_serving_would(self):
         self.assertEqual(self.written["requests"], USERS * ROUNDS)
@@ -113,6 +116,23 @@ class EvaluatePolicyTests(TestCase):
         self.assertIn("Warning: the effective sample size", out.getvalue())
         self.assertFalse(evaluate("--policy", "ucb1", "--stats", "frozen")["reliable"])
         self.assertTrue(evaluate("--policy", "egreedy")["reliable"])
+
+    @override_settings(TIPS_SHRINKAGE_STRENGTH=10.0)
+    def test_it_reads_from_the_database_exactly_what_was_served(self):
+        # The same logs straight from the simulator (no SQL) give the same estimates.
+        builder = SlateBuilder().extend(self.result.logged_rows("egreedy"))
+        slates = builder.build()
+        events = self.result.reward_events("egreedy", builder.arm_id)
+        for name in ("thompson", "ucb1"):
+            with self.subTest(policy=name):
+                policy = get_policy(name)
+                memory = evaluate_in_memory(
+                    slates=slates, events=events, policy=policy, n_arms=len(builder.arm_ids), shrinkage=10.0
+                )
+                stored = policy_evaluation(policy=policy)
+                for estimator in ("logged", "ips", "snips", "dr"):
+                    self.assertAlmostEqual(getattr(stored, estimator).value, getattr(memory, estimator).value, places=9)
+                    self.assertAlmostEqual(getattr(stored, estimator).ess, getattr(memory, estimator).ess, places=6)
 
     def test_its_queries_do_not_grow_with_the_logs(self):
         # One streamed query for the served tips, one for the final rewards.
