@@ -1,6 +1,7 @@
 """Feedback on a served tip (POST /api/v1/tips/<id>/feedback/) and the user's tip history."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
@@ -18,10 +19,12 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 class FeedbackApi(APIView):
     """Record what the user did with a tip; the `Idempotency-Key` header makes retries safe."""
 
+    @extend_schema_serializer(component_name="TipFeedbackRequest")
     class InputSerializer(serializers.Serializer):
         action = serializers.ChoiceField(choices=Action.choices)
         until = serializers.DateTimeField(required=False, allow_null=True, help_text="Only with `snoozed`; future.")
 
+    @extend_schema_serializer(component_name="TipFeedbackResult")
     class OutputSerializer(serializers.Serializer):
         tip_id = serializers.IntegerField()
         action = serializers.ChoiceField(choices=Action.choices)
@@ -55,6 +58,7 @@ class FeedbackApi(APIView):
         return response
 
 
+@extend_schema_serializer(component_name="TipFeedbackEvent")
 class FeedbackEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = FeedbackEvent
@@ -64,6 +68,7 @@ class FeedbackEventSerializer(serializers.ModelSerializer):
 class HistoryApi(ListAPIView):
     """The user's served tips, newest first, with every feedback event and the reward; cursor-paginated."""
 
+    @extend_schema_serializer(component_name="TipHistoryItem")
     class OutputSerializer(serializers.ModelSerializer):
         kind = serializers.CharField(source="tip_kind", allow_null=True)
         final = serializers.BooleanField(source="is_final")
@@ -94,6 +99,7 @@ class HistoryApi(ListAPIView):
                 "events",
             ]
 
+        @extend_schema_field(OpenApiTypes.DATETIME)
         def get_window_closes_at(self, tip: TipScore) -> str:
             return serializers.DateTimeField().to_representation(window_closes_at(tip.served_at))
 

@@ -3,9 +3,10 @@
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -16,6 +17,7 @@ from recommender.services.rewards import tip_apply_action, tip_due_age_days
 from tipengine.errors import ApiError
 
 IDEMPOTENCY_KEY_MAX = 255
+SNOOZE_MAX_H_DEFAULT = 168.0
 _BIGINT_MAX = 2**63 - 1
 # What feedback reads of a tip (not its text): the row lock is taken with the smallest read.
 _TIP_FIELDS = (
@@ -57,6 +59,10 @@ def _validate(*, action: str, until: datetime | None, idempotency_key: str | Non
             raise _invalid("until", "`until` is only accepted with the action `snoozed`.")
         if until <= now:
             raise _invalid("until", "`until` must be in the future.")
+        # Serving honours a snooze for at most this long (its cool-down look-back): say so instead of ignoring it.
+        max_h = getattr(settings, "TIPS_SNOOZE_MAX_H", SNOOZE_MAX_H_DEFAULT)
+        if until > now + timedelta(hours=max_h):
+            raise _invalid("until", f"`until` must be at most {max_h:g} hours ahead.")
     if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
         raise _invalid("Idempotency-Key", f"The Idempotency-Key header must be 1 to {IDEMPOTENCY_KEY_MAX} characters.")
 

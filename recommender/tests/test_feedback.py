@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.test import override_settings
 from django.utils import timezone
 
 from recommender.models import ArmStat, FeedbackEvent
@@ -119,6 +120,10 @@ class FeedbackBadInputTests(FeedbackApiTestCase):
         self.assert_invalid(
             {"action": "snoozed", "until": (timezone.now() - timedelta(minutes=1)).isoformat()}, "until"
         )
+
+    @override_settings(TIPS_SNOOZE_MAX_H=24.0)
+    def test_it_rejects_a_snooze_beyond_what_serving_honours(self):
+        self.assert_invalid({"action": "snoozed", "until": (timezone.now() + timedelta(hours=25)).isoformat()}, "until")
 
     def test_it_rejects_a_malformed_until(self):
         self.assert_invalid({"action": "snoozed", "until": "tomorrow"}, "until")

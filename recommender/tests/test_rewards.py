@@ -3,6 +3,7 @@
 from datetime import timedelta
 from io import StringIO
 
+from django.conf import settings
 from django.core.management import call_command
 from django.test import SimpleTestCase, override_settings
 from django.utils import timezone
@@ -12,7 +13,9 @@ from recommender.models import FeedbackEvent, TipScore
 from recommender.rewards import DEFAULT_REWARD, REWARDS, TERMINAL_ACTIONS, Action, infer_reward, is_terminal
 from recommender.services.feedback import feedback_record
 from recommender.services.rewards import rewards_finalize_expired, tips_credit_completion
+from recommender.tasks import finalize_rewards
 from recommender.tests.feedback_support import candidate, serve, stats_snapshot, tip
+from tipengine.background import enqueue
 from tipengine.testing import BaseTestCase
 
 
@@ -102,6 +105,13 @@ class RewardWindowTests(BaseTestCase):
         self.assertEqual(rewards_finalize_expired(batch_size=2), 5)
         self.assertEqual(rewards_finalize_expired(batch_size=2), 0)
         self.assertEqual(stats_snapshot()[(None, "todoist:batch")], (5, 0.0))
+
+    def test_it_closes_windows_from_the_periodic_task(self):
+        tip(self.alice, hours_ago=30)
+        enqueue(finalize_rewards)
+        self.assertEqual(TipScore.objects.filter(finalized_at__isnull=True).count(), 0)
+        entry = settings.CELERY_BEAT_SCHEDULE["recommender.finalize_rewards"]
+        self.assertEqual(entry["task"], finalize_rewards.name)
 
     def test_it_closes_windows_from_the_command(self):
         tip(self.alice, hours_ago=30)
