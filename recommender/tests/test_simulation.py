@@ -136,6 +136,11 @@ class SimulateCommandTests(SimpleTestCase):
             with self.subTest(args=args), self.assertRaisesMessage(CommandError, message):
                 self.run_command(*args)
 
+    @override_settings(DEBUG=False)
+    def test_it_refuses_to_write_simulated_logs_to_a_production_database(self):
+        with self.assertRaisesMessage(CommandError, "--write-logs is for development and test databases"):
+            self.run_command("--policies", "uniform", "--write-logs", "uniform")
+
     @override_settings(LITELLM_URL="")
     def test_the_judge_mode_needs_a_configured_alias(self):
         with self.assertRaisesMessage(CommandError, "--judge needs the judge alias"):
@@ -185,6 +190,7 @@ class JudgeModeTests(SimpleTestCase):
                     call_command("simulate", "--judge", "--users", "1", "--rounds", "1", "--out", directory)
 
 
+@override_settings(DEBUG=True)  # a development database (the test runner turns DEBUG off)
 class EndToEndTests(TestCase):
     """Done when: on logs simulate writes with egreedy, evaluate_policy's interval for Thompson contains
     the value that simulating Thompson directly gives."""

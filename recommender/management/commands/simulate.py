@@ -56,6 +56,9 @@ class Command(BaseCommand):
         keep = options["write_logs"]
         if keep and keep not in names:
             raise CommandError(f"--write-logs {keep!r} must be one of the simulated --policies ({', '.join(names)}).")
+        if keep and not settings.DEBUG:
+            # Simulated users and tips in a production database would mix into real statistics and reports.
+            raise CommandError("--write-logs is for development and test databases: run it with DEBUG=1.")
         responder = self._judge() if options["judge"] else None
         out = Path(options["out"])
         try:
