@@ -42,6 +42,15 @@ class FeedbackTests(FeedbackApiTestCase):
             stats_snapshot(), {(None, "todoist:do_now"): (1, 1.0), (self.alice.pk, "todoist:do_now"): (1, 1.0)}
         )
 
+    def test_it_costs_a_fixed_number_of_queries(self):
+        # token, savepoint, locked tip, key lookup, global + per-user statistics, tip, event, release
+        with self.assertNumQueries(9):
+            self.assertEqual(self.post({"action": "completed"}, key="q-1").status_code, 201)
+        # without a key and without finality: no key lookup, no statistics
+        other = tip(self.alice, hours_ago=1)
+        with self.assertNumQueries(6):
+            self.assertEqual(self.post({"action": "accepted"}, tip_id=other.pk).status_code, 201)
+
     def test_it_keeps_every_event_not_only_the_last(self):
         for action in ("viewed", "snoozed", "viewed", "accepted"):
             self.assertEqual(self.post({"action": action}).status_code, 201)
