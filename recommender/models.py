@@ -101,7 +101,11 @@ class FeedbackEvent(models.Model):
                 name="feedback_idempotency_key_unique",
             )
         ]
-        indexes = [models.Index(fields=["tip", "created_at"], name="feedback_tip_time")]
+        indexes = [
+            models.Index(fields=["tip", "created_at"], name="feedback_tip_time"),
+            # A user's recent events: the prompt context's counts and serving's cool-downs.
+            models.Index(fields=["user", "created_at"], name="feedback_user_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.action} on tip {self.tip_id}"
