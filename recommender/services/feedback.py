@@ -3,7 +3,7 @@
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -68,7 +68,8 @@ def _validate(*, action: str, until: datetime | None, idempotency_key: str | Non
 
 
 def _fingerprint(*, tip_id: int, action: str, until: datetime | None) -> str:
-    body = {"tip_id": tip_id, "action": action, "until": until.isoformat() if until else None}
+    # `until` in UTC: the same instant written with another offset is the same request.
+    body = {"tip_id": tip_id, "action": action, "until": until.astimezone(UTC).isoformat() if until else None}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 

@@ -179,6 +179,14 @@ class IdempotencyTests(FeedbackApiTestCase):
         self.tip.refresh_from_db()
         self.assertEqual(self.tip.last_action, "accepted")
 
+    def test_it_treats_the_same_instant_in_another_offset_as_the_same_request(self):
+        until = timezone.now() + timedelta(hours=2)
+        first = self.post({"action": "snoozed", "until": until.isoformat()}, key="k-4")
+        shifted = until.astimezone(timezone.get_fixed_timezone(120)).isoformat()
+        again = self.post({"action": "snoozed", "until": shifted}, key="k-4")
+        self.assertEqual((first.status_code, again.status_code), (201, 201))
+        self.assertEqual(again["Idempotent-Replayed"], "true")
+
     def test_it_scopes_keys_to_the_user(self):
         bobs = tip(self.bob, hours_ago=1)
         self.assertEqual(self.post({"action": "accepted"}, key="shared").status_code, 201)
