@@ -109,10 +109,14 @@ def _integrate(
     cdf[:, :, 1::2] = cdf[:, :, 0:-1:2] + width * (5.0 * left + 8.0 * middle - right) / 24.0
     cdf = np.clip(cdf, 0.0, 1.0)
     cdf[~mask] = 1.0
-    # Product over the other arms as a sum of logs; a zero factor stays zero (exp(-inf) = 0, never 0/0).
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_cdf = np.log(cdf)
-        others = np.exp(np.where(np.isneginf(log_cdf), -np.inf, log_cdf.sum(axis=1, keepdims=True) - log_cdf))
+    # Product over the other arms: prefix and suffix products along the (few) arms, no division, no logs.
+    others = np.ones_like(cdf)
+    for k in range(1, cdf.shape[1]):
+        others[:, k] = others[:, k - 1] * cdf[:, k - 1]
+    suffix = np.ones_like(cdf[:, 0])
+    for k in range(cdf.shape[1] - 2, -1, -1):
+        suffix = suffix * cdf[:, k + 1]
+        others[:, k] *= suffix
     integrand = density * others
     cells = width / 6.0 * (integrand[:, :, 0:-1:2] + 4.0 * integrand[:, :, 1::2] + integrand[:, :, 2::2])
     wins = cells.sum(axis=2)
