@@ -363,7 +363,8 @@ def _run(
             run.regret[round_] += best[round_, context.user]
             if keep:
                 run.served.append(Served(round_, context, choices, actions, rewards))
-        run.regret[round_] -= run.expected[round_]
+        # Never below 0 (the oracle is optimal per request): only float rounding could make it so.
+        run.regret[round_] = max(run.regret[round_] - run.expected[round_], 0.0)
         for user, arm, reward in finals:  # rewards finalize at the end of the round
             book.add(user, arm, reward)
     return run
