@@ -9,6 +9,7 @@ propensity 1/(candidates left). `run` evaluates in a fresh process and reports w
     .venv/bin/python bench/evaluate.py seed --tips 1000000 --users 10000 --migrate
     .venv/bin/python bench/evaluate.py run --policy egreedy
     .venv/bin/python bench/evaluate.py run --policy thompson
+    .venv/bin/python bench/evaluate.py choose --policy thompson     # serving cost of one slate, no database
 """
 
 from __future__ import annotations
@@ -157,6 +158,32 @@ def run(args: argparse.Namespace) -> None:
     )
 
 
+def choose(args: argparse.Namespace) -> None:
+    """Median and p95 of one `choose()` call (a slate of 3 from 10 candidates over 12 learned arms)."""
+    from recommender.candidates import TipCandidate
+    from recommender.policies import ArmEstimate, get_policy
+
+    rng = np.random.default_rng(args.seed)
+    policy = get_policy(args.policy)
+    pools, stats = [], []
+    for _ in range(args.calls):
+        arms = rng.choice(len(ARMS), size=10)
+        pools.append(
+            [TipCandidate(kind=ARMS[a][1], source=ARMS[a][0], title=f"{a}-{i}", body="") for i, a in enumerate(arms)]
+        )
+        counts = rng.integers(5, 500, size=len(ARMS)).astype(float)
+        stats.append({f"{s}:{k}": ArmEstimate(c, c * m) for (s, k), c, m in zip(ARMS, counts, MEANS, strict=True)})
+    timings = []
+    for pool, estimates in zip(pools, stats, strict=True):
+        started = time.perf_counter()
+        policy.choose(pool, estimates, rng, 3)
+        timings.append((time.perf_counter() - started) * 1000)
+    print(
+        f"bench: choose policy={args.policy} calls={args.calls} median_ms={np.median(timings):.3f} "
+        f"p95_ms={np.percentile(timings, 95):.3f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -171,9 +198,13 @@ def main() -> None:
     running.add_argument("--positions", default="first", choices=("first", "all"))
     running.add_argument("--stats", default="replay", choices=("replay", "frozen"))
     running.add_argument("--by", choices=("prompt_version", "tip_kind", "llm_model"))
+    timing = commands.add_parser("choose", help="time one policy's choose() on a slate of 3 (no database)")
+    timing.add_argument("--policy", default="thompson")
+    timing.add_argument("--calls", type=int, default=500)
+    timing.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     setup_django()
-    seed(args) if args.command == "seed" else run(args)
+    {"seed": seed, "run": run, "choose": choose}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 
 import csv
 import json
+import os
 import tempfile
 from io import StringIO
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 from django.core.management import CommandError, call_command
@@ -143,8 +145,15 @@ class SimulateCommandTests(SimpleTestCase):
 
     @override_settings(LITELLM_URL="")
     def test_the_judge_mode_needs_a_configured_alias(self):
-        with self.assertRaisesMessage(CommandError, "--judge needs the judge alias"):
-            self.run_command("--judge", "--users", "1", "--rounds", "1")
+        from recommender.evaluation.judge import judge_configured
+
+        with mock.patch.dict(os.environ, {"ANTHROPIC_API_KEY": ""}):
+            self.assertFalse(judge_configured())
+            with self.assertRaisesMessage(CommandError, "--judge needs the judge alias"):
+                self.run_command("--judge", "--users", "1", "--rounds", "1")
+        # Embedded router: configured once the variables the alias file names are set.
+        with mock.patch.dict(os.environ, {"ANTHROPIC_API_KEY": "sk-ant-test"}):
+            self.assertTrue(judge_configured())
 
 
 class JudgeModeTests(SimpleTestCase):
