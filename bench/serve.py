@@ -87,6 +87,7 @@ def server_env(ollama_url: str, args: argparse.Namespace) -> dict[str, str]:
         TASKS_MODE="thread",  # no Celery worker in the bench: background refreshes run on threads
         LOG_LEVEL="WARNING",
         DB_POOL_MAX=str(args.threads + 2),
+        STATIC_ROOT=str(ROOT / "var/bench/static"),
     )
     env.pop("LITELLM_URL", None)
     return env
@@ -118,7 +119,10 @@ def run_variant(name: str, ollama_url: str, tokens: list[str], args: argparse.Na
         return "/healthz", {}
 
     out: dict[str, Any] = {"variant": name}
-    with gunicorn(server_env(ollama_url, args), workers=args.workers, threads=args.threads) as port:
+    env = server_env(ollama_url, args)
+    # As a deployment would: collected static files for WhiteNoise (the admin's), so it finds its root.
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    with gunicorn(env, workers=args.workers, threads=args.threads) as port:
         asyncio.run(closed_loop(HOST, port, tips, clients=args.clients, requests=args.warmup))  # warm every worker
         out["serial"] = asyncio.run(closed_loop(HOST, port, tips, clients=1, requests=args.serial)).summary()
         print(name, "serial", out["serial"], flush=True)
@@ -139,7 +143,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tokens-file", type=Path, required=True)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1, help="per worker; more threads only add GIL contention here")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--serial", type=int, default=2000, help="requests in the serial run")
     parser.add_argument("--warmup", type=int, default=400)
