@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 import uuid
@@ -115,7 +116,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tokens-file", type=Path, required=True)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1, help="per worker, as bench/serve.py")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--serial", type=int, default=2000, help="requests in the serial run")
     parser.add_argument("--warmup", type=int, default=400)
@@ -134,13 +135,19 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "args": {k: str(v) for k, v in vars(args).items()},
     }
-    env = server_env("http://127.0.0.1:9", args)
+    env = server_env("http://127.0.0.1:9", args)  # no model is called: feedback never reaches the gateway
+    # As bench/serve.py (and a deployment): collected static files for WhiteNoise.
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
     with gunicorn(env, workers=args.workers, threads=args.threads) as port:
         asyncio.run(closed_loop(HOST, port, feed.phase(), clients=args.clients, requests=args.warmup))
         results["serial"] = asyncio.run(
             closed_loop(HOST, port, feed.phase(), clients=1, requests=args.serial)
         ).summary()
         print("serial", results["serial"], flush=True)
+        # The floor on this machine, same server and client: a request that touches nothing.
+        health = asyncio.run(closed_loop(HOST, port, lambda i: ("/healthz", {}), clients=1, requests=args.serial))
+        results["serial_healthz"] = health.summary()
+        print("serial /healthz", results["serial_healthz"], flush=True)
         saturated = asyncio.run(closed_loop(HOST, port, feed.phase(), clients=args.clients, seconds=args.seconds))
         results["saturated"] = saturated.summary()
         print("saturated", results["saturated"], flush=True)

@@ -96,9 +96,10 @@ def _tip_not_found(tip_id: int) -> ApiError:
     return ApiError(status=404, code="not_found", message=f"Tip {tip_id} was not found.", details={"tip_id": tip_id})
 
 
-def _ensure_open(tip: TipScore, now: datetime) -> None:
+def _closed(tip: TipScore, now: datetime) -> ApiError | None:
+    """Return the 409 for a tip whose reward can no longer change, or None while its window is open."""
     if tip.is_final:
-        raise ApiError(
+        return ApiError(
             status=409,
             code="already_final",
             message="This tip's reward is already final, so feedback can no longer change it.",
@@ -111,12 +112,13 @@ def _ensure_open(tip: TipScore, now: datetime) -> None:
         )
     closes_at = window_closes_at(tip.served_at)
     if closes_at <= now:
-        raise ApiError(
+        return ApiError(
             status=409,
             code="window_closed",
             message="This tip's feedback window has closed; its reward is being finalized.",
             details={"tip_id": tip.pk, "window_closed_at": closes_at.isoformat()},
         )
+    return None
 
 
 def _record(
@@ -134,12 +136,14 @@ def _record(
         tip = TipScore.objects.select_for_update().filter(pk=tip_id, user=user).only(*_TIP_FIELDS).first()
         if tip is None:
             raise _tip_not_found(tip_id)
-        # Checked under the lock: a concurrent call with the same key on this tip has committed by now.
-        if idempotency_key is not None:
-            prior = _replay(user=user, idempotency_key=idempotency_key, fingerprint=fingerprint)
-            if prior is not None:
-                return prior
-        _ensure_open(tip, now)
+        if (error := _closed(tip, now)) is not None:
+            # A retry of the call that closed it (or of any earlier one) replays; checked under the lock,
+            # so a concurrent call with the same key on this tip has committed by now.
+            if idempotency_key is not None:
+                prior = _replay(user=user, idempotency_key=idempotency_key, fingerprint=fingerprint)
+                if prior is not None:
+                    return prior
+            raise error
         reward = tip_apply_action(tip=tip, action=action, at=now)
         body = {
             "tip_id": tip.pk,
@@ -197,7 +201,8 @@ def feedback_record(
             now=now,
         )
     except IntegrityError:
-        # A concurrent call with the same key (on another tip) committed first: answer as its replay (or 422).
+        # The key was used before (the event's unique constraint; the transaction rolled back whole): answer
+        # as that call's replay, or 422. Checking the key only here keeps the common path one query shorter.
         if idempotency_key is None:
             raise
         prior = _replay(user=user, idempotency_key=idempotency_key, fingerprint=fingerprint)
