@@ -49,3 +49,22 @@ class Policy(Protocol):
     ) -> list[Choice]:
         """Return up to k distinct candidates in slate order, each with score and exact propensity."""
         ...
+
+
+def greedy_slate(
+    candidates: Sequence[TipCandidate], scores: np.ndarray, rng: np.random.Generator, k: int, epsilon: float = 0.0
+) -> list[Choice]:
+    """Return up to k picks without replacement: at each position, with probability `epsilon` a uniform
+    pick among the remaining candidates, else a uniform pick among the remaining best-scored ones."""
+    remaining = list(range(len(candidates)))
+    chosen: list[Choice] = []
+    while remaining and len(chosen) < k:
+        top = scores[remaining].max()
+        best = [i for i in remaining if scores[i] == top]
+        explore = epsilon > 0 and rng.random() < epsilon
+        pick = remaining[int(rng.integers(len(remaining)))] if explore else best[int(rng.integers(len(best)))]
+        # Exact: the explore branch reaches every remaining candidate, the greedy branch only the best.
+        propensity = epsilon / len(remaining) + (1.0 - epsilon) * (pick in best) / len(best)
+        chosen.append(Choice(candidates[pick], float(scores[pick]), propensity))
+        remaining.remove(pick)
+    return chosen

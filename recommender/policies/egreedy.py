@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from recommender.candidates import TipCandidate
-from recommender.policies.base import PRIOR_MEAN, ArmEstimate, Choice
+from recommender.policies.base import PRIOR_MEAN, ArmEstimate, Choice, greedy_slate
 
 
 @dataclass(frozen=True)
@@ -37,16 +37,4 @@ class EpsilonGreedy:
         rng: np.random.Generator,
         k: int,
     ) -> list[Choice]:
-        scores = self.scores(candidates, stats)
-        remaining = list(range(len(candidates)))
-        chosen: list[Choice] = []
-        while remaining and len(chosen) < k:
-            remaining_scores = scores[remaining]
-            best = [i for i, s in zip(remaining, remaining_scores, strict=True) if s == remaining_scores.max()]
-            explore = rng.random() < self.epsilon
-            pick = remaining[rng.integers(len(remaining))] if explore else best[rng.integers(len(best))]
-            # Exact: the explore branch reaches every remaining candidate, the greedy branch only the best.
-            propensity = self.epsilon / len(remaining) + (1.0 - self.epsilon) * (pick in best) / len(best)
-            chosen.append(Choice(candidates[pick], float(scores[pick]), propensity))
-            remaining.remove(pick)
-        return chosen
+        return greedy_slate(candidates, self.scores(candidates, stats), rng, k, self.epsilon)

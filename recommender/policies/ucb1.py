@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from recommender.candidates import TipCandidate
-from recommender.policies.base import ArmEstimate, Choice
+from recommender.policies.base import ArmEstimate, Choice, greedy_slate
 
 
 def ucb_indices(count: np.ndarray, reward_sum: np.ndarray, total: np.ndarray | float, exploration: float) -> np.ndarray:
@@ -56,14 +56,5 @@ class UCB1:
         rng: np.random.Generator,
         k: int,
     ) -> list[Choice]:
-        scores = self.scores(candidates, stats)
-        remaining = list(range(len(candidates)))
-        chosen: list[Choice] = []
-        while remaining and len(chosen) < k:
-            top = scores[remaining].max()
-            best = [i for i in remaining if scores[i] == top]
-            pick = best[int(rng.integers(len(best)))]
-            # Deterministic but for ties: the argmax has propensity 1, shared evenly when several tie.
-            chosen.append(Choice(candidates[pick], float(scores[pick]), 1.0 / len(best)))
-            remaining.remove(pick)
-        return chosen
+        # Deterministic but for ties: the argmax has propensity 1, shared evenly when several tie.
+        return greedy_slate(candidates, self.scores(candidates, stats), rng, k)
