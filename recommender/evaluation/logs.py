@@ -77,46 +77,59 @@ def _earlier_same_arm(group: np.ndarray, rank: np.ndarray, arm: np.ndarray) -> n
 
 
 class SlateBuilder:
-    """Collects rows (grouped by request, in position order) as columns; `build` validates them vectorised."""
+    """Collects rows (grouped by request, in position order) as compact columns; `build` validates them vectorised.
 
-    CHUNK = 10_000
+    Arms may come as names or as indices into `arms` (the database query computes them); candidate sets as
+    lists of names or as one comma-separated string. Both are stored as arm indices in flat arrays.
+    """
+
+    CHUNK = 20_000
 
     def __init__(self, arms: Iterable[str] = ()) -> None:
         self.arm_ids: dict[str, int] = {}
         for arm in arms:
             self.arm_id(arm)
         self._ids, self._times, self._users = array("q"), array("d"), array("q")
-        self._positions, self._arms = array("q"), array("q")
+        self._positions, self._arms, self._policies = array("q"), array("q"), array("q")
         self._propensities, self._rewards, self._finals = array("d"), array("d"), array("b")
-        self._policies: list[str] = []
-        self._offered: list[Sequence[str] | None] = []
+        self._offered, self._offered_sizes = array("q"), array("q")  # flat arm indices, and how many per row
+        self._policy_ids: dict[str, int] = {}
         self._segments: list[Any] = []
 
     def arm_id(self, arm: str) -> int:
         """Return the index of `arm`, adding it if new (events may name arms no candidate set has)."""
         return self.arm_ids.setdefault(arm, len(self.arm_ids))
 
-    def extend(self, rows: Iterable[LoggedRow | tuple]) -> SlateBuilder:
-        """Add rows in chunks: columns are appended with C-level loops, arms mapped once per chunk."""
+    def _arm_ids(self, names: Iterable[str]) -> list[int]:
+        known = self.arm_ids
+        return [known[a] if a in known else self.arm_id(a) for a in names]
+
+    def extend(self, rows: Iterable[LoggedRow | tuple], *, segments: bool = True) -> SlateBuilder:
+        """Add rows; `segments=False` drops the segment column (nothing to split by)."""
         iterator = iter(rows)
-        nan = math.nan
         while chunk := list(islice(iterator, self.CHUNK)):
-            ids, times, users, policies, offered, positions, arms, props, rewards, finals, segments = zip(
-                *chunk, strict=True
-            )
-            known = self.arm_ids
-            self._ids.extend(ids)
-            self._times.extend(times)
-            self._users.extend(users)
-            self._positions.extend(positions)
-            self._arms.extend([known[a] if a in known else self.arm_id(a) for a in arms])
-            self._propensities.extend([nan if p is None else p for p in props])
-            self._rewards.extend([nan if r is None else r for r in rewards])
-            self._finals.extend([bool(f) for f in finals])
-            self._policies.extend(policies)
-            self._offered.extend(offered)
-            self._segments.extend(segments)
+            self.add_chunk(chunk, segments=segments)
         return self
+
+    def add_chunk(self, chunk: Sequence[tuple], *, segments: bool = True) -> None:
+        """Append a chunk of rows column by column (C-level loops; names mapped once per chunk)."""
+        nan = math.nan
+        ids, times, users, policies, offered, positions, arms, props, rewards, finals, labels = zip(*chunk, strict=True)
+        self._ids.extend(ids)
+        self._times.extend(times)
+        self._users.extend(users)
+        self._positions.extend(positions)
+        self._arms.extend(arms if isinstance(arms[0], int) else self._arm_ids(arms))
+        self._propensities.extend([nan if p is None else p for p in props])
+        self._rewards.extend([nan if r is None else r for r in rewards])
+        self._finals.extend([bool(f) for f in finals])
+        policy_ids = self._policy_ids
+        self._policies.extend([policy_ids.setdefault(p, len(policy_ids)) for p in policies])
+        sets = [(o.split(",") if isinstance(o, str) else o) if o else () for o in offered]
+        self._offered_sizes.extend([len(o) for o in sets])
+        self._offered.extend(self._arm_ids(a for o in sets for a in o))
+        if segments:
+            self._segments.extend(labels)
 
     def build(self) -> LoggedSlates:
         """Validate every request at once, count the skipped ones by reason, and keep the usable ones."""
@@ -131,11 +144,13 @@ class SlateBuilder:
         final = np.frombuffer(self._finals, dtype=np.int8).astype(bool)
         position = np.frombuffer(self._positions, dtype=np.int64)
         # The candidate set comes with each request's first row (the query sends it with position 0 only).
-        offered = [self._offered[i] for i in starts]
-        sizes = np.fromiter((len(o) if o else 0 for o in offered), dtype=np.int64, count=len(starts))
-        flat = [self.arm_id(a) for o in offered if o for a in o]
+        all_sizes = np.frombuffer(self._offered_sizes, dtype=np.int64)
+        flat = np.frombuffer(self._offered, dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(all_sizes)])
+        sizes = all_sizes[starts]
         counts = np.zeros((len(starts), len(self.arm_ids)), dtype=np.int32)
-        np.add.at(counts, (np.repeat(np.arange(len(starts)), sizes), np.asarray(flat, dtype=np.int64)), 1)
+        take = np.repeat(offsets[starts], sizes) + (np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes))
+        np.add.at(counts, (np.repeat(np.arange(len(starts)), sizes), flat[take]), 1)
         reasons = {
             LEGACY: np.bincount(group, weights=np.isnan(propensity) | ~(propensity > 0), minlength=len(starts)) > 0,
             PENDING: np.bincount(group, weights=~final | np.isnan(reward), minlength=len(starts)) > 0,
@@ -163,10 +178,15 @@ class SlateBuilder:
             row_arm=arm[keep].copy(),
             row_propensity=propensity[keep].copy(),
             row_reward=reward[keep].copy(),
-            row_segment=[s for s, k in zip(self._segments, keep, strict=True) if k],
+            row_segment=[s for s, k in zip(self._segments, keep, strict=True) if k] if self._segments else [],
             skipped=skipped,
-            logging_policies=Counter(self._policies[i] for i in first_rows),
+            logging_policies=self._policy_counts(first_rows),
         )
+
+    def _policy_counts(self, first_rows: np.ndarray) -> Counter[str]:
+        names = {code: name for name, code in self._policy_ids.items()}
+        codes = np.frombuffer(self._policies, dtype=np.int64)[first_rows]
+        return Counter({names[code]: int(n) for code, n in zip(*np.unique(codes, return_counts=True), strict=True)})
 
     def _inconsistent(
         self,
@@ -179,7 +199,9 @@ class SlateBuilder:
     ) -> np.ndarray:
         """Requests with a repeated position, or a pick whose arm had no candidate left at that point."""
         repeated = (rank > 0) & (position == np.r_[-1, position[:-1]])
-        offered = counts[group, np.minimum(arm, counts.shape[1] - 1)] if counts.size else np.zeros(len(arm))
-        offered = np.where(arm < counts.shape[1], offered, 0)
+        valid = (arm >= 0) & (arm < counts.shape[1])  # -1: an arm the database could not name
+        if counts.shape[1] == 0:
+            return np.ones(requests, dtype=bool)
+        offered = np.where(valid, counts[group, np.clip(arm, 0, counts.shape[1] - 1)], 0)
         missing = offered - _earlier_same_arm(group, rank, arm) < 1
         return np.bincount(group, weights=repeated | missing, minlength=requests) > 0

@@ -1,18 +1,17 @@
 """Reads for offline evaluation: served tips with their request's candidate arms, and final rewards, streamed.
 
-Both queries are `values_list` querysets streamed from a server-side cursor (no model instances, no per-row
-converters), and the candidate set is reduced to its list of arms inside the database, once per request,
-so a request's whole feature payload never travels.
+Both queries are `values_list` querysets streamed in chunks from a server-side cursor (no model instances,
+no per-row converters). The database does the reductions: the candidate set becomes its comma-separated
+arms, once per request; (source, tip_kind) becomes an arm index; times become epoch floats. So a request's
+feature payload never travels, and Python touches each row only in C-level column copies.
 """
 
 from __future__ import annotations
 
-import json
 from array import array
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
-from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -26,15 +25,15 @@ from django.db.models import (
     F,
     FloatField,
     Func,
-    JSONField,
+    IntegerField,
     Q,
     QuerySet,
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, Concat
 
-from recommender.evaluation.logs import LoggedRow, SlateBuilder
+from recommender.candidates import TipKind, TipSource, arm_name
+from recommender.evaluation.logs import SlateBuilder
 from recommender.evaluation.offline import Evaluation, NothingToEvaluate, evaluate
 from recommender.evaluation.targets import RewardEvents
 from recommender.models import TipScore
@@ -46,13 +45,13 @@ CHUNK = 20_000  # rows per round trip of the server-side cursor
 
 
 class CandidateArms(Func):
-    """The `arm` of every candidate in a TipRequest.candidates JSON array, as a JSON array of strings."""
+    """The `arm` of every candidate in a TipRequest.candidates JSON array, comma-separated (arms have no comma)."""
 
-    output_field = JSONField()
-    template = "jsonb_path_query_array(%(expressions)s, '$[*].arm')"
+    output_field = CharField()
+    template = "(SELECT string_agg(e ->> 'arm', ',') FROM jsonb_array_elements(%(expressions)s) AS e)"
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        template = "(SELECT json_group_array(json_extract(value, '$.arm')) FROM json_each(%(expressions)s))"
+        template = "(SELECT group_concat(json_extract(value, '$.arm'), ',') FROM json_each(%(expressions)s))"
         return self.as_sql(compiler, connection, template=template, **extra)
 
 
@@ -75,31 +74,39 @@ def _period(prefix: str, since: datetime | None, until: datetime | None) -> Q:
     return query
 
 
-def _arm_expression() -> Concat:
-    return Concat("source", Value(":"), Coalesce("tip_kind", Value(LEGACY_KIND)), output_field=CharField())
+# Every arm a row can have (the sources and kinds are closed enums, plus legacy rows without a kind), in the
+# order of their indices: the database turns (source, tip_kind) into the index, so no name travels per row.
+KNOWN_ARMS = [arm_name(source, kind) for source in TipSource.values for kind in (*TipKind.values, LEGACY_KIND)]
 
 
-def _stream(rows: QuerySet) -> Iterator[tuple]:
-    """Yield the raw tuples of a values_list queryset from a server-side cursor (PostgreSQL), in chunks.
+def _arm_expression() -> Case:
+    whens = [
+        When(source=source, tip_kind=kind, then=Value(i))
+        if kind != LEGACY_KIND
+        else When(source=source, tip_kind__isnull=True, then=Value(i))
+        for i, (source, kind) in enumerate(a.split(":") for a in KNOWN_ARMS)
+    ]
+    return Case(*whens, default=Value(-1), output_field=IntegerField())
 
-    The SQL is the ORM's; only the per-row converters are skipped (a million rows spend seconds in them),
-    so JSON arrives as text and booleans may be 0/1 (SQLite): callers decode what they use.
+
+def _chunks(rows: QuerySet) -> Iterator[list[tuple]]:
+    """Yield the raw tuples of a values_list queryset in chunks, from a server-side cursor (PostgreSQL).
+
+    The SQL is the ORM's; only the per-row converters are skipped (a million rows spend seconds in them):
+    callers get text for JSON, and 0/1 for booleans on SQLite.
     """
     sql, params = rows.query.sql_with_params()
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while chunk := cursor.fetchmany(CHUNK):
-            yield from chunk
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value
+            yield chunk
 
 
 def logged_rows(
     *, since: datetime | None = None, until: datetime | None = None, by: str | None = None
-) -> Iterator[LoggedRow]:
-    """Yield every tip served by a request created in [since, until), grouped by request in position order."""
+) -> Iterator[list[tuple]]:
+    """Yield, in chunks, every tip served by a request created in [since, until), grouped by request in position
+    order, as `LoggedRow` tuples with the arm as an index into KNOWN_ARMS and candidate arms comma-separated."""
     if by is not None and by not in SEGMENT_COLUMNS:
         raise ValueError(f"by must be one of {SEGMENT_COLUMNS}")
     rows = (
@@ -126,13 +133,11 @@ def logged_rows(
             by or "request_id",
         )
     )
-    for row in _stream(rows):
-        # Only first rows carry the candidate set; the segment column is the last one (or a placeholder).
-        yield LoggedRow(*row[:4], _json(row[4]) if row[4] is not None else None, *row[5:10], row[10] if by else None)
+    yield from _chunks(rows)
 
 
-def reward_events(*, until: datetime | None, builder: SlateBuilder) -> RewardEvents:
-    """Return every reward finalized before `until`, as the arm statistics received them (arms via `builder`)."""
+def reward_events(*, until: datetime | None) -> RewardEvents:
+    """Return every reward finalized before `until`, as the arm statistics received them (arms: KNOWN_ARMS)."""
     query = Q(finalized_at__isnull=False, reward__isnull=False) & _period("finalized_at", None, until)
     rows = (
         TipScore.objects.filter(query)
@@ -140,13 +145,11 @@ def reward_events(*, until: datetime | None, builder: SlateBuilder) -> RewardEve
         .values_list("finalized", "user_id", "arm", "reward")
     )
     times, users, arms, rewards = array("d"), array("q"), array("q"), array("d")
-    stream = _stream(rows)
-    while chunk := list(islice(stream, CHUNK)):
-        finalized, user_ids, arm_names, values = zip(*chunk, strict=True)
+    for chunk in _chunks(rows):
+        finalized, user_ids, arm_ids, values = zip(*chunk, strict=True)
         times.extend(finalized)
         users.extend(user_ids)
-        known = builder.arm_ids
-        arms.extend([known[name] if name in known else builder.arm_id(name) for name in arm_names])
+        arms.extend(arm_ids)
         rewards.extend(values)
     return RewardEvents(
         time=np.frombuffer(times, dtype=float),
@@ -167,11 +170,13 @@ def policy_evaluation(
     stats: str = "replay",
 ) -> Evaluation:
     """Evaluate `policy` on the tips served in [since, until); raises NothingToEvaluate (with the skip counts)."""
-    builder = SlateBuilder().extend(logged_rows(since=since, until=until, by=by))
+    builder = SlateBuilder(KNOWN_ARMS)
+    for chunk in logged_rows(since=since, until=until, by=by):
+        builder.add_chunk(chunk, segments=by is not None)
     slates = builder.build()
     if slates.n_rows == 0:
         raise NothingToEvaluate(_nothing_message(slates.skipped), skipped=dict(slates.skipped))
-    events = reward_events(until=until, builder=builder)
+    events = reward_events(until=until)
     return evaluate(
         slates=slates,
         events=events,
