@@ -1,7 +1,8 @@
 """Admin building blocks that stay fast on tables of millions of rows (tip_scores).
 
 - `EstimatedCountPaginator`: on PostgreSQL, a large changelist's row count is the planner's estimate
-  (EXPLAIN), not an exact COUNT(*) that reads the whole table on every page view.
+  (EXPLAIN), not an exact COUNT(*) that reads the whole table on every page view; small results are
+  counted exactly, with the count capped so a wrong estimate cannot turn into a full scan.
 - `indexed_values_filter`: a list filter over a column's distinct values, found by a "skip scan" (a
   recursive CTE that hops through the column's index, one probe per distinct value) and cached briefly,
   instead of SELECT DISTINCT over every row.
@@ -46,17 +47,27 @@ def planner_estimate(queryset: QuerySet) -> int | None:
 
 
 class EstimatedCountPaginator(Paginator):
-    """Counts exactly when the result is small, else trusts the planner (pages near the end may be short)."""
+    """Counts exactly up to `exact_below` rows (a capped COUNT), else trusts the planner's estimate.
+
+    The exact count is capped (COUNT over a LIMIT-ed subquery) because estimates can be far off for a
+    filter or a search: an estimate of 1 000 for a search that matches 90 000 rows must not turn into a
+    full count. Pages near the end of an estimated count may be short or empty.
+    """
 
     exact_below = EXACT_COUNT_BELOW
 
     @cached_property
     def count(self) -> int:
         object_list = self.object_list
-        estimate = planner_estimate(object_list) if isinstance(object_list, QuerySet) else None
-        if estimate is None or estimate < self.exact_below:
+        if not isinstance(object_list, QuerySet):
             return super().count
-        return estimate
+        estimate = planner_estimate(object_list)
+        if estimate is None:
+            return super().count  # not PostgreSQL: no estimate to trust
+        if estimate >= self.exact_below:
+            return estimate
+        capped = object_list.order_by()[: self.exact_below].count()
+        return capped if capped < self.exact_below else max(estimate, capped)
 
 
 def distinct_values(model: type[Model], field: str, *, using: str = "default") -> list[Any]:

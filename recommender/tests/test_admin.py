@@ -154,6 +154,17 @@ class EstimatedCountTests(AdminTestCase):
         response = self.client.get(CHANGELIST)
         self.assertEqual(response.status_code, 200)
 
+    def test_it_counts_a_small_result_with_a_capped_count(self):
+        require_service("PostgreSQL", connection.vendor == "postgresql", "planner estimates are PostgreSQL's")
+
+        class BigCap(EstimatedCountPaginator):
+            exact_below = 1_000_000  # any estimate is below it: the count is exact, but never reads past the cap
+
+        with CaptureQueriesContext(connection) as queries:
+            count = BigCap(TipScore.objects.order_by("-id"), 2).count
+        self.assertEqual(count, 4)
+        self.assertIn("LIMIT 1000000", queries[-1]["sql"].upper())
+
     def test_it_finds_distinct_values_without_nulls(self):
         self.assertEqual(distinct_values(TipScore, "llm_model"), ["ollama_chat/llama3:8b", "ollama_chat/qwen2.5:7b"])
         self.assertEqual(distinct_values(TipScore, "tip_kind"), ["batch", "do_now", "plan"])
