@@ -72,22 +72,23 @@ def replay_stats(
     event_rank = np.searchsorted(ranks, events.time)
     query_rank = np.searchsorted(ranks, times)
     users = np.asarray(users, dtype=np.int64)
-    shape = (len(times), n_arms)
-    user_count, user_sum, global_count, global_sum = (np.zeros(shape) for _ in range(4))
-    for arm in range(n_arms):
+    count, reward_sum = np.zeros((len(times), n_arms)), np.zeros((len(times), n_arms))
+    zero = np.zeros_like(query_rank)
+    for arm in range(n_arms):  # one column at a time: memory stays at two (requests x arms) matrices
         mine = events.arm == arm
         if not mine.any():
             continue
-        rank, count, total = event_rank[mine], events.count[mine], events.reward_sum[mine]
+        rank, n, total = event_rank[mine], events.count[mine], events.reward_sum[mine]
         order = np.argsort(rank, kind="stable")
-        global_count[:, arm] = _before(rank[order], count[order], query_rank, np.zeros_like(query_rank))
-        global_sum[:, arm] = _before(rank[order], total[order], query_rank, np.zeros_like(query_rank))
+        global_count = _before(rank[order], n[order], query_rank, zero)
+        global_sum = _before(rank[order], total[order], query_rank, zero)
         keys = events.user[mine].astype(np.int64) * span + rank
         order = np.argsort(keys, kind="stable")
         queries, starts = users * span + query_rank, users * span
-        user_count[:, arm] = _before(keys[order], count[order], queries, starts)
-        user_sum[:, arm] = _before(keys[order], total[order], queries, starts)
-    return shrink(user_count, user_sum, global_count, global_sum, strength)
+        user_count = _before(keys[order], n[order], queries, starts)
+        user_sum = _before(keys[order], total[order], queries, starts)
+        count[:, arm], reward_sum[:, arm] = shrink(user_count, user_sum, global_count, global_sum, strength)
+    return count, reward_sum
 
 
 def _best_share(index: np.ndarray, left: np.ndarray) -> np.ndarray:
