@@ -21,6 +21,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.core.cache import cache
+from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Max, Min, Model, QuerySet
@@ -37,7 +38,10 @@ def planner_estimate(queryset: QuerySet) -> int | None:
     connection = connections[queryset.db]
     if connection.vendor != "postgresql":
         return None
-    sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    try:
+        sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:  # e.g. .none(), or `id__in=[]`: nothing to ask the planner
+        return 0
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
         plan = cursor.fetchone()[0]
@@ -148,7 +152,13 @@ def _periods(first: datetime, last: datetime, kind: str, zone: tzinfo) -> Iterat
 
 
 class RangeDatesQuerySet(QuerySet):
-    """A queryset whose `datetimes()` (what the admin's date hierarchy calls) costs MIN and MAX, not a scan."""
+    """A queryset whose `datetimes()` (what the admin's date hierarchy calls) costs MIN and MAX, not a scan.
+
+    MIN/MAX of an indexed column is two index probes on the whole table, but with a selective filter
+    (a rare search term) PostgreSQL may walk the column's index until a row matches, i.e. the whole table.
+    So when the planner expects few rows, MIN/MAX are taken over the filtered rows themselves, behind an
+    `OFFSET 0` fence that makes PostgreSQL plan the filter on its own (with the filter's index).
+    """
 
     def datetimes(self, field_name: str, kind: str, order: str = "ASC", tzinfo: tzinfo | None = None) -> list:
         bounds = self.aggregate(first=Min(field_name), last=Max(field_name))
@@ -158,6 +168,26 @@ class RangeDatesQuerySet(QuerySet):
         first, last = (timezone.localtime(bounds[k], zone) for k in ("first", "last"))
         periods = list(_periods(first, last, kind, zone))
         return periods[::-1] if order == "DESC" else periods
+
+    def aggregate(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        fields = {getattr(a, "source_expressions", [None])[0] for a in kwargs.values()}
+        plain = not args and kwargs and all(type(a) in (Min, Max) for a in kwargs.values())
+        if not (plain and self.query.where and connections[self.db].vendor == "postgresql"):
+            return super().aggregate(*args, **kwargs)
+        estimate = planner_estimate(self)
+        if not estimate or estimate >= EXACT_COUNT_BELOW:
+            return super().aggregate(*args, **kwargs)  # many matches: the index walk stops early
+        names = sorted({f.name for f in fields})
+        sql, params = self.order_by().values(*names).query.sql_with_params()
+        columns = {name: f"v{i}" for i, name in enumerate(names)}
+        inner_columns = ", ".join(f'"{name}" AS {alias}' for name, alias in columns.items())
+        outer = ", ".join(
+            f"{'MIN' if type(a) is Min else 'MAX'}({columns[a.source_expressions[0].name]})" for a in kwargs.values()
+        )
+        with connections[self.db].cursor() as cursor:
+            cursor.execute(f"SELECT {outer} FROM (SELECT {inner_columns} FROM ({sql} OFFSET 0) f) s", params)
+            row = cursor.fetchone()
+        return dict(zip(kwargs, row, strict=True))
 
     @classmethod
     def of(cls, queryset: QuerySet) -> RangeDatesQuerySet:

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.db.models import Max, Min
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -186,6 +187,15 @@ class DateHierarchyTests(AdminTestCase):
         days = RangeDatesQuerySet.of(TipScore.objects.filter(user=self.alice)).datetimes("served_at", "day")
         self.assertEqual([d.date() for d in days], [last.date()])
         self.assertEqual(RangeDatesQuerySet.of(TipScore.objects.none()).datetimes("served_at", "year"), [])
+
+    def test_it_takes_min_and_max_over_a_small_filtered_set_itself(self):
+        filtered = TipScore.objects.filter(title__icontains="llama3")
+        expected = filtered.aggregate(first=Min("served_at"), last=Max("served_at"))
+        with CaptureQueriesContext(connection) as queries:
+            bounds = RangeDatesQuerySet.of(filtered).aggregate(first=Min("served_at"), last=Max("served_at"))
+        self.assertEqual(bounds, expected)
+        if connection.vendor == "postgresql":
+            self.assertIn("OFFSET 0", queries[-1]["sql"])  # the fenced plan: the filter's own index first
 
     def test_it_links_each_listed_period_in_the_changelist(self):
         response = self.client.get(CHANGELIST)
