@@ -27,6 +27,7 @@ from recommender.policies import Policy
 from recommender.policies.base import PRIOR_MEAN
 
 POSITIONS = ("first", "all")
+ROW_BATCH = 65_536  # decisions per batch of (decisions x arms) matrices: bounds memory on a million tips
 # Below this effective sample size the normal intervals are not trustworthy (docs/evaluation.md).
 LOW_ESS = 100
 STATS = ("replay", "frozen")
@@ -157,23 +158,27 @@ def evaluate(
     keep = np.ones(slates.n_rows, dtype=bool) if positions == "all" else rank == 0
     rows = np.flatnonzero(keep)
     request = slates.row_request[rows]
-    left = _left_before(slates, n_arms, rows, rank)
     times = slates.request_time if stats == "replay" else np.full(slates.n_requests, frozen_at)
     count, reward_sum = replay_stats(events, times, slates.request_user, n_arms, shrinkage)
     arm = slates.row_arm[rows]
-    probabilities = arm_probabilities(policy, left, count[request], reward_sum[request])
-    target = probabilities[np.arange(len(rows)), arm] / left[np.arange(len(rows)), arm]
+    # Doubly robust's reward model: per-arm means, each half of the requests predicted by the other half.
+    model = per_arm_means(slates.row_arm, slates.row_reward, slates.row_request % 2, n_arms, PRIOR_MEAN)
+    fold = request % 2
+    target, direct = np.empty(len(rows)), np.empty(len(rows))
+    for start in range(0, len(rows), ROW_BATCH):  # (rows x arms) matrices exist for one batch at a time
+        part = slice(start, start + ROW_BATCH)
+        left = _left_before(slates, n_arms, rows[part], rank)
+        probabilities = arm_probabilities(policy, left, count[request[part]], reward_sum[request[part]])
+        picked = np.arange(len(left)), arm[part]
+        target[part] = probabilities[picked] / left[picked]
+        direct[part] = np.einsum("ra,ra->r", probabilities, model[fold[part]])
     rho = target / slates.row_propensity[rows]
     weight = _cumulative(rho, rank[rows]) if positions == "all" else rho
     # The product of the earlier positions' ratios (1 at the first position): rows are consecutive per request.
     weight_before = np.where(rank[rows] == 0, 1.0, np.r_[1.0, weight[:-1]]) if positions == "all" else np.ones_like(rho)
     reward = slates.row_reward[rows]
     # Doubly robust: the model's value of the target's pick distribution, corrected by the weighted residual.
-    model = per_arm_means(slates.row_arm, slates.row_reward, slates.row_request % 2, n_arms, PRIOR_MEAN)
-    fold = request % 2
-    fitted = model[fold, arm]
-    direct = np.einsum("ra,ra->r", probabilities, model[fold])
-    doubly_robust = weight_before * (direct + rho * (reward - fitted))
+    doubly_robust = weight_before * (direct + rho * (reward - model[fold, arm]))
     clusters = request if positions == "all" else None
     segments = _segments(slates, rows, weight, reward, clusters) if by else []
     return Evaluation(
