@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tipengine.loopback import LoopbackServer, QuietHandler
 
 # What the model "is" on the Ollama side; litellm reports it back as the concrete model.
 DEFAULT_OPENAI_MODEL = "ollama_chat/qwen2.5:7b"
@@ -94,8 +95,10 @@ def prose_wrapped(text: str) -> str:
 # --- the server -----------------------------------------------------------------------------
 
 
-class FakeOllama:
+class FakeOllama(LoopbackServer):
     """A real HTTP server on 127.0.0.1 with an ephemeral port. Use as a context manager."""
+
+    thread_name = "fake-ollama"
 
     def __init__(
         self,
@@ -104,42 +107,15 @@ class FakeOllama:
         master_key: str | None = None,
         openai_model: str = DEFAULT_OPENAI_MODEL,
     ) -> None:
+        super().__init__()
         self.default = default or Reply.text(tips_json([tip()]))
         self.master_key = master_key  # when set, the OpenAI-compatible endpoint demands it
         self.openai_model = openai_model
         self._script: deque[Reply] = deque()
         self._requests: list[RecordedRequest] = []
-        self._lock = threading.Lock()
-        self._release = threading.Event()  # set on stop: slow replies return at once
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # lifecycle
-    def start(self) -> FakeOllama:
-        handler = _make_handler(self)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._release.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeOllama:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _make_handler(self)
 
     # control
     def script(self, *replies: Reply) -> None:
@@ -170,10 +146,6 @@ class FakeOllama:
         with self._lock:
             return self._script.popleft() if self._script else self.default
 
-    def _wait(self, delay_s: float) -> None:
-        if delay_s > 0:
-            self._release.wait(delay_s)
-
 
 def unused_port_url() -> str:
     """A loopback URL nothing listens on (connection refused)."""
@@ -184,12 +156,7 @@ def unused_port_url() -> str:
 
 
 def _make_handler(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
-            return
-
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             self._read_and_record()
             if self.path in ("/", "/api/version"):
@@ -218,7 +185,7 @@ def _make_handler(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
 
         def _ollama_chat(self, body: dict[str, Any]) -> None:
             reply = fake._next_reply()
-            fake._wait(reply.delay_s)
+            fake.pause(reply.delay_s)
             if reply.status != 200:
                 self._send(reply.status, {"error": reply.error})
                 return
@@ -240,7 +207,7 @@ def _make_handler(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
                 self._send(401, _openai_error(401, "Authentication Error, invalid or missing key"))
                 return
             reply = fake._next_reply()
-            fake._wait(reply.delay_s)
+            fake.pause(reply.delay_s)
             if reply.status != 200:
                 self._send(reply.status, _openai_error(reply.status, reply.error))
                 return
@@ -263,8 +230,7 @@ def _make_handler(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
             )
 
         def _read_and_record(self) -> Any:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
+            raw = self.read_body()
             try:
                 body = json.loads(raw) if raw else None
             except ValueError:
@@ -274,15 +240,7 @@ def _make_handler(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
             return body if isinstance(body, dict) else {}
 
         def _send(self, status: int, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (timeout tests)
+            self.send(status, {"Content-Type": "application/json"}, json.dumps(payload).encode())
 
     return Handler
 

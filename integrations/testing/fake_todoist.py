@@ -27,14 +27,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -46,6 +44,7 @@ from integrations.testing.todoist_payloads import (  # re-exported: tests import
     sign_webhook_body,
     webhook_request,
 )
+from tipengine.loopback import LoopbackServer, QuietHandler
 
 __all__ = [
     "FakeTodoist",
@@ -110,51 +109,24 @@ class Account:
     completed: list[dict[str, Any]] = field(default_factory=list)
 
 
-class FakeTodoist:
+class FakeTodoist(LoopbackServer):
     """The fake server; use as a context manager, or call start() and stop()."""
 
+    thread_name = "fake-todoist"
+
     def __init__(self, *, client_id: str = "fake-client-id", client_secret: str = "fake-client-secret") -> None:
+        super().__init__()
         self.client_id = client_id
         self.client_secret = client_secret
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
         self._accounts: dict[str, Account] = {}
         self._rejected: dict[str, int] = {}  # token -> 401 or 403
         self._codes: dict[str, str] = {}  # OAuth code -> token
         self._scripts: list[Script] = []
         self._requests: list[RecordedRequest] = []
         self.revoked: list[str] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------------------------
-    def start(self) -> FakeTodoist:
-        """Bind 127.0.0.1 on an ephemeral port and serve in a daemon thread."""
-        self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
-        serve = functools.partial(self._server.serve_forever, poll_interval=0.05)  # quick to stop
-        self._thread = threading.Thread(target=serve, name="fake-todoist", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving; slow answers still pending are woken and dropped."""
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeTodoist:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     @property
     def api_url(self) -> str:
@@ -257,10 +229,6 @@ class FakeTodoist:
                             self._scripts.remove(script)
                     return script
             return None
-
-    def _sleep(self, seconds: float) -> bool:
-        """Wait, waking early when the server stops; False when stopping."""
-        return not self._stopping.wait(seconds)
 
     def _answer(self, req: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
         if req.path.startswith(GONE_PREFIXES):
@@ -413,42 +381,20 @@ def _decode_cursor(cursor: str | None) -> int:
     return offset
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that hung up (its timeout fired) is expected, not an error worth a traceback
-
-
 def _handler_for(fake: FakeTodoist) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:  # the fake stays quiet
-            pass
-
+    class Handler(QuietHandler):
         def _handle(self) -> None:
             parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
+            body = self.read_body()
             headers = {k.lower(): v for k, v in self.headers.items()}
             request = RecordedRequest(self.command, parts.path, parse_qs(parts.query), headers, body, time.monotonic())
             script = fake._record(request)
-            if script is not None and script.delay_s and not fake._sleep(script.delay_s):
+            if script is not None and script.delay_s and not fake.pause(script.delay_s):
                 return
             status, out_headers, payload = (
                 fake._scripted(script) if script is not None and not script.passthrough else fake._answer(request)
             )
-            try:
-                self.send_response(status)
-                for name, value in out_headers.items():
-                    self.send_header(name, value)
-                if "Content-Length" not in out_headers:
-                    self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (e.g. its timeout fired): nothing to answer
+            self.send(status, out_headers, payload)
 
         do_GET = do_POST = do_DELETE = do_PUT = _handle
 
