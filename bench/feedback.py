@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.loadgen import closed_loop, open_loop  # noqa: E402
+from bench.loadgen import add_load_arguments, closed_loop, open_loop  # noqa: E402
 from bench.serve import HOST, gunicorn, server_env  # noqa: E402
 
 ACTIONS = ("viewed", "accepted", "completed")
@@ -114,15 +114,8 @@ class Feed:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tokens-file", type=Path, required=True)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1, help="per worker, as bench/serve.py")
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--serial", type=int, default=2000, help="requests in the serial run")
-    parser.add_argument("--warmup", type=int, default=400)
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of the saturated and open-loop runs")
+    add_load_arguments(parser)
     parser.add_argument("--tips", type=int, default=40_000, help="fresh open tips written for the run")
-    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
     setup_django()

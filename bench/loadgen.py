@@ -7,12 +7,14 @@ instead of silently lowering the offered rate (coordinated omission).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -180,3 +182,15 @@ async def open_loop(
     while not pool.empty():
         await pool.get_nowait().close()
     return result
+
+
+def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options every HTTP benchmark shares: server shape, load shape and the output file."""
+    parser.add_argument("--tokens-file", type=Path, required=True)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="per worker; more threads only add GIL contention here")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--serial", type=int, default=2000, help="requests in the serial run")
+    parser.add_argument("--warmup", type=int, default=400)
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the saturated and open-loop runs")
+    parser.add_argument("--out", type=Path)

@@ -35,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.loadgen import closed_loop, open_loop  # noqa: E402
+from bench.loadgen import add_load_arguments, closed_loop, open_loop  # noqa: E402
 
 HOST = "127.0.0.1"
 
@@ -141,16 +141,9 @@ def run_variant(name: str, ollama_url: str, tokens: list[str], args: argparse.Na
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tokens-file", type=Path, required=True)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1, help="per worker; more threads only add GIL contention here")
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--serial", type=int, default=2000, help="requests in the serial run")
-    parser.add_argument("--warmup", type=int, default=400)
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of the saturated and open-loop runs")
+    add_load_arguments(parser)
     parser.add_argument("--variants", default="normal,slow,down")
     parser.add_argument("--cold", action="store_true", help="expire every pool first (budgeted LLM path)")
-    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
     from generation.testing.fake_ollama import FakeOllama, Reply, unused_port_url
