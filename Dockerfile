@@ -8,4 +8,5 @@ COPY . .
 RUN DEBUG=1 python manage.py collectstatic --noinput
 USER nobody
 EXPOSE 8000
-CMD ["gunicorn", "tipengine.wsgi", "--bind", "0.0.0.0:8000", "--workers", "4", "--access-logfile", "-"]
+# gunicorn.conf.py: gthread workers that import litellm before serving (GUNICORN_WORKERS, GUNICORN_THREADS)
+CMD ["gunicorn", "tipengine.wsgi"]

@@ -199,3 +199,15 @@ def map_exception(exc: Exception) -> GenerationError:
     # with the traceback logged, so a broken gateway degrades tips instead of failing requests.
     logger.error("gateway: unexpected %s", type(exc).__name__, exc_info=exc)
     return GatewayUnavailable("The model gateway failed unexpectedly.", details={**details, "reason": "unexpected"})
+
+
+def warm_up() -> None:
+    """Pay litellm's import (and build the in-process router) now, e.g. before a web worker takes requests.
+
+    Otherwise the first request-time call of each fresh worker spends its whole budget importing, times out,
+    and counts as a gateway failure towards the shared breaker.
+    """
+    if proxy_mode():
+        _import_litellm()
+    else:
+        get_router()

@@ -1,0 +1,25 @@
+"""gunicorn settings for tipengine's web tier (gunicorn reads ./gunicorn.conf.py; flags override it)."""
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
+# One thread per worker: on a small host more threads only add GIL contention (docs/benchmarks.md).
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+keepalive = 30
+accesslog = "-"
+
+
+def post_worker_init(worker: object) -> None:
+    """Import litellm before this worker takes requests, so no request pays the import inside its LLM budget."""
+    from generation.gateway import warm_up
+
+    warm_up()
+
+
+def worker_exit(server: object, worker: object) -> None:
+    """Let in-flight LLM calls, and the pool refreshes they queue, finish before the worker goes."""
+    from recommender.pipeline import shutdown_llm_executor
+
+    shutdown_llm_executor(wait=True)
