@@ -1,0 +1,55 @@
+"""Token authentication with a cache in front of the token table, so an API call costs no query to authenticate."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.authtoken.models import Token
+
+# What a cached user carries: enough for the API (its id and whether it may log in), never its password hash.
+CACHED_USER_FIELDS = ("id", "username", "is_active")
+
+
+def token_cache_key(key: str) -> str:
+    """Return the cache key for an API token: a digest, so the cache never holds a usable token."""
+    return "auth:token:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+class CachedTokenAuthentication(TokenAuthentication):
+    """DRF's token authentication, remembering token -> user for TOKEN_AUTH_CACHE_S.
+
+    A deleted token and a deactivated user are forgotten at once (the signal receivers below), so the
+    cache never lets a revoked credential in; it only saves the lookup for credentials that still work.
+    """
+
+    def authenticate_credentials(self, key: str) -> tuple[AbstractBaseUser, Any]:
+        cache_key = token_cache_key(key)
+        cached = cache.get(cache_key)
+        if cached is not None:
+            return get_user_model().from_db("default", CACHED_USER_FIELDS, cached), None
+        user, token = super().authenticate_credentials(key)
+        cache.set(cache_key, [getattr(user, f) for f in CACHED_USER_FIELDS], timeout=settings.TOKEN_AUTH_CACHE_S)
+        return user, token
+
+
+@receiver(post_delete, sender=Token)
+def _forget_deleted_token(sender: type[Token], instance: Token, **kwargs: Any) -> None:
+    cache.delete(token_cache_key(instance.key))
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL)
+def _forget_tokens_of_changed_user(sender: type[AbstractBaseUser], instance: AbstractBaseUser, **kwargs: Any) -> None:
+    # A user deactivated (or renamed) must not keep authenticating from the cache.
+    update_fields = kwargs.get("update_fields")
+    if kwargs.get("created") or (update_fields is not None and set(update_fields) == {"last_login"}):
+        return
+    keys = Token.objects.filter(user_id=instance.pk).values_list("key", flat=True)
+    cache.delete_many([token_cache_key(key) for key in keys])
