@@ -38,6 +38,9 @@ DEFAULT_REWARD = 0.0
 # These end the window at once: nothing the user says later can change the tip's reward.
 TERMINAL_ACTIONS = frozenset({Action.COMPLETED, Action.DISMISSED, Action.NOT_RELEVANT})
 
+# "Not now" and "not this": serving holds such a tip back for a cool-down (recommender/selectors/serving.py).
+COOLDOWN_ACTIONS = (Action.DISMISSED, Action.NOT_RELEVANT, Action.SNOOZED)
+
 # Implicit signals never overwrite an explicit answer (viewing an accepted tip again is not a downgrade).
 IMPLICIT_ACTIONS = frozenset({Action.VIEWED})
 

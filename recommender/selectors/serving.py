@@ -25,11 +25,10 @@ from django.db.models import Q
 from recommender.candidates import TipCandidate
 from recommender.models import ArmStat, FeedbackEvent
 from recommender.policies.base import ArmEstimate
-from recommender.rewards import Action
+from recommender.rewards import COOLDOWN_ACTIONS, Action
 
-# "Not now" and "not this": a snooze holds the tip back until its `until` (else a short cool-down),
-# a dismissal or "not relevant" for TIPS_COOLDOWN_DISMISSED_H.
-COOLDOWN_ACTIONS = (Action.DISMISSED, Action.NOT_RELEVANT, Action.SNOOZED)
+# A snooze holds the tip back until its `until` (else a short cool-down), a dismissal or "not relevant"
+# for TIPS_COOLDOWN_DISMISSED_H.
 
 
 def shrunk_estimate(*, user_count: float, user_sum: float, global_count: float, global_sum: float) -> ArmEstimate:

@@ -11,8 +11,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from recommender.caching import serving_state_forget
 from recommender.models import FeedbackEvent, TipScore
-from recommender.rewards import REWARDS, Action, window_closes_at
+from recommender.rewards import COOLDOWN_ACTIONS, REWARDS, Action, window_closes_at
 from recommender.services.rewards import tip_apply_action, tip_due_age_days
 from tipengine.errors import ApiError
 
@@ -167,6 +168,8 @@ def _record(
             request_fingerprint=fingerprint,
             response=body,
         )
+        if action in COOLDOWN_ACTIONS:
+            serving_state_forget(user_id=user.pk)
     return FeedbackOutcome(body=body, status=201)
 
 

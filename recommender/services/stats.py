@@ -9,6 +9,7 @@ from django.db.models import Count, Sum, Value
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
+from recommender.caching import serving_state_forget
 from recommender.candidates import arm_name
 from recommender.models import ArmStat, TipScore
 
@@ -66,6 +67,8 @@ def arm_stats_add(*, rewards: Iterable[FinalReward]) -> None:
                 count, reward_sum = groups[(user_id, arm)]
                 params += [user_id, arm, count, reward_sum, now]
             cursor.execute(_upsert_sql(scoped=scoped, rows=len(keys)), params)
+    for user_id in {user_id for user_id, _ in per_user}:
+        serving_state_forget(user_id=user_id)
 
 
 def _final_totals(*, per_user: bool) -> list[dict]:
