@@ -14,10 +14,9 @@ import numpy as np
 
 from recommender.policies import Policy
 from recommender.policies.base import PRIOR_MEAN
-from recommender.policies.thompson import win_probabilities
+from recommender.policies.thompson import win_probabilities_many
 from recommender.policies.ucb1 import ucb_indices
 
-THOMPSON_BATCH = 64  # rows per quadrature call: bounds the (rows, arms, cells) temporaries to a few MB
 # Target probabilities only enter the numerator of a weight, where 1e-3 errors are noise next to the
 # interval: a coarser grid than serving's (docs/adr/0050) makes Thompson's evaluation twice as fast.
 THOMPSON_GRID = 24
@@ -118,11 +117,7 @@ def _ucb1(policy: Policy, left: np.ndarray, count: np.ndarray, reward_sum: np.nd
 
 def _thompson(policy: Policy, left: np.ndarray, count: np.ndarray, reward_sum: np.ndarray) -> np.ndarray:
     alpha, beta = policy.posterior(count, reward_sum)
-    out = np.empty(left.shape)
-    for start in range(0, len(left), THOMPSON_BATCH):
-        rows = slice(start, start + THOMPSON_BATCH)
-        out[rows] = win_probabilities(alpha[rows], beta[rows], left[rows] > 0, grid=THOMPSON_GRID)
-    return out
+    return win_probabilities_many(alpha, beta, left > 0, grid=THOMPSON_GRID)
 
 
 ARM_PROBABILITIES: dict[str, Callable[[Policy, np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {

@@ -9,6 +9,7 @@ from recommender.candidates import TipCandidate
 from recommender.evaluation.estimators import effective_sample_size, per_arm_means, ratio_estimate
 from recommender.evaluation.targets import RewardEvents, arm_probabilities, replay_stats, shrink
 from recommender.policies import ArmEstimate, get_policy
+from recommender.policies.thompson import win_probabilities, win_probabilities_many
 from recommender.selectors.serving import shrunk_estimate
 
 ARMS = ["llm:do_now", "llm:plan", "todoist:batch", "todoist:reschedule"]
@@ -94,6 +95,31 @@ class TargetProbabilityTests(SimpleTestCase):
                     delta = 1e-3 if policy.name == "thompson" else 1e-9
                     self.assertAlmostEqual(probabilities[arm] / left[0, arm], choice.propensity, delta=delta)
                     self.assertAlmostEqual(probabilities.sum(), 1.0, places=9)
+
+
+class ThompsonManyTests(SimpleTestCase):
+    """The evaluator's batched quadrature gives every row what serving's `win_probabilities` gives it alone."""
+
+    def test_each_row_gets_its_own_serving_value(self):
+        rng = np.random.default_rng(11)
+        rows, arms = 400, 9
+        count = rng.choice([0.0, 3.0, 40.0, 800.0, 30000.0], size=(rows, arms)) * rng.random((rows, arms))
+        count[:40] = 0.0  # no statistics yet: identical flat posteriors (every grid point shared)
+        count[40:80, 1:] = 1e5  # near-certain arms: most cannot win and are pruned
+        reward_sum = count * rng.random((rows, arms))
+        alpha, beta = 1.0 + reward_sum, 1.0 + count - reward_sum
+        present = rng.random((rows, arms)) < 0.6
+        present[:, 0] = True
+        present[80:100] = np.arange(arms) == 3  # a lone candidate arm
+        for grid in (24, 48):
+            with self.subTest(grid=grid):
+                many = win_probabilities_many(alpha, beta, present, grid=grid, batch=16)
+                for row in range(rows):
+                    # Up to rounding: log B(a, b) of counts near 1e5 is a difference of numbers near 1e6, whose
+                    # last bit is 1e-10; the batched lgamma and math.lgamma may round differently.
+                    alone = win_probabilities(alpha[row], beta[row], present[row], grid=grid)
+                    np.testing.assert_allclose(many[row], alone, rtol=0, atol=1e-9, err_msg=f"row {row}")
+                np.testing.assert_allclose(many.sum(axis=1), 1.0, atol=1e-12)
 
 
 class ReplayTests(SimpleTestCase):
