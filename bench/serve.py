@@ -102,11 +102,13 @@ def expire_pools(hours: float) -> None:
     django.setup()
     from datetime import timedelta
 
+    from django.core.cache import cache
     from django.utils import timezone
 
     from generation.models import CandidatePool
 
     CandidatePool.objects.update(expires_at=timezone.now() + timedelta(hours=hours))
+    cache.clear()  # serving caches pools (and more) per user: the next run must read what was just written
 
 
 def run_variant(name: str, ollama_url: str, tokens: list[str], args: argparse.Namespace, rate: float | None) -> dict:

@@ -18,3 +18,10 @@ class GenerationConfig(AppConfig):
                 gateway.reset_router()
 
         setting_changed.connect(rebuild_router, weak=False, dispatch_uid="generation.rebuild_router")
+
+        from generation.models import CandidatePool
+        from generation.selectors import pool_cache_key
+        from tipengine.caching import forget_on_change
+
+        # Serving caches each user's pool (generation.selectors.fresh_pool) until it expires or changes.
+        forget_on_change(CandidatePool, lambda pool: pool_cache_key(pool.user_id))

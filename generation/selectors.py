@@ -1,10 +1,12 @@
-"""Reads of the candidate pool."""
+"""Reads of the candidate pool (served from the cache; a saved or deleted pool is forgotten there at once)."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -13,10 +15,27 @@ from recommender.candidates import TipCandidate
 from recommender.models import TipRequest
 
 
+def pool_cache_key(user_id: int) -> str:
+    return f"tips:pool:{user_id}"
+
+
 def fresh_pool(*, user: AbstractBaseUser) -> list[TipCandidate] | None:
-    """Return the user's unexpired LLM candidates (possibly empty), or None when there is no fresh pool."""
-    pool = CandidatePool.objects.filter(user=user, expires_at__gt=timezone.now()).first()
-    return None if pool is None else pool.tip_candidates()
+    """Return the user's unexpired LLM candidates (possibly empty), or None when there is no fresh pool.
+
+    A fresh pool is cached until it expires: serving reads it on every call, and it changes only when a
+    refresh saves a new one (generation/apps.py forgets the cached copy then).
+    """
+    now = timezone.now()
+    key = pool_cache_key(user.pk)
+    cached: tuple[datetime, list[TipCandidate]] | None = cache.get(key)
+    if cached is None:
+        pool = CandidatePool.objects.filter(user=user, expires_at__gt=now).only("candidates", "expires_at").first()
+        if pool is None:
+            return None
+        cached = (pool.expires_at, pool.tip_candidates())
+        cache.set(key, cached, timeout=max(1, math.ceil((pool.expires_at - now).total_seconds())))
+    expires_at, candidates = cached
+    return candidates if expires_at > now else None
 
 
 def pools_due_for_refresh(*, now: datetime, horizon: timedelta, active_since: datetime, limit: int) -> list[int]:

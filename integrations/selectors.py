@@ -89,7 +89,9 @@ def open_tasks(*, user: AbstractBaseUser, budget_s: float | None = None) -> list
     if integration is None:
         raise TasksUnavailable("not_connected", "Todoist is not connected.")
     if integration.is_sample:
-        return sample_tasks(today=timezone.localdate())
+        tasks = sample_tasks(today=timezone.localdate())
+        cache.set(key, ("ok", tuple(tasks)), timeout=settings.TODOIST_TASKS_CACHE_S)
+        return tasks
     if integration.token_status == TokenStatus.REVOKED or not integration.has_token:
         raise TasksUnavailable("revoked", "Todoist was disconnected.")
     if integration.token_status == TokenStatus.INVALID:

@@ -1,9 +1,10 @@
-"""Cache keys of what serving reads per user, and the one call that forgets them when feedback changes them."""
+"""Cache keys of what serving reads per user, and the one call that forgets them when a write changes them."""
 
 from __future__ import annotations
 
-from django.core.cache import cache
-from django.db import transaction
+from tipengine.caching import cache_forget
+
+GLOBAL_ARMS_KEY = "tips:arms:global"
 
 
 def cooldowns_key(user_id: int) -> str:
@@ -15,9 +16,9 @@ def arms_key(user_id: int) -> str:
 
 
 def serving_state_forget(*, user_id: int) -> None:
-    """Forget the user's cached cool-downs and arm statistics once the current transaction commits.
+    """Forget the user's cached cool-downs and arm statistics, now and when the current transaction commits.
 
     Called by every write that records a cool-down action or moves the user's arm statistics, so the next
     serve reads them fresh: a dismissed tip is never served again from a stale cache.
     """
-    transaction.on_commit(lambda: cache.delete_many([cooldowns_key(user_id), arms_key(user_id)]))
+    cache_forget([cooldowns_key(user_id), arms_key(user_id)])

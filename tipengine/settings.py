@@ -251,3 +251,8 @@ TIPS_SHRINKAGE_STRENGTH = env_float("TIPS_SHRINKAGE_STRENGTH", 10.0, low=0.0)
 TIPS_COOLDOWN_DISMISSED_H = env_float("TIPS_COOLDOWN_DISMISSED_H", 72.0, low=0.0)
 TIPS_COOLDOWN_SNOOZED_H = env_float("TIPS_COOLDOWN_SNOOZED_H", 4.0, low=0.0)
 TIPS_SNOOZE_MAX_H = env_float("TIPS_SNOOZE_MAX_H", 168.0, low=0.0)  # how far back a snooze `until` is honoured
+# What serving reads per user (cool-downs, arm statistics) is cached this long; the writes that change it
+# forget it at once (recommender/caching.py). The global arm statistics move with every final reward, so
+# they are only cached briefly and never forgotten: an estimate a few seconds old is still an estimate.
+TIPS_USER_STATE_CACHE_S = env_int("TIPS_USER_STATE_CACHE_S", 300)
+TIPS_GLOBAL_ARMS_CACHE_S = env_int("TIPS_GLOBAL_ARMS_CACHE_S", 10)

@@ -1,4 +1,4 @@
-"""Reads for serving: each arm's estimate for one user (shrunk toward the global one), and cool-downs.
+"""Reads for serving: each arm's estimate for one user (shrunk toward the global one), and cool-downs, cached.
 
 Shrinkage (docs/recommender.md): with the user's count n_u and reward sum s_u on an arm, and the global
 count n_g and mean m_g = s_g / n_g on the same arm,
@@ -20,8 +20,10 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q
+from django.core.cache import cache
+from django.db.models import QuerySet
 
+from recommender.caching import GLOBAL_ARMS_KEY, arms_key, cooldowns_key
 from recommender.candidates import TipCandidate
 from recommender.models import ArmStat, FeedbackEvent
 from recommender.policies.base import ArmEstimate
@@ -40,15 +42,21 @@ def shrunk_estimate(*, user_count: float, user_sum: float, global_count: float, 
     return ArmEstimate(count=user_count + weight, reward_sum=user_sum + weight * global_mean)
 
 
+def _arm_rows(queryset: QuerySet[ArmStat]) -> dict[str, tuple[float, float]]:
+    return {arm: (count, reward_sum) for arm, count, reward_sum in queryset.values_list("arm", "count", "reward_sum")}
+
+
 def arm_estimates(*, user: AbstractBaseUser) -> dict[str, ArmEstimate]:
-    """Return arm -> estimate for this user, from their and the global ArmStat rows, in one query."""
-    rows = ArmStat.objects.filter(Q(user=user) | Q(user__isnull=True)).values_list(
-        "user_id", "arm", "count", "reward_sum"
-    )
-    mine: dict[str, tuple[float, float]] = {}
-    everyone: dict[str, tuple[float, float]] = {}
-    for user_id, arm, count, reward_sum in rows:
-        (everyone if user_id is None else mine)[arm] = (count, reward_sum)
+    """Return arm -> estimate for this user, from their and the global ArmStat rows (cached: recommender/caching.py)."""
+    cached = cache.get_many([arms_key(user.pk), GLOBAL_ARMS_KEY])
+    mine = cached.get(arms_key(user.pk))
+    everyone = cached.get(GLOBAL_ARMS_KEY)
+    if mine is None:
+        mine = _arm_rows(ArmStat.objects.filter(user=user))
+        cache.set(arms_key(user.pk), mine, timeout=settings.TIPS_USER_STATE_CACHE_S)
+    if everyone is None:
+        everyone = _arm_rows(ArmStat.objects.filter(user__isnull=True))
+        cache.set(GLOBAL_ARMS_KEY, everyone, timeout=settings.TIPS_GLOBAL_ARMS_CACHE_S)
     return {
         arm: shrunk_estimate(
             user_count=mine.get(arm, (0, 0.0))[0],
@@ -74,12 +82,16 @@ def tip_key(*, kind: str | None, task_ids: Iterable[str], title: str) -> Any:
 
 def cooling_down_keys(*, user: AbstractBaseUser, now: datetime) -> set[Any]:
     """Return the keys (kind + tasks, or kind + title) of tips the user dismissed or snoozed, still cooling down."""
-    longest = max(settings.TIPS_COOLDOWN_DISMISSED_H, settings.TIPS_COOLDOWN_SNOOZED_H, settings.TIPS_SNOOZE_MAX_H)
-    events = FeedbackEvent.objects.filter(
-        user=user, action__in=COOLDOWN_ACTIONS, created_at__gte=now - timedelta(hours=longest)
-    ).values_list("action", "created_at", "until", "tip__tip_kind", "tip__task_ids", "tip__title")
-    return {
-        tip_key(kind=kind, task_ids=task_ids or (), title=title)
-        for action, created_at, until, kind, task_ids, title in events
-        if _cooldown_end(action, created_at, until) > now
-    }
+    key = cooldowns_key(user.pk)
+    recent: list[tuple[str, datetime, datetime | None, Any]] | None = cache.get(key)
+    if recent is None:
+        longest = max(settings.TIPS_COOLDOWN_DISMISSED_H, settings.TIPS_COOLDOWN_SNOOZED_H, settings.TIPS_SNOOZE_MAX_H)
+        events = FeedbackEvent.objects.filter(
+            user=user, action__in=COOLDOWN_ACTIONS, created_at__gte=now - timedelta(hours=longest)
+        ).values_list("action", "created_at", "until", "tip__tip_kind", "tip__task_ids", "tip__title")
+        recent = [
+            (action, created_at, until, tip_key(kind=kind, task_ids=task_ids or (), title=title))
+            for action, created_at, until, kind, task_ids, title in events
+        ]
+        cache.set(key, recent, timeout=settings.TIPS_USER_STATE_CACHE_S)
+    return {tip for action, created_at, until, tip in recent if _cooldown_end(action, created_at, until) > now}

@@ -8,7 +8,6 @@ from functools import lru_cache
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
 from django.utils import timezone
 
 from integrations.todoist.types import TodoistTask
@@ -16,6 +15,7 @@ from recommender.models import TipRequest, TipScore
 from recommender.pipeline import assemble
 from recommender.policies import Policy, get_policy
 from recommender.selectors.serving import arm_estimates
+from recommender.services.slate_log import slate_log
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,11 @@ def serving_policy() -> Policy:
 def tips_serve(
     *, user: AbstractBaseUser, limit: int, rng: np.random.Generator | None = None, budget_s: float | None = None
 ) -> ServedTips:
-    """Assemble, score and serve up to `limit` tips; log one TipRequest and its TipScores in one transaction.
+    """Assemble, score and serve up to `limit` tips; log one TipRequest and its TipScores in one atomic write.
 
-    The number of queries does not depend on how many candidates there are: one read per source
-    (pool, tasks, cool-downs, arm statistics), then one insert for the request and one bulk insert for the slate.
+    The number of queries does not depend on how many candidates there are. What is read (pool, tasks,
+    cool-downs, arm statistics) comes from the cache when warm, else one query per source; the slate is
+    written in one statement on PostgreSQL (recommender/services/slate_log.py).
     """
     rng = rng if rng is not None else np.random.default_rng()
     assembly = assemble(user=user, budget_s=budget_s)
@@ -80,9 +81,5 @@ def tips_serve(
         )
         for position, choice in enumerate(choices)
     ]
-    with transaction.atomic():
-        request.save(force_insert=True)
-        for score in scores:
-            score.request = request  # sets request_id now that it has one
-        TipScore.objects.bulk_create(scores)
+    slate_log(request=request, tips=scores)
     return ServedTips(request=request, tips=scores, tasks=assembly.tasks)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.utils import timezone
 
 from generation.models import CandidatePool, candidate_to_dict
 from integrations.services import integration_connect_sample
+from recommender.caching import GLOBAL_ARMS_KEY, serving_state_forget
 from recommender.candidates import TipCandidate
 from recommender.models import ArmStat
 from recommender.tests.factories import llm_tip
@@ -47,4 +49,9 @@ def sample_pool(size: int = 3) -> list[TipCandidate]:
 
 
 def set_arm(arm: str, count: int, reward_sum: float, user: AbstractBaseUser | None = None) -> None:
+    """Set one arm's statistics directly, and forget their cached copy as arm_stats_add does."""
     ArmStat.objects.update_or_create(user=user, arm=arm, defaults={"count": count, "reward_sum": reward_sum})
+    if user is None:
+        cache.delete(GLOBAL_ARMS_KEY)
+    else:
+        serving_state_forget(user_id=user.pk)

@@ -1,0 +1,83 @@
+"""Writing one served slate (its TipRequest and TipScores) atomically: one statement on PostgreSQL."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from django.db import connection, transaction
+from psycopg.types.json import Jsonb
+
+from recommender.models import TipRequest, TipScore
+
+# The columns a served tip is written with; the rest (feedback, reward) start empty.
+TIP_COLUMNS = (
+    "position",
+    "tip_kind",
+    "source",
+    "title",
+    "body",
+    "rationale",
+    "task_ids",
+    "prompt_version",
+    "llm_model",
+    "score",
+    "propensity",
+    "due_age_days",
+    "features",
+)
+REQUEST_COLUMNS = ("user_id", "created_at", "policy", "policy_params", "candidates", "degraded")
+
+
+@cache
+def _one_statement_sql() -> str:
+    """INSERT the request, INSERT its tips from one typed array per column, and return both ids: one round trip."""
+    quote = connection.ops.quote_name
+    arrays = ", ".join(f"%s::{TipScore._meta.get_field(name).db_type(connection)}[]" for name in TIP_COLUMNS)
+    columns = ", ".join(quote(name) for name in TIP_COLUMNS)
+    return (
+        f"WITH request AS (INSERT INTO {quote(TipRequest._meta.db_table)} "
+        f"({', '.join(quote(c) for c in REQUEST_COLUMNS)}) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id), "
+        f"tips AS (INSERT INTO {quote(TipScore._meta.db_table)} (request_id, user_id, served_at, {columns}) "
+        f"SELECT request.id, %s, %s, {columns} FROM request, UNNEST({arrays}) AS t({columns}) "
+        "RETURNING id, position) "
+        "SELECT (SELECT id FROM request), ARRAY(SELECT id FROM tips ORDER BY position)"
+    )
+
+
+def slate_log(*, request: TipRequest, tips: list[TipScore]) -> None:
+    """Insert `request` and its `tips` (served_at and user from the request) in one atomic write; sets their ids.
+
+    On PostgreSQL it is a single statement (no BEGIN/COMMIT round trips on the serving path); elsewhere
+    (SQLite, the embedded default) one transaction with a bulk insert.
+    """
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            request.save(force_insert=True)
+            for tip in tips:
+                tip.request = request
+            TipScore.objects.bulk_create(tips)
+        return
+    json_columns = {"task_ids", "features"}
+    columns = [
+        [Jsonb(getattr(tip, name)) if name in json_columns else getattr(tip, name) for tip in tips]
+        for name in TIP_COLUMNS
+    ]
+    params = [
+        request.user_id,
+        request.created_at,
+        request.policy,
+        Jsonb(request.policy_params),
+        Jsonb(request.candidates),
+        Jsonb(request.degraded),
+        request.user_id,
+        request.created_at,
+        *columns,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_one_statement_sql(), params)
+        request_id, tip_ids = cursor.fetchone()
+    request.pk = request_id
+    request._state.adding = False
+    for tip, tip_id in zip(tips, tip_ids, strict=True):
+        tip.pk, tip.request = tip_id, request
+        tip._state.adding = False
