@@ -9,9 +9,11 @@ Seed first (bench/seed.py: 10k users, 1M tip_scores, 1000 active users with a wa
 
 For each gateway variant (normal: a fake Ollama that answers at once; slow: it answers after 5 s; down:
 nothing listens) this starts gunicorn (gthread workers, DEBUG off) and measures:
-  1. serial: one keep-alive client, p50/p99;
+  1. serial: one keep-alive client, p50/p99 (and /healthz serially, the HTTP floor at that moment);
   2. saturated: 16 keep-alive clients, closed loop, tips and /healthz throughput (normal variant only);
   3. open loop: a constant rate of half the saturated tips throughput, sends scheduled by the clock.
+Before measuring, every user is served once (active users: their pool, tasks, cool-downs and statistics are
+cached). `--cold-cache --serial 1000` measures each user's first call instead (everything read from PostgreSQL).
 `--cold` also expires every pool first, so each request takes the budgeted LLM path (the degraded case).
 """
 
@@ -111,6 +113,13 @@ def expire_pools(hours: float) -> None:
     cache.clear()  # serving caches pools (and more) per user: the next run must read what was just written
 
 
+def clear_cache(env: dict[str, str]) -> None:
+    """Empty the server's cache (its Redis database) so the next requests read everything from PostgreSQL."""
+    import redis
+
+    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+
+
 def run_variant(name: str, ollama_url: str, tokens: list[str], args: argparse.Namespace, rate: float | None) -> dict:
     headers = [{"Authorization": f"Token {t}"} for t in tokens]
 
@@ -125,9 +134,17 @@ def run_variant(name: str, ollama_url: str, tokens: list[str], args: argparse.Na
     # As a deployment would: collected static files for WhiteNoise (the admin's), so it finds its root.
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
     with gunicorn(env, workers=args.workers, threads=args.threads) as port:
-        asyncio.run(closed_loop(HOST, port, tips, clients=args.clients, requests=args.warmup))  # warm every worker
+        # Warm every worker, and serve every user once: the steady state of active users, whose pool, tasks,
+        # cool-downs and statistics are in the cache (a user's first call of the day reads them: --cold-cache).
+        warmup = args.warmup if args.cold_cache else max(args.warmup, len(tokens))
+        asyncio.run(closed_loop(HOST, port, tips, clients=args.clients, requests=warmup))
+        if args.cold_cache:
+            clear_cache(env)
         out["serial"] = asyncio.run(closed_loop(HOST, port, tips, clients=1, requests=args.serial)).summary()
         print(name, "serial", out["serial"], flush=True)
+        # The HTTP floor of this server at this moment: what any request costs before our code runs.
+        out["serial_healthz"] = asyncio.run(closed_loop(HOST, port, healthz, clients=1, requests=args.serial)).summary()
+        print(name, "serial healthz", out["serial_healthz"], flush=True)
         if rate is None:
             saturated = asyncio.run(closed_loop(HOST, port, tips, clients=args.clients, seconds=args.seconds))
             health = asyncio.run(closed_loop(HOST, port, healthz, clients=args.clients, seconds=args.seconds))
@@ -146,6 +163,9 @@ def main() -> None:
     add_load_arguments(parser)
     parser.add_argument("--variants", default="normal,slow,down")
     parser.add_argument("--cold", action="store_true", help="expire every pool first (budgeted LLM path)")
+    parser.add_argument(
+        "--cold-cache", action="store_true", help="clear the cache before the serial run (each user's first call)"
+    )
     args = parser.parse_args()
 
     from generation.testing.fake_ollama import FakeOllama, Reply, unused_port_url
