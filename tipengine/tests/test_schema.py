@@ -15,3 +15,6 @@ class SchemaTestCase(BaseTestCase):
         response = self.client.get("/api/docs/")
         self.assertEqual(response.status_code, 200)
         self.assertIn(b"/api/schema/", response.content)
+        # Swagger UI comes from our own static files, so the page works offline (no CDN).
+        self.assertIn(b"/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js", response.content)
+        self.assertNotIn(b"cdn.jsdelivr.net", response.content)
