@@ -67,6 +67,15 @@ class LoggedSlates:
         return {arm: i for i, arm in enumerate(self.arms)}
 
 
+# Brackets, quotes and spaces of a JSON array of arm names (arm names have none of them).
+_JSON_PUNCTUATION = str.maketrans("", "", '[]" ')
+
+
+def _floats(values: tuple) -> tuple | list:
+    """The column as floats, None (not logged, not final) as NaN; the scan for None runs in C."""
+    return [math.nan if v is None else v for v in values] if None in values else values
+
+
 def _earlier_same_arm(group: np.ndarray, rank: np.ndarray, arm: np.ndarray) -> np.ndarray:
     """For each row, how many earlier rows of its request picked the same arm (slates are short: loop on rank)."""
     earlier = np.zeros(len(arm), dtype=np.int64)
@@ -80,7 +89,8 @@ class SlateBuilder:
     """Collects rows (grouped by request, in position order) as compact columns; `build` validates them vectorised.
 
     Arms may come as names or as indices into `arms` (the database query computes them); candidate sets as
-    lists of names or as one comma-separated string. Both are stored as arm indices in flat arrays.
+    lists of names, one comma-separated string or a JSON array of names, all stored as arm indices in flat
+    arrays.
     """
 
     CHUNK = 20_000
@@ -100,9 +110,11 @@ class SlateBuilder:
         """Return the index of `arm`, adding it if new (events may name arms no candidate set has)."""
         return self.arm_ids.setdefault(arm, len(self.arm_ids))
 
-    def _arm_ids(self, names: Iterable[str]) -> list[int]:
-        known = self.arm_ids
-        return [known[a] if a in known else self.arm_id(a) for a in names]
+    def _arm_ids(self, names: Sequence[str]) -> list[int]:
+        try:  # the common case, every name known: one C-level map
+            return list(map(self.arm_ids.__getitem__, names))
+        except KeyError:
+            return [self.arm_id(a) for a in names]
 
     def extend(self, rows: Iterable[LoggedRow | tuple], *, segments: bool = True) -> SlateBuilder:
         """Add rows; `segments=False` drops the segment column (nothing to split by)."""
@@ -113,21 +125,30 @@ class SlateBuilder:
 
     def add_chunk(self, chunk: Sequence[tuple], *, segments: bool = True) -> None:
         """Append a chunk of rows column by column (C-level loops; names mapped once per chunk)."""
-        nan = math.nan
         ids, times, users, policies, offered, positions, arms, props, rewards, finals, labels = zip(*chunk, strict=True)
         self._ids.extend(ids)
         self._times.extend(times)
         self._users.extend(users)
         self._positions.extend(positions)
         self._arms.extend(arms if isinstance(arms[0], int) else self._arm_ids(arms))
-        self._propensities.extend([nan if p is None else p for p in props])
-        self._rewards.extend([nan if r is None else r for r in rewards])
-        self._finals.extend([bool(f) for f in finals])
+        self._propensities.extend(_floats(props))
+        self._rewards.extend(_floats(rewards))
+        self._finals.extend(finals)  # booleans, or 0/1 from SQLite
         policy_ids = self._policy_ids
-        self._policies.extend([policy_ids.setdefault(p, len(policy_ids)) for p in policies])
-        sets = [(o.split(",") if isinstance(o, str) else o) if o else () for o in offered]
-        self._offered_sizes.extend([len(o) for o in sets])
-        self._offered.extend(self._arm_ids(a for o in sets for a in o))
+        for policy in set(policies):
+            policy_ids.setdefault(policy, len(policy_ids))
+        self._policies.extend(map(policy_ids.__getitem__, policies))
+        if set(map(type, offered)) <= {str, type(None)}:
+            # From the database, text once per request (None on later rows): a JSON array of names or
+            # comma-separated names. One join, one translate, one split for the whole chunk.
+            texts = [o if o and o != "[]" else None for o in offered]
+            self._offered_sizes.extend([o.count(",") + 1 if o else 0 for o in texts])
+            joined = ",".join(filter(None, texts)).translate(_JSON_PUNCTUATION)
+            self._offered.extend(self._arm_ids(joined.split(",")) if joined else [])
+        else:
+            sets = [(o.split(",") if isinstance(o, str) else o) if o else () for o in offered]
+            self._offered_sizes.extend([len(o) for o in sets])
+            self._offered.extend(self._arm_ids([a for o in sets for a in o]))
         if segments:
             self._segments.extend(labels)
 
