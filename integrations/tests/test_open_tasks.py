@@ -112,6 +112,20 @@ class OpenTasksTests(TodoistTestCase):
         )
         self.assertIn("Added in the Todoist app", [t.content for t in open_tasks(user=self.alice)])
 
+    def test_it_stops_serving_cached_tasks_once_todoist_is_disconnected(self):
+        self.assertIn("Pay rent", [t.content for t in open_tasks(user=self.alice)])  # now cached
+        self.api(self.alice).delete("/api/v1/integrations/todoist/")
+        self.assertEqual(self.reason(), "revoked")
+
+    def test_it_serves_a_new_connection_s_tasks_not_the_cached_ones(self):
+        integration_connect_sample(user=self.bob)
+        self.assertTrue(all(is_sample_task_id(t.id) for t in open_tasks(user=self.bob)))  # now cached
+        other = "n3w".ljust(40, "3")
+        self.fake.add_account(other)
+        self.fake.add_task(other, content="Bob's real task")
+        integration_connect_token(user=self.bob, token=other)
+        self.assertEqual([t.content for t in open_tasks(user=self.bob)], ["Bob's real task"])
+
 
 class SampleTasksTests(TodoistTestCase):
     def test_it_gives_the_demo_user_the_bundled_sample_tasks_around_today(self):
