@@ -1,26 +1,30 @@
 """Recording feedback on a served tip: every event kept, idempotent by key, safe under concurrent calls."""
 
+import contextlib
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from recommender.caching import serving_state_forget
+from recommender.candidates import arm_name
 from recommender.models import FeedbackEvent, TipScore
 from recommender.rewards import COOLDOWN_ACTIONS, REWARDS, Action, window_closes_at
-from recommender.services.rewards import tip_apply_action, tip_due_age_days
+from recommender.services.rewards import ActionResult, action_result, due_age_days_of, reward_logged
+from recommender.services.stats import LEGACY_KIND, FinalReward, arm_stats_add, arm_stats_upsert_sql
 from tipengine.errors import ApiError
 
 IDEMPOTENCY_KEY_MAX = 255
 SNOOZE_MAX_H_DEFAULT = 168.0
 _BIGINT_MAX = 2**63 - 1
-# What feedback reads of a tip (not its text): the row lock is taken with the smallest read.
+# What feedback reads of a tip (not its text), the fields of _Tip.
 _TIP_FIELDS = (
     "id",
     "user_id",
@@ -74,9 +78,9 @@ def _fingerprint(*, tip_id: int, action: str, until: datetime | None) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-def _replay(*, user: AbstractBaseUser, idempotency_key: str, fingerprint: str) -> FeedbackOutcome | None:
+def _replay(*, user_id: int, idempotency_key: str, fingerprint: str) -> FeedbackOutcome | None:
     prior = (
-        FeedbackEvent.objects.filter(user=user, idempotency_key=idempotency_key)
+        FeedbackEvent.objects.filter(user_id=user_id, idempotency_key=idempotency_key)
         .only("request_fingerprint", "response")
         .first()
     )
@@ -97,15 +101,53 @@ def _tip_not_found(tip_id: int) -> ApiError:
     return ApiError(status=404, code="not_found", message=f"Tip {tip_id} was not found.", details={"tip_id": tip_id})
 
 
-def _closed(tip: TipScore, now: datetime) -> ApiError | None:
+class _Tip(NamedTuple):
+    """What feedback reads of a tip (not its text), in _TIP_FIELDS order."""
+
+    id: int
+    user_id: int
+    source: str
+    tip_kind: str | None
+    served_at: datetime
+    last_action: str | None
+    reward: float | None
+    finalized_at: datetime | None
+    due_age_days: int | None
+    features: dict | None
+
+
+def _read(*, tip_id: int, user_id: int, lock: bool) -> _Tip | None:
+    if connection.vendor == "postgresql":
+        # Raw SQL: the ORM would spend longer compiling this one-row read than the database answering it.
+        with connection.cursor() as cursor:
+            cursor.execute(_read_sql(lock=lock), [tip_id, user_id])
+            row = cursor.fetchone()
+        if row is not None and row[-1] is not None:
+            # Only the one key of `features` feedback reads; Django has psycopg return JSON as text.
+            row = (*row[:-1], {"due_age_days": json.loads(row[-1])})
+    else:
+        tips = TipScore.objects.filter(pk=tip_id, user_id=user_id)
+        row = (tips.select_for_update() if lock else tips).values_list(*_TIP_FIELDS).first()
+    return None if row is None else _Tip(*row)
+
+
+@functools.cache
+def _read_sql(*, lock: bool) -> str:
+    columns = ", ".join(connection.ops.quote_name(name) for name in _TIP_FIELDS[:-1])
+    columns += ", " + connection.ops.quote_name("features") + " -> 'due_age_days'"
+    table = connection.ops.quote_name(TipScore._meta.db_table)
+    return f"SELECT {columns} FROM {table} WHERE id = %s AND user_id = %s" + (" FOR UPDATE" if lock else "")
+
+
+def _closed(tip: _Tip, now: datetime) -> ApiError | None:
     """Return the 409 for a tip whose reward can no longer change, or None while its window is open."""
-    if tip.is_final:
+    if tip.finalized_at is not None:
         return ApiError(
             status=409,
             code="already_final",
             message="This tip's reward is already final, so feedback can no longer change it.",
             details={
-                "tip_id": tip.pk,
+                "tip_id": tip.id,
                 "finalized_at": tip.finalized_at.isoformat(),
                 "last_action": tip.last_action,
                 "reward": tip.reward,
@@ -117,60 +159,155 @@ def _closed(tip: TipScore, now: datetime) -> ApiError | None:
             status=409,
             code="window_closed",
             message="This tip's feedback window has closed; its reward is being finalized.",
-            details={"tip_id": tip.pk, "window_closed_at": closes_at.isoformat()},
+            details={"tip_id": tip.id, "window_closed_at": closes_at.isoformat()},
         )
     return None
 
 
-def _record(
-    *,
-    user: AbstractBaseUser,
-    tip_id: int,
-    action: str,
-    until: datetime | None,
-    idempotency_key: str | None,
-    fingerprint: str,
-    now: datetime,
-) -> FeedbackOutcome:
-    with transaction.atomic():
-        # The row lock serializes feedback on one tip, so a tip is finalized (and counted) exactly once.
-        tip = TipScore.objects.select_for_update().filter(pk=tip_id, user=user).only(*_TIP_FIELDS).first()
-        if tip is None:
-            raise _tip_not_found(tip_id)
-        if (error := _closed(tip, now)) is not None:
-            # A retry of the call that closed it (or of any earlier one) replays; checked under the lock,
-            # so a concurrent call with the same key on this tip has committed by now.
-            if idempotency_key is not None:
-                prior = _replay(user=user, idempotency_key=idempotency_key, fingerprint=fingerprint)
-                if prior is not None:
-                    return prior
-            raise error
-        reward = tip_apply_action(tip=tip, action=action, at=now)
-        body = {
-            "tip_id": tip.pk,
-            "action": action,
-            "until": until.isoformat() if until else None,
-            "reward": reward,
-            "final": tip.is_final,
-            "finalized_at": tip.finalized_at.isoformat() if tip.finalized_at else None,
-            "window_closes_at": window_closes_at(tip.served_at).isoformat(),
-            "due_age_days": tip_due_age_days(tip),
-            "recorded_at": now.isoformat(),
-        }
-        FeedbackEvent.objects.create(
-            tip=tip,
-            user=user,
-            action=action,
-            created_at=now,
-            until=until,
-            reward=reward,
-            idempotency_key=idempotency_key,
-            request_fingerprint=fingerprint,
-            response=body,
-        )
-        if action in COOLDOWN_ACTIONS:
-            serving_state_forget(user_id=user.pk)
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One feedback call, validated."""
+
+    user_id: int
+    tip_id: int
+    action: str
+    until: datetime | None
+    idempotency_key: str | None
+    fingerprint: str
+    now: datetime
+
+
+def _attempt(call: _Call, *, lock: bool) -> FeedbackOutcome | None:
+    """Read the tip, decide, and write; None when another call changed the tip in between (only without lock)."""
+    tip = _read(tip_id=call.tip_id, user_id=call.user_id, lock=lock)
+    if tip is None:
+        raise _tip_not_found(call.tip_id)
+    if (error := _closed(tip, call.now)) is not None:
+        # A retry of the call that closed it (or of any earlier one) replays. The closing call committed its
+        # event with the tip, so it is visible here (and, under the lock, a concurrent call on the tip is done).
+        if call.idempotency_key is not None:
+            prior = _replay(user_id=call.user_id, idempotency_key=call.idempotency_key, fingerprint=call.fingerprint)
+            if prior is not None:
+                return prior
+        raise error
+    result = action_result(last_action=tip.last_action, reward=tip.reward, action=call.action)
+    due_age_days = due_age_days_of(column=tip.due_age_days, features=tip.features)
+    body = {
+        "tip_id": tip.id,
+        "action": call.action,
+        "until": call.until.isoformat() if call.until else None,
+        "reward": result.reward,
+        "final": result.final,
+        "finalized_at": call.now.isoformat() if result.final else None,
+        "window_closes_at": window_closes_at(tip.served_at).isoformat(),
+        "due_age_days": due_age_days,
+        "recorded_at": call.now.isoformat(),
+    }
+    arm = arm_name(tip.source, tip.tip_kind or LEGACY_KIND)
+    if not _write(call, tip=tip, result=result, arm=arm, body=body, locked=lock):
+        return None
+    reward_logged(
+        tip_id=tip.id, user_id=call.user_id, arm=arm, action=call.action, result=result, due_age_days=due_age_days
+    )
+    if result.final or call.action in COOLDOWN_ACTIONS:
+        # What serving caches of this user (cool-downs, arm statistics) just changed.
+        serving_state_forget(user_id=call.user_id)
     return FeedbackOutcome(body=body, status=201)
+
+
+def _write(call: _Call, *, tip: _Tip, result: ActionResult, arm: str, body: dict[str, Any], locked: bool) -> bool:
+    """Write the tip, the event and (when final) the arm statistics; False when the tip is no longer as read."""
+    if connection.vendor == "postgresql":
+        params = {
+            "tip_id": tip.id,
+            "user_id": call.user_id,
+            "was_action": tip.last_action,
+            "was_reward": tip.reward,
+            "last_action": result.last_action,
+            "reward": result.reward,
+            "finalized_at": call.now if result.final else None,
+            "now": call.now,
+            "action": call.action,
+            "until": call.until,
+            "key": call.idempotency_key,
+            "fingerprint": call.fingerprint,
+            "response": json.dumps(body),
+            "arm": arm,
+        }
+        # Unlocked inside a caller's transaction, a savepoint keeps a duplicate key's IntegrityError from
+        # aborting it; in autocommit the statement is its own transaction, and under the lock it is ours.
+        savepoint = transaction.atomic() if connection.in_atomic_block and not locked else contextlib.nullcontext()
+        with savepoint, connection.cursor() as cursor:
+            cursor.execute(feedback_write_sql(final=result.final), params)
+            return cursor.fetchone() is not None
+    # Portable path (SQLite): the caller holds the transaction; SQLite allows one writer at a time.
+    written = TipScore.objects.filter(
+        pk=tip.id, finalized_at__isnull=True, last_action=tip.last_action, reward=tip.reward
+    ).update(
+        last_action=result.last_action,
+        reward=result.reward,
+        feedback_at=call.now,
+        finalized_at=call.now if result.final else None,
+    )
+    if not written:
+        return False
+    if result.final:
+        arm_stats_add(rewards=[FinalReward(call.user_id, tip.source, tip.tip_kind, result.reward)])
+    FeedbackEvent.objects.create(
+        tip_id=tip.id,
+        user_id=call.user_id,
+        action=call.action,
+        created_at=call.now,
+        until=call.until,
+        reward=result.reward,
+        idempotency_key=call.idempotency_key,
+        request_fingerprint=call.fingerprint,
+        response=body,
+    )
+    return True
+
+
+@functools.cache
+def feedback_write_sql(*, final: bool) -> str:
+    """Return the one PostgreSQL statement that records a feedback call (params: see _write).
+
+    A data-modifying CTE: the tip's UPDATE only matches while the tip is open and as it was read (it
+    re-checks that on the row it locks, after any concurrent writer committed), and the event and the arm
+    statistics are inserted from its RETURNING, so all of them happen, or none. Returns the event's id.
+    """
+    q = connection.ops.quote_name
+    tips, events = q(TipScore._meta.db_table), q(FeedbackEvent._meta.db_table)
+    sql = (
+        f"WITH tip AS (UPDATE {tips} SET last_action = %(last_action)s, reward = %(reward)s, "
+        "feedback_at = %(now)s, finalized_at = %(finalized_at)s "
+        "WHERE id = %(tip_id)s AND user_id = %(user_id)s AND finalized_at IS NULL "
+        "AND last_action IS NOT DISTINCT FROM %(was_action)s AND reward IS NOT DISTINCT FROM %(was_reward)s "
+        "RETURNING id), "
+        f"event AS (INSERT INTO {events} (tip_id, user_id, action, created_at, until, reward, idempotency_key, "
+        "request_fingerprint, response) SELECT id, %(user_id)s, %(action)s, %(now)s, %(until)s, %(reward)s, "
+        "%(key)s, %(fingerprint)s, %(response)s::jsonb FROM tip RETURNING id)"
+    )
+    if final:
+        # Global row before the user's, the order arm_stats_add locks them in (no deadlock between the two).
+        for name, scoped, user in (("arm_all", False, "NULL::bigint"), ("arm_user", True, "%(user_id)s")):
+            rows = f"SELECT {user}, %(arm)s, 1, %(reward)s, %(now)s FROM tip"
+            sql += f", {name} AS ({arm_stats_upsert_sql(scoped=scoped, rows=rows)})"
+    return sql + " SELECT id FROM event"
+
+
+def _record(call: _Call) -> FeedbackOutcome:
+    if connection.vendor == "postgresql":
+        # Optimistic first, in autocommit: one read and one statement that writes only if the tip is still as
+        # read (the UPDATE re-checks its WHERE on the row it locks). Losing that race means another call just
+        # changed the tip: then take the row lock, as the portable path always does, and decide again.
+        outcome = _attempt(call, lock=False)
+        if outcome is not None:
+            return outcome
+    with transaction.atomic():
+        outcome = _attempt(call, lock=True)
+    if outcome is None:  # cannot happen under the row lock
+        raise RuntimeError(f"tip {call.tip_id} changed under its row lock")
+    return outcome
 
 
 def feedback_record(
@@ -192,23 +329,23 @@ def feedback_record(
     _validate(action=action, until=until, idempotency_key=idempotency_key, now=now)
     if not 0 < tip_id <= _BIGINT_MAX:
         raise _tip_not_found(tip_id)
-    fingerprint = _fingerprint(tip_id=tip_id, action=action, until=until)
+    call = _Call(
+        user_id=user.pk,
+        tip_id=tip_id,
+        action=action,
+        until=until,
+        idempotency_key=idempotency_key,
+        fingerprint=_fingerprint(tip_id=tip_id, action=action, until=until),
+        now=now,
+    )
     try:
-        return _record(
-            user=user,
-            tip_id=tip_id,
-            action=action,
-            until=until,
-            idempotency_key=idempotency_key,
-            fingerprint=fingerprint,
-            now=now,
-        )
+        return _record(call)
     except IntegrityError:
-        # The key was used before (the event's unique constraint; the transaction rolled back whole): answer
-        # as that call's replay, or 422. Checking the key only here keeps the common path one query shorter.
+        # The key was used before (the event's unique constraint; the statement or transaction rolled back
+        # whole): answer as that call's replay, or 422. Checking the key only here keeps the common path short.
         if idempotency_key is None:
             raise
-        prior = _replay(user=user, idempotency_key=idempotency_key, fingerprint=fingerprint)
+        prior = _replay(user_id=call.user_id, idempotency_key=idempotency_key, fingerprint=call.fingerprint)
         if prior is None:
             raise
         return prior

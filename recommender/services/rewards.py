@@ -1,6 +1,7 @@
 """Rewards becoming final: by a feedback action, by a Todoist completion, or when a tip's window closes."""
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
@@ -16,12 +17,50 @@ from recommender.services.stats import FinalReward, arm_stats_add
 logger = logging.getLogger(__name__)
 
 
-def tip_due_age_days(tip: TipScore) -> int | None:
-    """Return how many days the tip's task was overdue when it was served (the column, else its features)."""
-    if tip.due_age_days is not None:
-        return tip.due_age_days
-    value = (tip.features or {}).get("due_age_days")
+def due_age_days_of(*, column: int | None, features: dict | None) -> int | None:
+    """Return how many days a tip's task was overdue when it was served (the column, else its features)."""
+    if column is not None:
+        return column
+    value = (features or {}).get("due_age_days")
     return value if isinstance(value, int) else None
+
+
+def tip_due_age_days(tip: TipScore) -> int | None:
+    """Return how many days the tip's task was overdue when it was served."""
+    return due_age_days_of(column=tip.due_age_days, features=tip.features)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    """A tip's state after one feedback action: what the row and the statistics record."""
+
+    last_action: str | None
+    reward: float
+    final: bool
+
+
+def action_result(*, last_action: str | None, reward: float | None, action: str) -> ActionResult:
+    """Return the state of an open tip with this `last_action` and provisional `reward` after `action`."""
+    return ActionResult(
+        # An implicit action never replaces an explicit one as the tip's last action.
+        last_action=action if action not in IMPLICIT_ACTIONS or last_action is None else last_action,
+        reward=infer_reward(action, current=reward),
+        final=is_terminal(action),
+    )
+
+
+def reward_logged(*, tip_id: int, user_id: int, arm: str, action: str, result: ActionResult, due_age_days: int | None):
+    """Log one reward; due_age_days goes with every reward so the log alone can relate rewards to task urgency."""
+    logger.info(
+        "reward tip=%s user=%s arm=%s action=%s reward=%s final=%s due_age_days=%s",
+        tip_id,
+        user_id,
+        arm,
+        action,
+        result.reward,
+        result.final,
+        due_age_days,
+    )
 
 
 def tip_apply_action(*, tip: TipScore, action: str, at: datetime) -> float:
@@ -30,29 +69,23 @@ def tip_apply_action(*, tip: TipScore, action: str, at: datetime) -> float:
     Returns the tip's reward after the action. A terminal action finalizes the tip and adds its reward to
     the arm statistics in the caller's transaction.
     """
-    reward = infer_reward(action, current=tip.reward)
-    if action not in IMPLICIT_ACTIONS or tip.last_action is None:
-        tip.last_action = action
-    tip.reward = reward
-    tip.feedback_at = at
+    result = action_result(last_action=tip.last_action, reward=tip.reward, action=action)
+    tip.last_action, tip.reward, tip.feedback_at = result.last_action, result.reward, at
     fields = ["last_action", "reward", "feedback_at"]
-    if is_terminal(action):
+    if result.final:
         tip.finalized_at = at
         fields.append("finalized_at")
-        arm_stats_add(rewards=[FinalReward(tip.user_id, tip.source, tip.tip_kind, reward)])
+        arm_stats_add(rewards=[FinalReward(tip.user_id, tip.source, tip.tip_kind, result.reward)])
     tip.save(update_fields=fields)
-    # due_age_days goes with every reward so the log alone can relate rewards to task urgency.
-    logger.info(
-        "reward tip=%s user=%s arm=%s action=%s reward=%s final=%s due_age_days=%s",
-        tip.pk,
-        tip.user_id,
-        tip.arm,
-        action,
-        reward,
-        tip.finalized_at is not None,
-        tip_due_age_days(tip),
+    reward_logged(
+        tip_id=tip.pk,
+        user_id=tip.user_id,
+        arm=tip.arm,
+        action=action,
+        result=result,
+        due_age_days=tip_due_age_days(tip),
     )
-    return reward
+    return result.reward
 
 
 def rewards_finalize_expired(*, now: datetime | None = None, batch_size: int | None = None) -> int:

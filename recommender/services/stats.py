@@ -30,14 +30,18 @@ class FinalReward:
         return arm_name(self.source, self.tip_kind or LEGACY_KIND)
 
 
-def _upsert_sql(*, scoped: bool, rows: int) -> str:
+def arm_stats_upsert_sql(*, scoped: bool, rows: str) -> str:
+    """Return the upsert that adds `rows` (VALUES or a SELECT of user_id, arm, count, reward_sum, updated_at).
+
+    The increment happens in the database, so concurrent upserts of one arm cannot lose an update. A caller
+    other than arm_stats_add must forget the users' serving state itself (serving_state_forget).
+    """
     table = connection.ops.quote_name(ArmStat._meta.db_table)
     count = connection.ops.quote_name("count")
     # ON CONFLICT names the partial unique index by its columns and predicate (PostgreSQL and SQLite >= 3.24).
     target = "(user_id, arm) WHERE user_id IS NOT NULL" if scoped else "(arm) WHERE user_id IS NULL"
-    values = ", ".join(["(%s, %s, %s, %s, %s)"] * rows)
     return (
-        f"INSERT INTO {table} (user_id, arm, {count}, reward_sum, updated_at) VALUES {values} "
+        f"INSERT INTO {table} (user_id, arm, {count}, reward_sum, updated_at) {rows} "
         f"ON CONFLICT {target} DO UPDATE SET {count} = {table}.{count} + excluded.{count}, "
         f"reward_sum = {table}.reward_sum + excluded.reward_sum, updated_at = excluded.updated_at"
     )
@@ -66,7 +70,8 @@ def arm_stats_add(*, rewards: Iterable[FinalReward]) -> None:
             for user_id, arm in keys:
                 count, reward_sum = groups[(user_id, arm)]
                 params += [user_id, arm, count, reward_sum, now]
-            cursor.execute(_upsert_sql(scoped=scoped, rows=len(keys)), params)
+            values = "VALUES " + ", ".join(["(%s, %s, %s, %s, %s)"] * len(keys))
+            cursor.execute(arm_stats_upsert_sql(scoped=scoped, rows=values), params)
     for user_id in {user_id for user_id, _ in per_user}:
         serving_state_forget(user_id=user_id)
 

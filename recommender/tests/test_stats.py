@@ -1,13 +1,14 @@
 """Arm statistics: incremented exactly once per final reward, equal to a rebuild, also under concurrency."""
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from io import StringIO
 from typing import Any
 
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.test import TransactionTestCase
 from django.utils import timezone
 
@@ -16,6 +17,7 @@ from recommender.services.feedback import feedback_record
 from recommender.services.rewards import rewards_finalize_expired, tips_credit_completion
 from recommender.services.stats import arm_stats_rebuild
 from recommender.tests.feedback_support import candidate, serve, stats_snapshot, tip
+from tipengine.errors import ApiError
 from tipengine.testing import ActorsMixin, BaseTestCase, require_service
 
 
@@ -144,6 +146,57 @@ class ConcurrentFeedbackTests(ActorsMixin, TransactionTestCase):
         self.assertEqual([r.status_code for r in responses], [201] * 6)
         self.assertEqual(len({r.content for r in responses}), 1)
         self.assertEqual(FeedbackEvent.objects.count(), 1)
+
+    def feedback_while_held(self, target: TipScore, action: str, **changes: Any) -> Any:
+        """Send `action` while another transaction holds the tip with `changes` made but not yet committed.
+
+        The call reads the tip as it was and its write waits for the row; the holder commits only once that
+        wait is visible in pg_locks (a condition, polled: it cannot be signalled from inside the server).
+        """
+        outcome: list[Any] = []
+
+        def call() -> None:
+            try:
+                outcome.append(feedback_record(user=self.alice, tip_id=target.pk, action=action))
+            except Exception as exc:  # reported by the caller's assertions
+                outcome.append(exc)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=call)
+        with transaction.atomic():
+            TipScore.objects.filter(pk=target.pk).update(**changes)
+            thread.start()
+            deadline = time.monotonic() + 30
+            with connection.cursor() as cursor:
+                while True:
+                    cursor.execute(
+                        "SELECT count(*) FROM pg_locks "
+                        "WHERE NOT granted AND pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+                    )
+                    if cursor.fetchone()[0] or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.005)
+        thread.join()
+        return outcome[0]
+
+    def test_it_decides_again_when_the_tip_changed_between_its_read_and_its_write(self):
+        target = tip(self.alice, hours_ago=1)
+        outcome = self.feedback_while_held(target, "viewed", last_action="accepted", reward=0.75)
+        # Not a lost update: `viewed` applied to the accepted tip keeps the answer and its reward.
+        self.assertEqual(outcome.body["reward"], 0.75)
+        target.refresh_from_db()
+        self.assertEqual((target.last_action, target.reward), ("accepted", 0.75))
+        self.assertEqual(list(FeedbackEvent.objects.values_list("action", "reward")), [("viewed", 0.75)])
+
+    def test_it_answers_409_when_the_tip_was_finalized_between_its_read_and_its_write(self):
+        target = tip(self.alice, hours_ago=1, kind="plan")
+        now = timezone.now()
+        outcome = self.feedback_while_held(target, "completed", last_action="dismissed", reward=0.0, finalized_at=now)
+        self.assertIsInstance(outcome, ApiError)
+        self.assertEqual((outcome.status_code, outcome.code), (409, "already_final"))
+        self.assertFalse(FeedbackEvent.objects.exists())
+        self.assertFalse(ArmStat.objects.exists())  # the holder wrote no statistics, and the call none either
 
     def test_it_counts_each_expired_tip_once_when_window_closers_and_feedback_race(self):
         expired = [tip(self.alice, hours_ago=30, kind="batch") for _ in range(20)]
