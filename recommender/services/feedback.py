@@ -274,6 +274,11 @@ def feedback_write_sql(*, final: bool) -> str:
     A data-modifying CTE: the tip's UPDATE only matches while the tip is open and as it was read (it
     re-checks that on the row it locks, after any concurrent writer committed), and the event and the arm
     statistics are inserted from its RETURNING, so all of them happen, or none. Returns the event's id.
+
+    PostgreSQL leaves the order of a CTE's sub-statements unspecified, so each one reads the RETURNING rows
+    of the one before: tip, event, global statistic, user's statistic. The rows are locked in that order,
+    the order of arm_stats_add (global before per-user), so this cannot deadlock with the window closer; and
+    a reused key fails at the event before it waits for the hot global row.
     """
     q = connection.ops.quote_name
     tips, events = q(TipScore._meta.db_table), q(FeedbackEvent._meta.db_table)
@@ -288,10 +293,11 @@ def feedback_write_sql(*, final: bool) -> str:
         "%(key)s, %(fingerprint)s, %(response)s::jsonb FROM tip RETURNING id)"
     )
     if final:
-        # Global row before the user's, the order arm_stats_add locks them in (no deadlock between the two).
+        after = "event"
         for name, scoped, user in (("arm_all", False, "NULL::bigint"), ("arm_user", True, "%(user_id)s")):
-            rows = f"SELECT {user}, %(arm)s, 1, %(reward)s, %(now)s FROM tip"
-            sql += f", {name} AS ({arm_stats_upsert_sql(scoped=scoped, rows=rows)})"
+            rows = f"SELECT {user}, %(arm)s, 1, %(reward)s, %(now)s FROM {after}"
+            sql += f", {name} AS ({arm_stats_upsert_sql(scoped=scoped, rows=rows)} RETURNING 1)"
+            after = name
     return sql + " SELECT id FROM event"
 
 

@@ -8,7 +8,7 @@ from io import StringIO
 from typing import Any
 
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.test import TransactionTestCase
 from django.utils import timezone
 
@@ -147,38 +147,72 @@ class ConcurrentFeedbackTests(ActorsMixin, TransactionTestCase):
         self.assertEqual(len({r.content for r in responses}), 1)
         self.assertEqual(FeedbackEvent.objects.count(), 1)
 
-    def feedback_while_held(self, target: TipScore, action: str, **changes: Any) -> Any:
-        """Send `action` while another transaction holds the tip with `changes` made but not yet committed.
-
-        The call reads the tip as it was and its write waits for the row; the holder commits only once that
-        wait is visible in pg_locks (a condition, polled: it cannot be signalled from inside the server).
-        """
+    def in_thread(self, call: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
+        """Start `call` on its own thread (and database connection); its result or error lands in the list."""
         outcome: list[Any] = []
 
-        def call() -> None:
+        def run() -> None:
             try:
-                outcome.append(feedback_record(user=self.alice, tip_id=target.pk, action=action))
+                outcome.append(call())
             except Exception as exc:  # reported by the caller's assertions
                 outcome.append(exc)
             finally:
                 connection.close()
 
-        thread = threading.Thread(target=call)
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread, outcome
+
+    def wait_until_blocked_by_me(self) -> None:
+        """Return once another session waits for a lock this one holds (polled: the server cannot signal it)."""
+        deadline = time.monotonic() + 30
+        with connection.cursor() as cursor:
+            while time.monotonic() < deadline:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+                )
+                if cursor.fetchone()[0]:
+                    return
+                time.sleep(0.005)
+        self.fail("the other session never waited for this one")
+
+    def feedback_while_held(self, target: TipScore, action: str, **changes: Any) -> Any:
+        """Send `action` while another transaction holds the tip with `changes` made but not yet committed.
+
+        The call reads the tip as it was, and its write waits for the row until the holder commits.
+        """
         with transaction.atomic():
             TipScore.objects.filter(pk=target.pk).update(**changes)
-            thread.start()
-            deadline = time.monotonic() + 30
-            with connection.cursor() as cursor:
-                while True:
-                    cursor.execute(
-                        "SELECT count(*) FROM pg_locks "
-                        "WHERE NOT granted AND pg_backend_pid() = ANY(pg_blocking_pids(pid))"
-                    )
-                    if cursor.fetchone()[0] or time.monotonic() > deadline:
-                        break
-                    time.sleep(0.005)
+            thread, outcome = self.in_thread(lambda: feedback_record(user=self.alice, tip_id=target.pk, action=action))
+            self.wait_until_blocked_by_me()
         thread.join()
         return outcome[0]
+
+    def test_it_locks_the_global_statistic_before_the_users_like_the_window_closer(self):
+        # The other order could deadlock with rewards_finalize_expired, which locks global rows first.
+        feedback_record(user=self.alice, tip_id=tip(self.alice, hours_ago=1, kind="plan").pk, action="completed")
+        target = tip(self.alice, hours_ago=1, kind="plan")
+
+        def users_row_is_free() -> bool:
+            try:
+                with transaction.atomic():
+                    ArmStat.objects.select_for_update(nowait=True).get(user=self.alice, arm="todoist:plan")
+                return True
+            except DatabaseError:
+                return False
+
+        with transaction.atomic():
+            ArmStat.objects.select_for_update().get(user=None, arm="todoist:plan")
+            feedback, outcome = self.in_thread(
+                lambda: feedback_record(user=self.alice, tip_id=target.pk, action="completed")
+            )
+            self.wait_until_blocked_by_me()
+            probe, free = self.in_thread(users_row_is_free)
+            probe.join()
+        feedback.join()
+        self.assertEqual(free, [True])  # the call waits for the global row without holding the user's
+        self.assertEqual(outcome[0].status, 201)
+        self.assertEqual(stats_snapshot()[(self.alice.pk, "todoist:plan")], (2, 2.0))
 
     def test_it_decides_again_when_the_tip_changed_between_its_read_and_its_write(self):
         target = tip(self.alice, hours_ago=1)
