@@ -289,11 +289,13 @@ def simulate(
     keep: Sequence[str] = (),
     population: Population | None = None,
     responder: Responder | None = None,
+    replicate: int = 0,
 ) -> SimulationResult:
     """Run every policy (and the oracle) over the same users and rounds; keep the requests of `keep`.
 
     `responder(world, context, candidate, u)` replaces the hidden model's action draw (the judge mode); the
-    regret stays measured against the hidden model's expectations.
+    regret stays measured against the hidden model's expectations. `replicate` > 0 gives the policies other
+    random streams in the same world (same users, pools and response draws): how much a run varies by itself.
     """
     streams = np.random.SeedSequence(seed).spawn(3)
     world = World(users, np.random.default_rng(streams[0]), population)
@@ -304,7 +306,7 @@ def simulate(
     runs = {}
     for name in (ORACLE, *policies):
         # Each policy's own rng depends only on the seed and its name, so adding a policy changes no other curve.
-        policy_seed = np.random.SeedSequence([seed, *name.encode()])
+        policy_seed = np.random.SeedSequence([seed, *name.encode(), *([replicate] if replicate else [])])
         policy = None if name == ORACLE else get_policy(name, **({"epsilon": epsilon} if name == "egreedy" else {}))
         runs[name] = _run(
             name, policy, world, contexts, expected, best, draws, np.random.default_rng(policy_seed),
