@@ -7,7 +7,8 @@ The setting of the serving benchmark (bench/serve.py): seed 10k users and 1M tip
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/te_bench_fb REDIS_URL=redis://127.0.0.1:6379/10 \\
         .venv/bin/python bench/feedback.py --tokens-file var/bench/fb_tokens.txt --out var/bench/feedback.json
 
-It serves fresh open tips to the active users (rows written directly, as serving would), then measures
+It serves fresh open tips to the active users (rows written directly, as serving would), warms up with one
+call per user (tokens cached, as for a user who was just served), then measures
   1. serial: one keep-alive client, p50/p99;
   2. saturated: 16 keep-alive clients, closed loop;
   3. open loop: a constant rate of half the saturated throughput, sends scheduled by the clock.
@@ -132,7 +133,11 @@ def main() -> None:
     # As bench/serve.py (and a deployment): collected static files for WhiteNoise.
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
     with gunicorn(env, workers=args.workers, threads=args.threads) as port:
-        asyncio.run(closed_loop(HOST, port, feed.phase(), clients=args.clients, requests=args.warmup))
+        # Warm every worker and authenticate every user once, as bench/serve.py does: an active user's token
+        # is in the cache (a user gives feedback on tips they were just served), so no phase pays first uses.
+        warmup = max(args.warmup, len(tokens))
+        asyncio.run(closed_loop(HOST, port, feed.phase(), clients=args.clients, requests=warmup))
+        results["load_average"] = {"before": os.getloadavg()[0]}
         results["serial"] = asyncio.run(
             closed_loop(HOST, port, feed.phase(), clients=1, requests=args.serial)
         ).summary()
@@ -150,6 +155,8 @@ def main() -> None:
             open_loop(HOST, port, feed.phase(), rate=rate, seconds=args.seconds)
         ).summary()
         print(f"open loop @ {rate:.0f}/s", results["open_loop"], flush=True)
+        # 1-minute load average at the end (this run's own processes included): how shared the 2 cores were.
+        results["load_average"]["after"] = os.getloadavg()[0]
     results["tips_used"] = feed.next
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
