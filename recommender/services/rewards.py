@@ -49,7 +49,9 @@ def action_result(*, last_action: str | None, reward: float | None, action: str)
     )
 
 
-def reward_logged(*, tip_id: int, user_id: int, arm: str, action: str, result: ActionResult, due_age_days: int | None):
+def reward_logged(
+    *, tip_id: int, user_id: int, arm: str, action: str, result: ActionResult, due_age_days: int | None
+) -> None:
     """Log one reward; due_age_days goes with every reward so the log alone can relate rewards to task urgency."""
     logger.info(
         "reward tip=%s user=%s arm=%s action=%s reward=%s final=%s due_age_days=%s",
