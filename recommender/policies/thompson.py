@@ -9,7 +9,8 @@ uniform candidate of that arm. The probability that arm i wins is
 which has no closed form; `win_probabilities` integrates it by Simpson's rule on a grid that puts
 `GRID_PER_ARM` points across every arm's own +-`SPAN_SD` standard deviations, so narrow and wide posteriors
 are both resolved. The result is deterministic (no rng), sums to 1, and is within about 2e-4 of the exact
-value (0.1% relative for probabilities above 1e-3), measured in docs/adr/0050.
+value (0.1% relative for probabilities above 1e-3), measured in docs/adr/0050. Offline evaluation calls
+`win_probabilities_many`: the same values for many rows, without integrating padding or repeated edges.
 """
 
 import math
