@@ -12,7 +12,7 @@ on the same traffic differ. Comparing it with the interval as if it were a fixed
 than 5% even when the estimand is right; the fair comparison is the difference's own interval,
 |estimate - run| <= 1.96 sqrt(se^2 + sd_run^2), with sd_run the spread of direct runs measured from the
 replicates (pooled over seeds). Coverage figures over a few dozen seeds carry binomial noise: each comes
-with its 95% Wilson interval.
+with its 95% Wilson interval, counted in seeds (a seed's runs share one estimate).
 
     DEBUG=1 .venv/bin/python bench/coverage.py --target thompson --seeds 40 --users 20 --rounds 40 --replicates 6
 """
@@ -33,7 +33,7 @@ Z95 = 1.959963984540054
 NAMES = ("ips", "snips", "dr")
 
 
-def wilson(hits: int, n: int) -> tuple[float, float]:
+def wilson(hits: float, n: int) -> tuple[float, float]:
     """95% Wilson score interval of a proportion (coverage measured over n seeds is itself uncertain)."""
     if n == 0:
         return math.nan, math.nan
@@ -44,7 +44,10 @@ def wilson(hits: int, n: int) -> tuple[float, float]:
 
 
 def share(hits: np.ndarray) -> str:
-    low, high = wilson(int(hits.sum()), hits.size)
+    """The share of hits and its 95% Wilson interval over seeds: a seed's runs share one estimate (not independent),
+    so for (seeds x runs) hits the interval counts seeds, the runs' mean per seed being one observation."""
+    seeds = hits.shape[0]
+    low, high = wilson(float(hits.mean()) * seeds, seeds)
     return f"{hits.mean():4.0%}  [{low:.0%}, {high:.0%}]"
 
 
@@ -57,6 +60,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--replicates", type=int, default=6, help="direct runs of the target per seed (>= 2)")
     parser.add_argument("--epsilon", type=float, default=0.1, help="the logging egreedy's epsilon")
+    parser.add_argument("--save", type=Path, help="also write the per-seed numbers to this .npz file")
     args = parser.parse_args()
     if args.replicates < 2:
         parser.error("--replicates must be at least 2 (the direct runs' own spread is measured from them)")
@@ -99,6 +103,8 @@ def main() -> None:
     truth, value, error = np.array(truths), np.array(values), np.array(errors)
     expected, realised = np.array(expected), np.array(realised)
     n = args.seeds
+    if args.save:
+        np.savez(args.save, truth=truth, value=value, error=error, expected=expected, realised=realised)
     # The direct runs' own spread on one seed's traffic, pooled over seeds (replicates share world and draws).
     run_sd = {
         "expected": math.sqrt(float(np.mean(expected.var(axis=1, ddof=1)))),
