@@ -117,6 +117,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_load_arguments(parser)
     parser.add_argument("--tips", type=int, default=40_000, help="fresh open tips written for the run")
+    parser.add_argument(
+        "--rate", type=float, help="open-loop rate (default: half the saturated throughput); fixed, to compare trees"
+    )
     args = parser.parse_args()
 
     setup_django()
@@ -149,7 +152,7 @@ def main() -> None:
         saturated = asyncio.run(closed_loop(HOST, port, feed.phase(), clients=args.clients, seconds=args.seconds))
         results["saturated"] = saturated.summary()
         print("saturated", results["saturated"], flush=True)
-        rate = saturated.throughput / 2
+        rate = args.rate or saturated.throughput / 2
         results["open_loop_rate"] = round(rate, 1)
         results["open_loop"] = asyncio.run(
             open_loop(HOST, port, feed.phase(), rate=rate, seconds=args.seconds)
