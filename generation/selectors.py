@@ -13,6 +13,7 @@ from django.utils import timezone
 from generation.models import CandidatePool
 from recommender.candidates import TipCandidate
 from recommender.models import TipRequest
+from tipengine.caching import cache_get
 
 
 def pool_cache_key(user_id: int) -> str:
@@ -27,7 +28,7 @@ def fresh_pool(*, user: AbstractBaseUser) -> list[TipCandidate] | None:
     """
     now = timezone.now()
     key = pool_cache_key(user.pk)
-    cached: tuple[datetime, list[TipCandidate]] | None = cache.get(key)
+    cached: tuple[datetime, list[TipCandidate]] | None = cache_get(key)
     if cached is None:
         pool = CandidatePool.objects.filter(user=user, expires_at__gt=now).only("candidates", "expires_at").first()
         if pool is None:

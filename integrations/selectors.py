@@ -16,6 +16,7 @@ from integrations.models import Integration, Provider, TokenStatus
 from integrations.sample import sample_tasks
 from integrations.services import integration_fetch_open_tasks, tasks_cache_key
 from integrations.todoist.types import TodoistTask
+from tipengine.caching import cache_get
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def open_tasks(*, user: AbstractBaseUser, budget_s: float | None = None) -> list
     TODOIST_FAILURE_CACHE_S after it failed, and one live read never runs past `budget_s`.
     """
     key = tasks_cache_key(user.pk)
-    cached = cache.get(key)
+    cached = cache_get(key)
     if cached is not None:
         kind, value = cached
         if kind == "ok":

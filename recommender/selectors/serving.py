@@ -28,6 +28,7 @@ from recommender.candidates import TipCandidate
 from recommender.models import ArmStat, FeedbackEvent
 from recommender.policies.base import ArmEstimate
 from recommender.rewards import COOLDOWN_ACTIONS, Action
+from tipengine.caching import cache_get, cache_get_many
 
 # A snooze holds the tip back until its `until` (else a short cool-down), a dismissal or "not relevant"
 # for TIPS_COOLDOWN_DISMISSED_H.
@@ -48,7 +49,7 @@ def _arm_rows(queryset: QuerySet[ArmStat]) -> dict[str, tuple[float, float]]:
 
 def arm_estimates(*, user: AbstractBaseUser) -> dict[str, ArmEstimate]:
     """Return arm -> estimate for this user, from their and the global ArmStat rows (cached: recommender/caching.py)."""
-    cached = cache.get_many([arms_key(user.pk), GLOBAL_ARMS_KEY])
+    cached = cache_get_many([arms_key(user.pk), GLOBAL_ARMS_KEY])
     mine = cached.get(arms_key(user.pk))
     everyone = cached.get(GLOBAL_ARMS_KEY)
     if mine is None:
@@ -83,7 +84,7 @@ def tip_key(*, kind: str | None, task_ids: Iterable[str], title: str) -> Any:
 def cooling_down_keys(*, user: AbstractBaseUser, now: datetime) -> set[Any]:
     """Return the keys (kind + tasks, or kind + title) of tips the user dismissed or snoozed, still cooling down."""
     key = cooldowns_key(user.pk)
-    recent: list[tuple[str, datetime, datetime | None, Any]] | None = cache.get(key)
+    recent: list[tuple[str, datetime, datetime | None, Any]] | None = cache_get(key)
     if recent is None:
         longest = max(settings.TIPS_COOLDOWN_DISMISSED_H, settings.TIPS_COOLDOWN_SNOOZED_H, settings.TIPS_SNOOZE_MAX_H)
         events = FeedbackEvent.objects.filter(

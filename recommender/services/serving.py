@@ -11,11 +11,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
 from integrations.todoist.types import TodoistTask
+from recommender.caching import GLOBAL_ARMS_KEY, arms_key, cooldowns_key
 from recommender.models import TipRequest, TipScore
 from recommender.pipeline import assemble
 from recommender.policies import Policy, get_policy
 from recommender.selectors.serving import arm_estimates
 from recommender.services.slate_log import slate_log
+from tipengine.caching import cache_prefetch
 
 
 @dataclass(frozen=True)
@@ -38,19 +40,35 @@ def serving_policy() -> Policy:
     return _policy(settings.TIPS_POLICY, settings.TIPS_EPSILON)
 
 
+def _serving_cache_keys(user_id: int) -> list[str]:
+    """Everything a serve reads from the cache for one user, fetched in one round trip."""
+    from generation.selectors import pool_cache_key  # generation imports recommender: import late
+    from integrations.services import tasks_cache_key
+
+    return [
+        pool_cache_key(user_id),
+        tasks_cache_key(user_id),
+        cooldowns_key(user_id),
+        arms_key(user_id),
+        GLOBAL_ARMS_KEY,
+    ]
+
+
 def tips_serve(
     *, user: AbstractBaseUser, limit: int, rng: np.random.Generator | None = None, budget_s: float | None = None
 ) -> ServedTips:
     """Assemble, score and serve up to `limit` tips; log one TipRequest and its TipScores in one atomic write.
 
     The number of queries does not depend on how many candidates there are. What is read (pool, tasks,
-    cool-downs, arm statistics) comes from the cache when warm, else one query per source; the slate is
-    written in one statement on PostgreSQL (recommender/services/slate_log.py).
+    cool-downs, arm statistics) comes from the cache in one round trip when warm, else one query per
+    source; the slate is written in one statement on PostgreSQL (recommender/services/slate_log.py).
     """
     rng = rng if rng is not None else np.random.default_rng()
-    assembly = assemble(user=user, budget_s=budget_s)
+    with cache_prefetch(_serving_cache_keys(user.pk)):
+        assembly = assemble(user=user, budget_s=budget_s)
+        estimates = arm_estimates(user=user) if assembly.candidates else {}
     policy = serving_policy()
-    choices = policy.choose(assembly.candidates, arm_estimates(user=user), rng, limit) if assembly.candidates else []
+    choices = policy.choose(assembly.candidates, estimates, rng, limit) if assembly.candidates else []
     now = timezone.now()
     request = TipRequest(
         user=user,
