@@ -210,7 +210,8 @@ class FeedbackAutocommitTests(ActorsMixin, TransactionTestCase):
         client.post(f"/api/v1/tips/{provisional.pk}/feedback/", {"action": "viewed"}, format="json")  # token cached
         postgres = connection.vendor == "postgresql"
         # PostgreSQL: the tip, then one statement (tip, event and, when final, both statistics) that is its own
-        # transaction. SQLite: its transaction around the locked tip and the ORM writes.
+        # transaction, and nothing else (no middleware, authentication or DRF query once the token is cached).
+        # SQLite: its transaction around the tip and the ORM writes.
         for target, action, portable in ((final, "completed", 7), (provisional, "accepted", 5)):
             with self.assertNumQueries(2 if postgres else portable):
                 response = client.post(f"/api/v1/tips/{target.pk}/feedback/", {"action": action}, format="json")
