@@ -56,7 +56,8 @@ def cache_forget(keys: list[str]) -> None:
     reader may have cached the old rows between the two, and must not keep them.
     """
     cache.delete_many(keys)
-    transaction.on_commit(lambda: cache.delete_many(keys))
+    if transaction.get_connection().in_atomic_block:  # outside one, on_commit would only delete them again
+        transaction.on_commit(lambda: cache.delete_many(keys))
 
 
 def forget_on_change(model: type[Model], key: Callable[[Any], str]) -> None:
