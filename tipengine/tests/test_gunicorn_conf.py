@@ -1,4 +1,4 @@
-"""The gunicorn hooks: a web worker imports litellm before serving, and drains LLM calls on exit."""
+"""The gunicorn hooks: a web worker imports litellm before serving (then freezes its heap), and drains LLM calls."""
 
 import subprocess
 import sys
@@ -16,6 +16,7 @@ def test_it_warms_the_gateway_before_a_worker_serves_and_drains_it_on_exit():
         "conf['post_worker_init'](None);"
         "from generation import gateway;"
         "assert 'litellm' in sys.modules and gateway._router is not None;"
+        "import gc; assert gc.get_freeze_count() > 100_000, gc.get_freeze_count();"
         "conf['worker_exit'](None, None);"
         "print(conf['worker_class'], conf['threads'])"
     )
