@@ -4,9 +4,10 @@ import os
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
-# One thread per worker: on a small host more threads only add GIL contention (docs/benchmarks.md).
+# Two threads per worker: a warm serve waits on Redis and PostgreSQL for a good part of its time, and a second
+# thread uses that wait (more threads only add GIL contention on a small host; docs/benchmarks.md).
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+threads = int(os.environ.get("GUNICORN_THREADS", "2"))
 keepalive = 30
 accesslog = "-"
 

@@ -188,7 +188,7 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options every HTTP benchmark shares: server shape, load shape and the output file."""
     parser.add_argument("--tokens-file", type=Path, required=True)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1, help="per worker; more threads only add GIL contention here")
+    parser.add_argument("--threads", type=int, default=2, help="per worker, as gunicorn.conf.py sets it")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--serial", type=int, default=2000, help="requests in the serial run")
     parser.add_argument("--warmup", type=int, default=400)

@@ -24,4 +24,4 @@ def test_it_warms_the_gateway_before_a_worker_serves_and_drains_it_on_exit():
         [sys.executable, "-c", code], cwd=ROOT, env={"DEBUG": "1", "PATH": ""}, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["gthread", "1"]
+    assert result.stdout.split() == ["gthread", "2"]
