@@ -35,9 +35,10 @@ class CachedTokenAuthentication(TokenAuthentication):
         cached = cache.get(cache_key)
         if cached is not None:
             return get_user_model().from_db("default", CACHED_USER_FIELDS, cached), None
-        user, token = super().authenticate_credentials(key)
+        user, _ = super().authenticate_credentials(key)
         cache.set(cache_key, [getattr(user, f) for f in CACHED_USER_FIELDS], timeout=settings.TOKEN_AUTH_CACHE_S)
-        return user, token
+        # request.auth is None on both paths (a cache hit has no Token row), so nothing can come to depend on it.
+        return user, None
 
 
 @receiver(post_delete, sender=Token)
