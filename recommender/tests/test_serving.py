@@ -19,7 +19,7 @@ from recommender.services.feedback import feedback_record
 from recommender.services.serving import serving_policy, tips_serve
 from recommender.tests.factories import llm_tip
 from recommender.tests.serving_utils import MODEL, connect_sample, sample_pool, set_arm, store_pool
-from tipengine.testing import BaseTestCase
+from tipengine.testing import BaseTestCase, require_service
 
 URL = "/api/v1/tips/"
 # PostgreSQL writes a slate in one statement; SQLite in a transaction (savepoint, two inserts, release).
@@ -122,6 +122,14 @@ class ServeApiTests(BaseTestCase):
         with self.assertNumQueries(SLATE_WRITE_QUERIES):
             body = self.api(self.alice).get(URL, {"limit": 10}).json()
         self.assertEqual(TipScore.objects.filter(request_id=body["request_id"]).count(), 10)
+
+    def test_postgresql_stops_planning_the_slate_write_once_it_repeats(self):
+        require_service("postgresql", connection.vendor == "postgresql", "set DATABASE_URL to a PostgreSQL server")
+        for _ in range(6):  # DB_PREPARE_THRESHOLD (5) runs on one connection, then one more
+            self.api(self.alice).get(URL)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["WITH request AS%"])
+            self.assertEqual(cursor.fetchone()[0], 1)
 
     def test_it_learns_from_a_final_reward_at_once_despite_the_cache(self):
         tip = tips_serve(user=self.alice, limit=1).tips[0]

@@ -49,6 +49,17 @@ def test_it_refuses_to_start_in_production_without_a_required_setting(missing):
     assert missing in result.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.parametrize(("value", "expected"), [("5", "5"), ("0", "None")])
+def test_it_prepares_repeated_statements_unless_told_not_to(value, expected):
+    code = (
+        SETUP
+        + "; from django.conf import settings; print(settings.DATABASES['default']['OPTIONS']['prepare_threshold'])"
+    )
+    result = run_python(code, **PRODUCTION, DB_PREPARE_THRESHOLD=value)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [expected]
+
+
 def test_it_passes_the_deployment_checklist_with_production_values():
     result = run_python(
         "import sys; from django.core.management import execute_from_command_line;"
