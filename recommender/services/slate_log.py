@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import cache
 
 from django.db import connection, transaction
@@ -28,17 +29,27 @@ TIP_COLUMNS = (
 REQUEST_COLUMNS = ("user_id", "created_at", "policy", "policy_params", "candidates", "degraded")
 
 
+def _json_number(value: float | None) -> float | str | None:
+    """Return `value` as JSON can carry it: JSON has no infinity (UCB1's untried arms), PostgreSQL reads "inf"."""
+    return value if value is None or math.isfinite(value) else str(value)
+
+
 @cache
 def _one_statement_sql() -> str:
-    """INSERT the request, INSERT its tips from one typed array per column, and return both ids: one round trip."""
+    """INSERT the request, INSERT its tips from one JSON array of rows, and return both ids: one round trip.
+
+    One JSON parameter for the tips (not one typed array per column) because dumping it is one C-speed
+    json.dumps, a fifth of the client time of thirteen arrays dumped element by element.
+    """
     quote = connection.ops.quote_name
-    arrays = ", ".join(f"%s::{TipScore._meta.get_field(name).db_type(connection)}[]" for name in TIP_COLUMNS)
+    table = quote(TipScore._meta.db_table)
     columns = ", ".join(quote(name) for name in TIP_COLUMNS)
+    from_rows = ", ".join(f"rows.{quote(name)}" for name in TIP_COLUMNS)
     return (
         f"WITH request AS (INSERT INTO {quote(TipRequest._meta.db_table)} "
         f"({', '.join(quote(c) for c in REQUEST_COLUMNS)}) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id), "
-        f"tips AS (INSERT INTO {quote(TipScore._meta.db_table)} (request_id, user_id, served_at, {columns}) "
-        f"SELECT request.id, %s, %s, {columns} FROM request, UNNEST({arrays}) AS t({columns}) "
+        f"tips AS (INSERT INTO {table} (request_id, user_id, served_at, {columns}) "
+        f"SELECT request.id, %s, %s, {from_rows} FROM request, jsonb_populate_recordset(NULL::{table}, %s) AS rows "
         "RETURNING id, position) "
         "SELECT (SELECT id FROM request), ARRAY(SELECT id FROM tips ORDER BY position)"
     )
@@ -57,11 +68,9 @@ def slate_log(*, request: TipRequest, tips: list[TipScore]) -> None:
                 tip.request = request
             TipScore.objects.bulk_create(tips)
         return
-    json_columns = {"task_ids", "features"}
-    columns = [
-        [Jsonb(getattr(tip, name)) if name in json_columns else getattr(tip, name) for tip in tips]
-        for name in TIP_COLUMNS
-    ]
+    rows = [{name: getattr(tip, name) for name in TIP_COLUMNS} for tip in tips]
+    for row in rows:
+        row["score"], row["propensity"] = _json_number(row["score"]), _json_number(row["propensity"])
     params = [
         request.user_id,
         request.created_at,
@@ -71,7 +80,7 @@ def slate_log(*, request: TipRequest, tips: list[TipScore]) -> None:
         Jsonb(request.degraded),
         request.user_id,
         request.created_at,
-        *columns,
+        Jsonb(rows),
     ]
     with connection.cursor() as cursor:
         cursor.execute(_one_statement_sql(), params)

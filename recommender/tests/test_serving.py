@@ -178,6 +178,12 @@ class PropensityTests(BaseTestCase):
                 self.assertEqual(len(served.tips), 3)
                 self.assertTrue(all(0 < t.propensity <= 1 for t in served.tips))
 
+    def test_it_logs_the_infinite_ucb1_score_of_an_arm_nobody_has_rewarded(self):
+        with override_settings(TIPS_POLICY="ucb1"):
+            served = tips_serve(user=self.alice, limit=3, rng=np.random.default_rng(3))
+        logged = TipScore.objects.filter(request=served.request).values_list("score", flat=True)
+        self.assertEqual(list(logged), [float("inf")] * 3)
+
     def test_it_shrinks_a_new_users_estimate_to_the_global_mean_and_moves_with_their_own(self):
         fresh = arm_estimates(user=self.bob)["llm:wellbeing"]
         self.assertAlmostEqual(fresh.mean(), 0.9)
