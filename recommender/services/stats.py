@@ -9,9 +9,10 @@ from django.db.models import Count, Sum, Value
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
-from recommender.caching import serving_state_forget
+from recommender.caching import GLOBAL_ARMS_KEY, arms_key, serving_state_forget
 from recommender.candidates import arm_name
 from recommender.models import ArmStat, TipScore
+from tipengine.caching import cache_forget
 
 LEGACY_KIND = "legacy"
 
@@ -105,6 +106,12 @@ def arm_stats_rebuild() -> dict[str, int]:
         for per_user in (False, True)
         for row in _final_totals(per_user=per_user)
     ]
+    users = set(ArmStat.objects.exclude(user=None).values_list("user_id", flat=True).distinct().iterator())
+    users.update(row.user_id for row in rows if row.user_id is not None)
     deleted, _ = ArmStat.objects.all().delete()
     ArmStat.objects.bulk_create(rows, batch_size=1000)
+    # The next serve of every user whose statistics moved reads the rebuilt ones, not a cached copy.
+    keys = [GLOBAL_ARMS_KEY, *(arms_key(user_id) for user_id in sorted(users))]
+    for start in range(0, len(keys), 1000):
+        cache_forget(keys[start : start + 1000])
     return {"deleted": deleted, "written": len(rows)}

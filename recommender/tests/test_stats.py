@@ -7,12 +7,14 @@ from datetime import timedelta
 from io import StringIO
 from typing import Any
 
+from django.core.cache import cache
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 from django.test import TransactionTestCase
 from django.utils import timezone
 
 from recommender.models import ArmStat, FeedbackEvent, TipScore
+from recommender.selectors.serving import arm_estimates
 from recommender.services.feedback import feedback_record
 from recommender.services.rewards import rewards_finalize_expired, tips_credit_completion
 from recommender.services.stats import arm_stats_rebuild
@@ -77,6 +79,15 @@ class IncrementalStatsTests(BaseTestCase):
         call_command("rebuild_arm_stats", stdout=out)
         self.assertIn(f"{len(expected)} rows written", out.getvalue())
         self.assertEqual(stats_snapshot(), expected)
+
+    def test_the_next_serve_reads_the_repaired_statistics_not_a_cached_copy(self):
+        self.make_history()
+        expected = arm_estimates(user=self.alice)
+        ArmStat.objects.update(count=999, reward_sum=-1.0)  # drift, written behind the ORM's back
+        cache.clear()
+        self.assertNotEqual(arm_estimates(user=self.alice), expected)  # and now cached, as by a serve
+        arm_stats_rebuild()
+        self.assertEqual(arm_estimates(user=self.alice), expected)
 
     def test_it_ignores_open_tips_when_rebuilding(self):
         open_tip = tip(self.alice, hours_ago=1)
