@@ -136,8 +136,12 @@ def run_variant(name: str, ollama_url: str, tokens: list[str], args: argparse.Na
     with gunicorn(env, workers=args.workers, threads=args.threads) as port:
         # Warm every worker, and serve every user once: the steady state of active users, whose pool, tasks,
         # cool-downs and statistics are in the cache (a user's first call of the day reads them: --cold-cache).
-        warmup = args.warmup if args.cold_cache else max(args.warmup, len(tokens))
-        asyncio.run(closed_loop(HOST, port, tips, clients=args.clients, requests=warmup))
+        # With --cold, only /healthz warms: a serve would store the user's pool and spoil the cold case.
+        if args.cold:
+            asyncio.run(closed_loop(HOST, port, healthz, clients=args.clients, requests=args.warmup))
+        else:
+            warmup = args.warmup if args.cold_cache else max(args.warmup, len(tokens))
+            asyncio.run(closed_loop(HOST, port, tips, clients=args.clients, requests=warmup))
         if args.cold_cache:
             clear_cache(env)
         out["serial"] = asyncio.run(closed_loop(HOST, port, tips, clients=1, requests=args.serial)).summary()
