@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
-from recommender.adminutils import EstimatedCountPaginator, RangeDatesQuerySet, indexed_values_filter
+from recommender.adminutils import NONE_VALUE, EstimatedCountPaginator, RangeDatesQuerySet, indexed_values_filter
 from recommender.models import TipRequest, TipScore
 from recommender.selectors.arm_summary import DIMENSIONS, arm_summary
 
@@ -68,6 +68,14 @@ class TipScoreAdmin(ReadOnlyAdmin):
     search_help_text = "Search in the tip's title."
     raw_id_fields = ("user", "request")
     change_list_template = "admin/recommender/tipscore/change_list.html"
+
+    def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
+        """Served-time order, led by the column a value filter pins, so that its (column, served_at) index serves it."""
+        for list_filter in self.list_filter:
+            name = getattr(list_filter, "parameter_name", None)
+            if getattr(list_filter, "pins_its_column", False) and request.GET.get(name) not in (None, "", NONE_VALUE):
+                return (f"-{name}", *self.ordering)
+        return tuple(self.ordering)
 
     def get_queryset(self, request: HttpRequest) -> RangeDatesQuerySet:
         return RangeDatesQuerySet.of(super().get_queryset(request))

@@ -125,9 +125,10 @@ def indexed_values_filter(field: str, title: str, *, none_label: str | None = No
             value = self.value()
             if value == NONE_VALUE:
                 return queryset.filter(**{f"{field}__isnull": True})
-            return queryset.filter(**{field: value}) if value else queryset
+            return RangeDatesQuerySet.of(queryset).pinned(field, value) if value else queryset
 
     IndexedValuesFilter.title = title
+    IndexedValuesFilter.pins_its_column = True
     IndexedValuesFilter.__name__ = f"{field.title().replace('_', '')}Filter"
     return IndexedValuesFilter
 
@@ -158,7 +159,36 @@ class RangeDatesQuerySet(QuerySet):
     (a rare search term) PostgreSQL may walk the column's index until a row matches, i.e. the whole table.
     So when the planner expects few rows, MIN/MAX are taken over the filtered rows themselves, behind an
     `OFFSET 0` fence that makes PostgreSQL plan the filter on its own (with the filter's index).
+
+    A column pinned to one value (`pinned`) leads the order of the bounds' queries, so they run along its
+    (column, served_at) index whatever the planner believes about how rows of that value spread over time.
     """
+
+    _pinned: tuple[str, ...] = ()
+
+    def pinned(self, field: str, value: Any) -> RangeDatesQuerySet:
+        """Return the rows whose `field` is `value`, written as a one-value range.
+
+        With `field = value`, PostgreSQL treats the column as a constant and may serve ORDER BY served_at
+        from the served_at index, stepping over every newer row, which is every row served since a model or
+        prompt version was retired. As a range, with `field` leading the ORDER BY (the admin's get_ordering),
+        only the (field, served_at) index delivers the order: 220 ms -> 1.5 ms on 2 M rows (docs/benchmarks.md).
+        """
+        clone = self.filter(**{f"{field}__range": (value, value)})
+        clone._pinned = (*self._pinned, field)
+        return clone
+
+    def _clone(self) -> RangeDatesQuerySet:
+        clone = super()._clone()
+        clone._pinned = self._pinned
+        return clone
+
+    def _bound(self, name: str, *, last: bool) -> Any:
+        """The first (or last) value of `name` in the order of the pinned columns, then `name`: MIN (or MAX)."""
+        sign = "-" if last else ""
+        ordering = [f"{sign}{column}" for column in (*self._pinned, name)]
+        rows = self.exclude(**{f"{name}__isnull": True}).order_by(*ordering)
+        return rows.values_list(name, flat=True).first()
 
     def datetimes(self, field_name: str, kind: str, order: str = "ASC", tzinfo: tzinfo | None = None) -> list:
         bounds = self.aggregate(first=Min(field_name), last=Max(field_name))
@@ -174,6 +204,10 @@ class RangeDatesQuerySet(QuerySet):
         plain = not args and kwargs and all(type(a) in (Min, Max) for a in kwargs.values())
         if not (plain and self.query.where and connections[self.db].vendor == "postgresql"):
             return super().aggregate(*args, **kwargs)
+        if self._pinned:
+            return {
+                alias: self._bound(a.source_expressions[0].name, last=type(a) is Max) for alias, a in kwargs.items()
+            }
         estimate = planner_estimate(self)
         if not estimate or estimate >= EXACT_COUNT_BELOW:
             return super().aggregate(*args, **kwargs)  # many matches: the index walk stops early
