@@ -225,5 +225,7 @@ class RangeDatesQuerySet(QuerySet):
 
     @classmethod
     def of(cls, queryset: QuerySet) -> RangeDatesQuerySet:
-        """Return `queryset` (same model, query and database) as a RangeDatesQuerySet."""
+        """Return `queryset` (same model, query and database) as a RangeDatesQuerySet; one already is returned as is."""
+        if isinstance(queryset, cls):
+            return queryset  # keeps the columns it pins
         return cls(model=queryset.model, query=queryset.query, using=queryset._db)

@@ -111,7 +111,7 @@ def arm_stats_rebuild() -> dict[str, int]:
     deleted, _ = ArmStat.objects.all().delete()
     ArmStat.objects.bulk_create(rows, batch_size=1000)
     # The next serve of every user whose statistics moved reads the rebuilt ones, not a cached copy.
-    keys = [GLOBAL_ARMS_KEY, *(arms_key(user_id) for user_id in sorted(users))]
+    keys = [GLOBAL_ARMS_KEY, *(arms_key(user_id) for user_id in users)]
     for start in range(0, len(keys), 1000):
         cache_forget(keys[start : start + 1000])
     return {"deleted": deleted, "written": len(rows)}

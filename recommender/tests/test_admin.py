@@ -208,7 +208,8 @@ class DateHierarchyTests(AdminTestCase):
                 log_tips(self.bob, [spec] * 20, served_at=start + timedelta(days=day, minutes=hour))
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE tip_scores")
-        for params in ({"llm_model": retired[2]}, {"prompt_version": retired[3]}):
+        both = {"llm_model": retired[2], "prompt_version": retired[3]}
+        for params in ({"llm_model": retired[2]}, {"prompt_version": retired[3]}, both):
             with self.subTest(**params), CaptureQueriesContext(connection) as queries:
                 response = self.client.get(CHANGELIST, params)
             self.assertEqual(response.context["cl"].result_count, 3000)
