@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from recommender.candidates import TipKind, TipSource, arm_name
+from generation.candidates import TipKind, TipSource, arm_name
 
 
 class TipRequest(models.Model):

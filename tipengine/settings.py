@@ -240,8 +240,8 @@ GENERATION_BREAKER_COOLDOWN_S = env_float("GENERATION_BREAKER_COOLDOWN_S", 60.0,
 GENERATION_REFRESH_AHEAD_S = env_int("GENERATION_REFRESH_AHEAD_S", 1800)
 GENERATION_ACTIVE_DAYS = env_int("GENERATION_ACTIVE_DAYS", 7)
 GENERATION_REFRESH_BATCH = env_int("GENERATION_REFRESH_BATCH", 1000)
-CELERY_BEAT_SCHEDULE["generation.refresh_expiring_pools"] = {
-    "task": "generation.refresh_expiring_pools",
+CELERY_BEAT_SCHEDULE["recommender.refresh_expiring_pools"] = {
+    "task": "recommender.refresh_expiring_pools",
     "schedule": GENERATION_REFRESH_AHEAD_S / 2,
 }
 

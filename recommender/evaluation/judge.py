@@ -12,7 +12,7 @@ import logging
 import os
 from typing import Any
 
-from recommender.candidates import TipCandidate
+from generation.candidates import TipCandidate
 from recommender.evaluation.simulation import KINDS, Context, World
 from recommender.rewards import Action
 

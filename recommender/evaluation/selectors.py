@@ -32,7 +32,7 @@ from django.db.models import (
     When,
 )
 
-from recommender.candidates import TipKind, TipSource, arm_name
+from generation.candidates import TipKind, TipSource, arm_name
 from recommender.evaluation.logs import SlateBuilder
 from recommender.evaluation.offline import Evaluation, NothingToEvaluate, evaluate
 from recommender.evaluation.targets import RewardEvents

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from recommender.candidates import TipCandidate, TipKind, TipSource
+from generation.candidates import TipCandidate, TipKind, TipSource
 from recommender.evaluation.logs import LoggedRow, SlateBuilder
 from recommender.evaluation.targets import RewardEvents, arm_probabilities, replay_stats, shrink
 from recommender.policies import Policy, get_policy

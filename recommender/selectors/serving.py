@@ -23,8 +23,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db.models import QuerySet
 
+from generation.candidates import TipCandidate
 from recommender.caching import GLOBAL_ARMS_KEY, arms_key, cooldowns_key
-from recommender.candidates import TipCandidate
 from recommender.models import ArmStat, FeedbackEvent
 from recommender.policies.base import ArmEstimate
 from recommender.rewards import COOLDOWN_ACTIONS, Action

@@ -13,8 +13,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from generation.candidates import arm_name
 from recommender.caching import serving_state_forget
-from recommender.candidates import arm_name
 from recommender.models import FeedbackEvent, TipScore
 from recommender.rewards import COOLDOWN_ACTIONS, REWARDS, Action, window_closes_at
 from recommender.services.rewards import ActionResult, action_result, due_age_days_of, reward_logged

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
+from generation.selectors import pool_cache_key
+from integrations.services import tasks_cache_key
 from integrations.todoist.types import TodoistTask
 from recommender.caching import GLOBAL_ARMS_KEY, arms_key, cooldowns_key
 from recommender.models import TipRequest, TipScore
@@ -42,9 +44,6 @@ def serving_policy() -> Policy:
 
 def _serving_cache_keys(user_id: int) -> list[str]:
     """Everything a serve reads from the cache for one user, fetched in one round trip."""
-    from generation.selectors import pool_cache_key  # generation imports recommender: import late
-    from integrations.services import tasks_cache_key
-
     return [
         pool_cache_key(user_id),
         tasks_cache_key(user_id),

@@ -11,7 +11,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from recommender.candidates import TipCandidate
+from generation.candidates import TipCandidate
 from recommender.policies import ArmEstimate, get_policy
 from recommender.policies.egreedy import EpsilonGreedy
 from recommender.policies.uniform import Uniform
