@@ -24,7 +24,7 @@ from generation.errors import CircuitOpen, RefreshInProgress, TasksUnavailable
 from generation.models import CandidatePool, candidate_to_dict
 from generation.prompting import load_template
 from integrations import errors as integration_errors
-from integrations import selectors as integration_selectors
+from integrations import services as integration_services
 from integrations.todoist.types import TodoistTask
 
 logger = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def _store_pool(
 
 def _open_tasks(user: AbstractBaseUser, *, budget_s: float) -> list[TodoistTask]:
     try:
-        return integration_selectors.open_tasks(user=user, budget_s=budget_s)
+        return integration_services.open_tasks_fetch(user=user, budget_s=budget_s)
     except integration_errors.TasksUnavailable as exc:
         raise TasksUnavailable(
             f"The user's tasks cannot be read: {exc.reason}.", details={"reason": exc.reason}

@@ -27,7 +27,7 @@ from generation.candidates import TipCandidate, TipSource
 from generation.errors import GenerationError
 from generation.selectors import fresh_pool
 from integrations.errors import TasksUnavailable
-from integrations.selectors import open_tasks
+from integrations.services import open_tasks_fetch
 from integrations.todoist.types import TodoistTask
 from recommender.rules import rule_candidates
 from recommender.selectors.serving import cooling_down_keys
@@ -112,7 +112,7 @@ def assemble(*, user: AbstractBaseUser, now: datetime | None = None, budget_s: f
 
 def _read_tasks(*, user: AbstractBaseUser, budget_s: float, assembly: Assembly) -> list[TodoistTask] | None:
     try:
-        return open_tasks(user=user, budget_s=budget_s)
+        return open_tasks_fetch(user=user, budget_s=budget_s)
     except TasksUnavailable as exc:
         assembly.degrade(TASKS_UNAVAILABLE, "Your Todoist tasks could not be read.", reason=exc.reason)
         return None

@@ -2,7 +2,7 @@
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -52,7 +52,7 @@ class FeedbackApi(APIView):
             idempotency_key=request.headers.get("Idempotency-Key"),
         )
         # The service's body is already the wire format (it is also what a replay sends back verbatim).
-        response = Response(outcome.body, status=outcome.status)
+        response = Response(outcome.body, status=status.HTTP_201_CREATED)
         if outcome.replayed:
             response[REPLAYED_HEADER] = "true"
         return response

@@ -19,7 +19,7 @@ from recommender.models import FeedbackEvent, TipScore
 from recommender.rewards import COOLDOWN_ACTIONS, REWARDS, Action, window_closes_at
 from recommender.services.rewards import ActionResult, action_result, due_age_days_of, reward_logged
 from recommender.services.stats import LEGACY_KIND, FinalReward, arm_stats_add, arm_stats_upsert_sql
-from tipengine.errors import ApiError
+from tipengine import domain_errors
 
 IDEMPOTENCY_KEY_MAX = 255
 SNOOZE_MAX_H_DEFAULT = 168.0
@@ -44,7 +44,6 @@ class FeedbackOutcome:
     """The answer to a feedback call; `replayed` when it is the stored answer to an earlier call with the key."""
 
     body: dict[str, Any]
-    status: int
     replayed: bool = False
 
     def __post_init__(self) -> None:
@@ -52,8 +51,8 @@ class FeedbackOutcome:
         object.__setattr__(self, "body", dict(sorted(self.body.items())))
 
 
-def _invalid(field: str, message: str) -> ApiError:
-    return ApiError(status=400, code="invalid", message=message, details={"fields": {field: [message]}})
+def _invalid(field: str, message: str) -> domain_errors.DomainError:
+    return domain_errors.InvalidInput(code="invalid", message=message, details={"fields": {field: [message]}})
 
 
 def _validate(*, action: str, until: datetime | None, idempotency_key: str | None, now: datetime) -> None:
@@ -87,18 +86,17 @@ def _replay(*, user_id: int, idempotency_key: str, fingerprint: str) -> Feedback
     if prior is None:
         return None
     if prior.request_fingerprint != fingerprint:
-        raise ApiError(
-            status=422,
+        raise domain_errors.KeyReused(
             code="idempotency_key_reused",
             message="This Idempotency-Key was already used with a different request; use a new key for a new request.",
             details={"idempotency_key": idempotency_key},
         )
-    return FeedbackOutcome(body=prior.response, status=201, replayed=True)
+    return FeedbackOutcome(body=prior.response, replayed=True)
 
 
-def _tip_not_found(tip_id: int) -> ApiError:
+def _tip_not_found(tip_id: int) -> domain_errors.DomainError:
     # The same answer for a tip that does not exist and for someone else's: ids reveal nothing.
-    return ApiError(status=404, code="not_found", message=f"Tip {tip_id} was not found.", details={"tip_id": tip_id})
+    return domain_errors.NotFound(code="not_found", message=f"Tip {tip_id} was not found.", details={"tip_id": tip_id})
 
 
 class _Tip(NamedTuple):
@@ -139,11 +137,10 @@ def _read_sql(*, lock: bool) -> str:
     return f"SELECT {columns} FROM {table} WHERE id = %s AND user_id = %s" + (" FOR UPDATE" if lock else "")
 
 
-def _closed(tip: _Tip, now: datetime) -> ApiError | None:
+def _closed(tip: _Tip, now: datetime) -> domain_errors.DomainError | None:
     """Return the 409 for a tip whose reward can no longer change, or None while its window is open."""
     if tip.finalized_at is not None:
-        return ApiError(
-            status=409,
+        return domain_errors.Conflict(
             code="already_final",
             message="This tip's reward is already final, so feedback can no longer change it.",
             details={
@@ -155,8 +152,7 @@ def _closed(tip: _Tip, now: datetime) -> ApiError | None:
         )
     closes_at = window_closes_at(tip.served_at)
     if closes_at <= now:
-        return ApiError(
-            status=409,
+        return domain_errors.Conflict(
             code="window_closed",
             message="This tip's feedback window has closed; its reward is being finalized.",
             details={"tip_id": tip.id, "window_closed_at": closes_at.isoformat()},
@@ -212,7 +208,7 @@ def _attempt(call: _Call, *, lock: bool) -> FeedbackOutcome | None:
     if result.final or call.action in COOLDOWN_ACTIONS:
         # What serving caches of this user (cool-downs, arm statistics) just changed.
         serving_state_forget(user_id=call.user_id)
-    return FeedbackOutcome(body=body, status=201)
+    return FeedbackOutcome(body=body)
 
 
 def _write(call: _Call, *, tip: _Tip, result: ActionResult, arm: str, body: dict[str, Any], locked: bool) -> bool:
@@ -327,8 +323,9 @@ def feedback_record(
 ) -> FeedbackOutcome:
     """Record one feedback action on the user's tip and return the answer for the client.
 
-    Raises ApiError: 400 bad action/until/key, 404 not the user's tip (or no such tip), 409 the tip's
-    reward is final or its window closed, 422 the Idempotency-Key was used for a different request.
+    Raises domain errors: InvalidInput (bad action/until/key), NotFound (not the user's tip, or no such tip),
+    Conflict (the tip's reward is final or its window closed), KeyReused (the Idempotency-Key was used for a
+    different request).
     The same key with the same request returns the first answer again and records nothing.
     """
     now = now or timezone.now()

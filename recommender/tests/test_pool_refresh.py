@@ -13,8 +13,7 @@ from generation.services import pool_refresh
 from generation.testing.fake_ollama import Reply, tip, tips_json
 from generation.testing.gateway import FakeGatewayMixin
 from generation.tests.utils import SAMPLE_TASKS
-from integrations.selectors import open_tasks
-from integrations.services import integration_connect_sample
+from integrations.services import integration_connect_sample, open_tasks_fetch
 from recommender.models import FeedbackEvent, TipRequest, TipScore
 from recommender.selectors.history import served_since
 from recommender.services.pools import tip_pool_refresh
@@ -99,7 +98,7 @@ class RefreshCandidatesTaskTests(FakeGatewayMixin, BaseTestCase):
     def test_it_refreshes_the_pool_from_the_users_tasks_and_reports_ok(self):
         self.assertEqual(refresh_candidates(self.alice.pk), "ok")
         self.assertEqual([c.kind for c in fresh_pool(user=self.alice)], ["plan", "wellbeing"])
-        sample_task = open_tasks(user=self.alice)[0]
+        sample_task = open_tasks_fetch(user=self.alice)[0]
         self.assertIn(sample_task.content[:40], self.fake.chat_requests[0].last_user_message)
         self.assertEqual(refresh_candidates(self.alice.pk), "ok")  # idempotent: nothing changed
         self.assertEqual(len(self.fake.chat_requests), 1)
