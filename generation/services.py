@@ -18,11 +18,11 @@ from django.utils import timezone
 
 from generation.breaker import gateway_breaker
 from generation.candidates import TipCandidate
-from generation.client import GenerationResult, generate_tips
 from generation.context import PromptContext, build_context, resolve_timezone
 from generation.errors import CircuitOpen, RefreshInProgress, TasksUnavailable
 from generation.models import CandidatePool, candidate_to_dict
 from generation.prompting import load_template
+from generation.tip_generator import GenerationResult, generate_tips
 from integrations import errors as integration_errors
 from integrations import services as integration_services
 from integrations.todoist.types import TodoistTask

@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from integrations.clients import todoist_client
+from integrations.client_factory import todoist_client
 from integrations.crypto import TokenDecryptError
 from integrations.models import (
     AuthKind,

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from integrations.clients import oauth_configured, todoist_client, todoist_oauth
+from integrations.client_factory import oauth_configured, todoist_client, todoist_oauth
 from integrations.crypto import TokenDecryptError
 from integrations.errors import TasksUnavailable
 from integrations.models import AuthKind, Integration, Provider, TokenStatus

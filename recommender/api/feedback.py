@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from recommender.models import FeedbackEvent, TipScore
-from recommender.rewards import Action, window_closes_at
+from recommender.reward_rules import Action, window_closes_at
 from recommender.selectors.history import tips_history
 from recommender.services.feedback import feedback_record
 

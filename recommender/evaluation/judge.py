@@ -17,7 +17,7 @@ from generation.candidates import TipCandidate
 from generation.errors import GenerationError
 from generation.parsing import OutputError, extract_json
 from recommender.evaluation.simulation import KINDS, Context, World
-from recommender.rewards import Action
+from recommender.reward_rules import Action
 
 logger = logging.getLogger(__name__)
 

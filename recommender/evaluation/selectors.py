@@ -188,7 +188,7 @@ def policy_evaluation(
         n_arms=len(builder.arm_ids),
         positions=positions,
         stats=stats,
-        shrinkage=float(getattr(settings, "TIPS_SHRINKAGE_STRENGTH", 0.0)),
+        shrinkage=settings.TIPS_SHRINKAGE_STRENGTH,
         by=by,
         frozen_at=since.timestamp() if since is not None else -np.inf,
     )

@@ -14,15 +14,14 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from generation.candidates import arm_name
-from recommender.caching import serving_state_forget
+from recommender.cache_keys import serving_state_forget
 from recommender.models import FeedbackEvent, TipScore
-from recommender.rewards import COOLDOWN_ACTIONS, REWARDS, Action, window_closes_at
+from recommender.reward_rules import COOLDOWN_ACTIONS, REWARDS, Action, window_closes_at
 from recommender.services.rewards import ActionResult, action_result, due_age_days_of, reward_logged
 from recommender.services.stats import LEGACY_KIND, FinalReward, arm_stats_add, arm_stats_upsert_sql
 from tipengine import domain_errors
 
 IDEMPOTENCY_KEY_MAX = 255
-SNOOZE_MAX_H_DEFAULT = 168.0
 _BIGINT_MAX = 2**63 - 1
 # What feedback reads of a tip (not its text), the fields of _Tip.
 _TIP_FIELDS = (
@@ -64,7 +63,7 @@ def _validate(*, action: str, until: datetime | None, idempotency_key: str | Non
         if until <= now:
             raise _invalid("until", "`until` must be in the future.")
         # Serving honours a snooze for at most this long (its cool-down look-back): say so instead of ignoring it.
-        max_h = getattr(settings, "TIPS_SNOOZE_MAX_H", SNOOZE_MAX_H_DEFAULT)
+        max_h = settings.TIPS_SNOOZE_MAX_H
         if until > now + timedelta(hours=max_h):
             raise _invalid("until", f"`until` must be at most {max_h:g} hours ahead.")
     if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:

@@ -10,7 +10,7 @@ from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
 from generation.candidates import arm_name
-from recommender.caching import GLOBAL_ARMS_KEY, arms_key, serving_state_forget
+from recommender.cache_keys import GLOBAL_ARMS_KEY, arms_key, serving_state_forget
 from recommender.models import ArmStat, TipScore
 from tipengine.caching import cache_forget
 

@@ -107,7 +107,7 @@ class Command(BaseCommand):
                 policies=names,
                 keep=(keep,) if keep else (),
                 responder=responder,
-                shrinkage=float(getattr(settings, "TIPS_SHRINKAGE_STRENGTH", 0.0)),
+                shrinkage=settings.TIPS_SHRINKAGE_STRENGTH,
                 **params,
             )
         except JudgeError as exc:
