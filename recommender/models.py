@@ -30,6 +30,12 @@ class TipRequest(models.Model):
         return f"TipRequest {self.pk} for user {self.user_id}"
 
 
+# What a served tip says and where it came from: the one list serving writes and the history API shows.
+SERVED_TIP_CONTENT = ("tip_kind", "source", "title", "body", "rationale", "task_ids", "prompt_version", "llm_model")
+# The columns a served tip is written with (slate order, content, the policy's numbers); the rest start empty.
+SERVED_TIP_COLUMNS = ("position", *SERVED_TIP_CONTENT, "score", "propensity", "due_age_days", "features")
+
+
 class TipScore(models.Model):
     """One served tip, logged with everything needed to learn from it and evaluate other policies."""
 

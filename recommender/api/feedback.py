@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from recommender.models import FeedbackEvent, TipScore
+from recommender.models import SERVED_TIP_CONTENT, FeedbackEvent, TipScore
 from recommender.reward_rules import Action, window_closes_at
 from recommender.selectors.history import tips_history
 from recommender.services.feedback import feedback_record
@@ -81,14 +81,7 @@ class HistoryApi(ListAPIView):
                 "id",
                 "request_id",
                 "position",
-                "kind",
-                "source",
-                "title",
-                "body",
-                "rationale",
-                "task_ids",
-                "prompt_version",
-                "llm_model",
+                *("kind" if name == "tip_kind" else name for name in SERVED_TIP_CONTENT),
                 "served_at",
                 "last_action",
                 "reward",
