@@ -20,7 +20,7 @@ from recommender.services.rewards import rewards_finalize_expired, tips_credit_c
 from recommender.services.stats import arm_stats_rebuild
 from recommender.tests.feedback_support import candidate, serve, stats_snapshot, tip
 from tipengine.errors import ApiError
-from tipengine.testing import ActorsMixin, BaseTestCase, require_service
+from tipengine.testing import ActorsMixin, BaseTestCase
 
 
 class IncrementalStatsTests(BaseTestCase):
@@ -100,7 +100,6 @@ class ConcurrentFeedbackTests(ActorsMixin, TransactionTestCase):
     """Real concurrent transactions on PostgreSQL: threads, each with its own connection, released together."""
 
     def setUp(self):
-        require_service("PostgreSQL", connection.vendor == "postgresql", "set DATABASE_URL=postgres://...")
         super().setUp()
 
     def run_together(self, calls: list[Callable[[], Any]]) -> list[Any]:
