@@ -106,7 +106,7 @@ class BackfillResumeTests(ActorsMixin, TransactionTestCase):
     def database_url(self) -> str:
         db = connection.settings_dict
         password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
-        return f"postgres://{quote(db['USER'])}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+        return f"postgres://{quote(db['USER'])}{password}@{quote(db['HOST'], safe='')}:{db['PORT'] or 5432}/{db['NAME']}"
 
     def filled(self) -> int:
         return TipScore.objects.filter(tip_kind__isnull=False).count()
