@@ -1,7 +1,7 @@
 """Test settings: the real settings, with background work run inline so tests see its effects.
 
 With no DATABASE_URL the run gets its own embedded PostgreSQL, and with no REDIS_URL its own redis-server when
-one is installed (tipengine/private_services.py, docs/testing.md).
+one is installed (tipengine/private_services.py, ADR 0060).
 """
 
 import os

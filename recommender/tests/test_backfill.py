@@ -106,7 +106,8 @@ class BackfillResumeTests(ActorsMixin, TransactionTestCase):
     def database_url(self) -> str:
         db = connection.settings_dict
         password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
-        return f"postgres://{quote(db['USER'])}{password}@{quote(db['HOST'], safe='')}:{db['PORT'] or 5432}/{db['NAME']}"
+        host = quote(db["HOST"], safe="")  # a socket directory (the embedded server) travels percent-encoded
+        return f"postgres://{quote(db['USER'])}{password}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
 
     def filled(self) -> int:
         return TipScore.objects.filter(tip_kind__isnull=False).count()
