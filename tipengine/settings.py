@@ -98,6 +98,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # (tipengine/unavailable.py, ADR 0064); the pool reconnects on its own when the server is back.
 DB_CONNECT_TIMEOUT_S = env_int("DB_CONNECT_TIMEOUT_S", 2)  # libpq's minimum is 2 s
 DB_UNAVAILABLE_RETRY_AFTER_S = env_int("DB_UNAVAILABLE_RETRY_AFTER_S", 5)
+DB_UNAVAILABLE_SKIP_S = env_float("DB_UNAVAILABLE_SKIP_S", 1.0, low=0.0)  # answer 503 at once this long after one
 if "pool" in DATABASES["default"].get("OPTIONS", {}):
     DATABASES["default"]["OPTIONS"]["connect_timeout"] = DB_CONNECT_TIMEOUT_S
 
