@@ -1,6 +1,7 @@
 """Django settings for tipengine, read from the environment (see .env.example)."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -33,6 +34,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files served by us: /api/docs/ works offline and without a CDN
+    "axes",  # admin login brute-force protection (ADR 0066)
     "tipengine",
     "integrations",
     "generation",
@@ -48,6 +50,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "tipengine.unavailable.DatabaseUnavailableMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]
 
 if not DEBUG:
@@ -171,6 +174,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Admin (and any password) login: django-axes locks a username from an address after AXES_FAILURE_LIMIT failures
+# for AXES_COOLOFF_MINUTES; a success resets the count (ADR 0066). The API uses tokens, which never pass here.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("AXES_COOLOFF_MINUTES", 15.0, low=0.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 
 # Token -> user is cached this long; a deleted token or deactivated user is forgotten at once (tipengine/auth.py).
 TOKEN_AUTH_CACHE_S = env_int("TOKEN_AUTH_CACHE_S", 300)
