@@ -100,6 +100,10 @@ def run(args: argparse.Namespace) -> dict:
             "TASKS_MODE": "celery",
             "LITELLM_URL": "",
             "GUNICORN_THREADS": "2",
+            # Few users calling hard: throttles (per-user policy) would answer 429s, not what is measured here.
+            "THROTTLE_TIPS_RATE": "1000000/min",
+            "THROTTLE_FEEDBACK_RATE": "1000000/min",
+            "THROTTLE_HISTORY_RATE": "1000000/min",
         }
         tokens_file = Path(postgres.dir) / "tokens.txt"
         seed = [sys.executable, "bench/seed.py", "--migrate", "--users", "40", "--tips", "2000", "--active", "20"]

@@ -184,6 +184,14 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
+# Requests per user for each throttled view (DRF rates: N/second|minute|hour|day), counted in the cache; a
+# throttled call answers 429 with Retry-After before it does any work (tipengine/throttles.py).
+API_THROTTLE_RATES = {
+    "tips": env_str("THROTTLE_TIPS_RATE", "60/min"),
+    "feedback": env_str("THROTTLE_FEEDBACK_RATE", "120/min"),
+    "history": env_str("THROTTLE_HISTORY_RATE", "60/min"),
+}
+
 # Token -> user is cached this long; a deleted token or deactivated user is forgotten at once (tipengine/auth.py).
 TOKEN_AUTH_CACHE_S = env_int("TOKEN_AUTH_CACHE_S", 300)
 
@@ -193,11 +201,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["tipengine.parsers.SafeJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "tipengine.pagination.CreatedCursorPagination",
     "PAGE_SIZE": 20,
     # tipengine.errors' handler, with database outages answered 503 (tipengine/unavailable.py)
+    "DEFAULT_THROTTLE_CLASSES": ["tipengine.throttles.UserScopeThrottle"],  # views name a throttle_scope
     "EXCEPTION_HANDLER": "tipengine.unavailable.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

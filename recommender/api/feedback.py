@@ -19,6 +19,8 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 class FeedbackApi(APIView):
     """Record what the user did with a tip; the `Idempotency-Key` header makes retries safe."""
 
+    throttle_scope = "feedback"  # settings.API_THROTTLE_RATES
+
     @extend_schema_serializer(component_name="TipFeedbackRequest")
     class InputSerializer(serializers.Serializer):
         action = serializers.ChoiceField(choices=Action.choices)
@@ -67,6 +69,8 @@ class FeedbackEventSerializer(serializers.ModelSerializer):
 
 class HistoryApi(ListAPIView):
     """The user's served tips, newest first, with every feedback event and the reward; cursor-paginated."""
+
+    throttle_scope = "history"  # settings.API_THROTTLE_RATES
 
     @extend_schema_serializer(component_name="TipHistoryItem")
     class OutputSerializer(serializers.ModelSerializer):

@@ -54,6 +54,8 @@ class TipsOutputSerializer(serializers.Serializer):
 class TipsApi(APIView):
     """Serve up to `limit` tips for the authenticated user; each is logged and can then get feedback."""
 
+    throttle_scope = "tips"  # settings.API_THROTTLE_RATES
+
     class InputSerializer(serializers.Serializer):
         limit = serializers.IntegerField(min_value=1, max_value=LIMIT_MAX, default=LIMIT_DEFAULT)
 
