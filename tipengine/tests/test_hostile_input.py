@@ -71,3 +71,9 @@ def test_it_answers_413_for_a_body_over_the_upload_limit(api, alice, tip):
     body = json.dumps({"action": "accepted", "pad": "x" * 2000}).encode()
     error = assert_error(post_raw(api, alice, feedback_url(tip), body), 413, "request_too_large")
     assert error["details"]["max_bytes"] == 1000
+
+
+@pytest.mark.parametrize("page_size", ["0", "101", "null", "-1", "1.5", "٣"])
+def test_it_answers_400_for_a_page_size_out_of_bounds_instead_of_serving_another(api, alice, page_size):
+    error = assert_error(api(alice).get(HISTORY, {"page_size": page_size}), 400, "invalid")
+    assert "page_size" in error["details"]["fields"]
