@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 from kombu.exceptions import OperationalError as BrokerError
 
+from tipengine.celery import app
 from tipengine.models import PendingTask
 
 logger = logging.getLogger(__name__)
@@ -65,8 +66,6 @@ def outbox_flush(*, batch_size: int = 500) -> int:
     A row is deleted in the transaction that locked it, after its publish succeeded: a crash in between sends
     it twice, never zero times (every task is idempotent, ADR 0001). Stops at the first publish that fails.
     """
-    from tipengine.celery import app
-
     sent: list[int] = []
     with transaction.atomic():
         rows = list(PendingTask.objects.select_for_update(skip_locked=True).order_by("id")[:batch_size])

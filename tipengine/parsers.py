@@ -9,6 +9,8 @@ from django.core.exceptions import RequestDataTooBig
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
 
+from tipengine.domain_errors import TooLarge
+
 # A \ud800-\udfff escape: the only way a JSON text decodes to a str that cannot be encoded as UTF-8.
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]", re.ASCII)
 
@@ -29,10 +31,7 @@ class SafeJSONParser(BaseParser):
         try:
             raw = request.body if request is not None else stream.read()  # Django checks the size in .body
         except RequestDataTooBig:
-            from tipengine.errors import ApiError  # here: tipengine.errors imports DRF's views, which import us
-
-            raise ApiError(
-                status=413,
+            raise TooLarge(
                 code="request_too_large",
                 message="The request body is too large.",
                 details={"max_bytes": settings.DATA_UPLOAD_MAX_MEMORY_SIZE},
