@@ -40,7 +40,9 @@ class TipOutputSerializer(serializers.Serializer):
 
 
 class DegradedSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="tasks_unavailable, llm_timeout, llm_unavailable, llm_skipped, ...")
+    code = serializers.CharField(
+        help_text="tasks_unavailable, llm_timeout, llm_unavailable, llm_skipped, no_candidates, cache_unavailable"
+    )
     message = serializers.CharField()
     details = serializers.DictField()
 

@@ -55,11 +55,14 @@ def call_with_deadline(call, deadline_s: float):
 
 def test_it_serves_tips_and_records_feedback_while_redis_is_killed(redis_cache, served_alice):
     client = api_client(served_alice)
-    assert client.get(TIPS).status_code == 200  # the token and serving state are cached now
+    response = client.get(TIPS)  # the token and serving state are cached now
+    assert response.status_code == 200
+    assert "cache_unavailable" not in [d["code"] for d in response.json()["degraded"]]
     redis_cache.kill()
 
     response = client.get(TIPS)
     assert response.status_code == 200, response.content
+    assert "cache_unavailable" in [d["code"] for d in response.json()["degraded"]]
     tip_id = response.json()["tips"][0]["id"]
     feedback = client.post(f"/api/v1/tips/{tip_id}/feedback/", {"action": "accepted"}, format="json")
     assert feedback.status_code == 201, feedback.content
