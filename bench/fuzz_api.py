@@ -79,6 +79,8 @@ def run(args: argparse.Namespace) -> dict:
             report = Path(postgres.dir) / "report.json"
             command = [
                 str(ROOT / ".venv/bin/schemathesis"),
+                "--config-file",
+                str(ROOT / "bench" / "schemathesis.toml"),
                 "run",
                 f"{server.url}/api/schema/?format=json",
                 "--checks",

@@ -60,7 +60,8 @@ def _error_codes(path: str, operation: dict[str, Any], *, throttled: bool) -> li
 def add_error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """drf-spectacular POSTPROCESSING_HOOKS entry: add the `Error` component and each operation's error answers.
 
-    An operation's own documented error (e.g. a 409 with its reason) is kept; only missing codes are added.
+    An operation's own documented error (e.g. a 409 with its reason) is kept, its body the Error component;
+    only missing codes are added.
     """
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
     throttled_views = {
@@ -69,6 +70,9 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
+            for code, response in responses.items():  # an error a view documents by description only
+                if code[0] in "45" and "content" not in response:
+                    response["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
             for code in _error_codes(path, operation, throttled=(path, method) in throttled_views):
                 if code in responses:
                     continue
