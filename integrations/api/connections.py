@@ -61,7 +61,8 @@ class TodoistApi(APIView):
         return Response(self.OutputSerializer(integration_status(user=request.user)).data)
 
     @extend_schema(
-        responses={200: IntegrationOutputSerializer}, summary="Disconnect Todoist (revoke, forget the token)"
+        responses={200: IntegrationOutputSerializer, 404: OpenApiResponse(description="Todoist was never connected.")},
+        summary="Disconnect Todoist (revoke, forget the token)",
     )
     def delete(self, request: Request) -> Response:
         integration = integration_disconnect(user=request.user)

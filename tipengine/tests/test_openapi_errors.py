@@ -2,6 +2,8 @@
 
 import pytest
 
+from integrations.services import integration_connect_sample
+
 pytestmark = pytest.mark.django_db
 
 
@@ -41,3 +43,23 @@ def test_history_documents_the_page_size_bounds_it_enforces(schema):
     parameters = {p["name"]: p for p in schema["paths"]["/api/v1/tips/history/"]["get"]["parameters"]}
     assert parameters["page_size"]["schema"]["minimum"] == 1
     assert parameters["page_size"]["schema"]["maximum"] == 100
+
+
+def test_it_documents_what_the_endpoints_really_answer(schema, api, alice):
+    todoist = schema["paths"]["/api/v1/integrations/todoist/"]
+    assert {"200", "404"} <= set(todoist["delete"]["responses"]) and "204" not in todoist["delete"]["responses"]
+    assert api(alice).delete("/api/v1/integrations/todoist/").status_code == 404  # never connected
+    integration_connect_sample(user=alice)
+    assert api(alice).delete("/api/v1/integrations/todoist/").status_code == 200
+
+    limit = {p["name"]: p for p in schema["paths"]["/api/v1/tips/"]["get"]["parameters"]}["limit"]["schema"]
+    assert (limit["minimum"], limit["maximum"]) == (1, 10)
+    callback = schema["paths"]["/api/v1/integrations/todoist/callback/"]["get"]["parameters"]
+    assert {p["name"]: p.get("required", False) for p in callback} == {"code": False, "state": True, "error": False}
+
+
+@pytest.mark.parametrize("query", ["limit=", "limit=0", "limit=11", "limit=two"])
+def test_it_answers_400_for_a_limit_the_schema_does_not_allow(api, alice, query):
+    response = api(alice).get(f"/api/v1/tips/?{query}")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
