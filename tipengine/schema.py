@@ -30,6 +30,7 @@ DESCRIPTIONS = {
     "403": "Authenticated, but not allowed (e.g. a session call without its CSRF token).",
     "404": "No such object among yours.",
     "413": "The request body is too large.",
+    "414": "The URL is longer than the HTTP server takes (gunicorn: 4094 bytes); answered before the app, not JSON.",
     "415": "The body is not JSON.",
     "429": "Too many requests for this user; retry after `Retry-After` seconds.",
     "503": "A dependency (the database) is unavailable; retry after `Retry-After` seconds.",
@@ -46,6 +47,8 @@ def _error_codes(path: str, operation: dict[str, Any], *, throttled: bool) -> li
     codes = ["503"]
     if any(p["in"] in ("query", "header") for p in operation.get("parameters", [])) or "requestBody" in operation:
         codes.append("400")
+    if any(p["in"] == "query" and p["schema"].get("type") == "string" for p in operation.get("parameters", [])):
+        codes.append("414")
     if "requestBody" in operation:
         codes += ["413", "415"]
     if {} not in operation.get("security", [{}]):  # authentication required
@@ -71,15 +74,14 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
             for code, response in responses.items():  # an error a view documents by description only
-                if code[0] in "45" and "content" not in response:
+                if code[0] in "45" and code != "414" and "content" not in response:
                     response["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
             for code in _error_codes(path, operation, throttled=(path, method) in throttled_views):
                 if code in responses:
                     continue
-                response: dict[str, Any] = {
-                    "description": DESCRIPTIONS[code],
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-                }
+                response: dict[str, Any] = {"description": DESCRIPTIONS[code]}
+                if code != "414":
+                    response["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
                 if code in ("429", "503"):
                     response["headers"] = RETRY_AFTER
                 responses[code] = response
