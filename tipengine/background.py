@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from celery import Task
+from celery.exceptions import Retry
 from django.conf import settings
 from django.db import close_old_connections, transaction
 from kombu.exceptions import OperationalError as BrokerError
@@ -20,9 +21,23 @@ logger = logging.getLogger(__name__)
 _broker_down_until = 0.0
 
 
+def _apply(task: Task, args: tuple[Any, ...]) -> None:
+    """Run `task` here; a retry it asks for (autoretry_for) runs here too, at once, up to its max_retries.
+
+    Celery's own eager run raises the Retry instead when it propagates errors.
+    """
+    retries = 0
+    while True:
+        try:
+            task.apply(args=args, retries=retries, throw=True)
+            return
+        except Retry:
+            retries += 1
+
+
 def _run_in_thread(task: Task, args: tuple[Any, ...]) -> None:
     try:
-        task.apply(args=args, throw=True)
+        _apply(task, args)
     except Exception:
         logger.exception("Background task %s failed", task.name)
     finally:
@@ -57,7 +72,7 @@ def enqueue(task: Task, *args: Any) -> None:
     elif mode == "thread":
         threading.Thread(target=_run_in_thread, args=(task, args), daemon=True, name=task.name).start()
     else:
-        task.apply(args=args, throw=True)
+        _apply(task, args)
 
 
 def outbox_flush(*, batch_size: int = 500) -> int:

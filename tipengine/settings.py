@@ -76,34 +76,42 @@ TEMPLATES = [
 ]
 
 # --- database ---
-# Unset DATABASE_URL: an embedded SQLite file, so `make run` needs no server.
-VAR_DIR.mkdir(exist_ok=True)  # the embedded SQLite file lives here
-DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'tipengine.sqlite3'}")}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # psycopg 3's pool replaces persistent connections (CONN_MAX_AGE must stay 0 with it).
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    # Parameters travel apart from the SQL, and a statement run DB_PREPARE_THRESHOLD times on a connection is
-    # prepared: PostgreSQL stops parsing and planning the serving and feedback writes (ADR 0058). Set 0 behind a
-    # pooler in transaction mode that does not track prepared statements.
-    prepare_threshold = env_int("DB_PREPARE_THRESHOLD", 5)
-    DATABASES["default"]["OPTIONS"] = {
-        **DATABASES["default"].get("OPTIONS", {}),
-        "server_side_binding": True,
-        "prepare_threshold": prepare_threshold if prepare_threshold > 0 else None,
-        "pool": {
-            "min_size": env_int("DB_POOL_MIN", 1),
-            "max_size": env_int("DB_POOL_MAX", 10),
-            "timeout": env_float("DB_POOL_TIMEOUT_S", 2.0, low=0.1),
-        },
+# PostgreSQL only (ADR 0060). Unset DATABASE_URL: the embedded server whose data lives in var/postgres (or
+# EMBEDDED_PGDATA), started on the first connection and left running for the next command to attach to.
+if env_str("DATABASE_URL"):
+    DATABASES = {"default": env_database("DATABASE_URL")}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "tipengine.embedded_db",
+            "NAME": "tipengine",
+            "USER": "postgres",
+            "PGDATA": env_str("EMBEDDED_PGDATA", str(VAR_DIR / "postgres")),
+        }
     }
+# psycopg 3's pool replaces persistent connections (CONN_MAX_AGE must stay 0 with it).
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Parameters travel apart from the SQL, and a statement run DB_PREPARE_THRESHOLD times on a connection is
+# prepared: PostgreSQL stops parsing and planning the serving and feedback writes (ADR 0058). Set 0 behind a
+# pooler in transaction mode that does not track prepared statements.
+prepare_threshold = env_int("DB_PREPARE_THRESHOLD", 5)
+DATABASES["default"]["OPTIONS"] = {
+    **DATABASES["default"].get("OPTIONS", {}),
+    "server_side_binding": True,
+    "prepare_threshold": prepare_threshold if prepare_threshold > 0 else None,
+    "pool": {
+        "min_size": env_int("DB_POOL_MIN", 1),
+        "max_size": env_int("DB_POOL_MAX", 10),
+        "timeout": env_float("DB_POOL_TIMEOUT_S", 2.0, low=0.1),
+    },
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # A stopped or unreachable PostgreSQL costs a request at most DB_POOL_TIMEOUT_S, then a 503 with Retry-After
 # (tipengine/unavailable.py, ADR 0064); the pool reconnects on its own when the server is back.
 DB_CONNECT_TIMEOUT_S = env_int("DB_CONNECT_TIMEOUT_S", 2)  # libpq's minimum is 2 s
 DB_UNAVAILABLE_RETRY_AFTER_S = env_int("DB_UNAVAILABLE_RETRY_AFTER_S", 5)
 DB_UNAVAILABLE_SKIP_S = env_float("DB_UNAVAILABLE_SKIP_S", 1.0, low=0.0)  # answer 503 at once this long after one
-if "pool" in DATABASES["default"].get("OPTIONS", {}):
-    DATABASES["default"]["OPTIONS"]["connect_timeout"] = DB_CONNECT_TIMEOUT_S
+DATABASES["default"]["OPTIONS"]["connect_timeout"] = DB_CONNECT_TIMEOUT_S
 
 # --- cache, broker, background work ---
 # Availability (ADR 0064): short timeouts on Redis, and how long a failed cache server is skipped per process.
