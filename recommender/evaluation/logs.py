@@ -20,6 +20,20 @@ import numpy as np
 LEGACY = "legacy"  # no candidate set or no propensity: logged before offline evaluation existed
 PENDING = "pending"  # a reward is not final yet (its window is open)
 INCONSISTENT = "inconsistent"  # a pick that was not among the remaining candidates, or a repeated position
+# What each skip reason means for the reader of `evaluate_policy` (a skipped request skips all its tips).
+SKIP_REASONS = {
+    LEGACY: "logged without its candidate set or a propensity (served before offline evaluation existed); "
+    "backfill_tip_scores recovers what the logged request allows",
+    PENDING: "a reward is not final yet: its reward window (TIPS_REWARD_WINDOW_H) is still open and no "
+    "terminal feedback closed it; finalize_rewards closes expired windows",
+    INCONSISTENT: "the log contradicts itself: a served tip whose arm was not among the candidates left at its "
+    "position, or two tips at one position; such a request cannot be weighed",
+}
+
+
+def explain_skipped(skipped: dict[str, int]) -> list[str]:
+    """One line per skip reason: how many tips, and what the reason means."""
+    return [f"  {n:>7} {reason}: {SKIP_REASONS.get(reason, reason)}" for reason, n in sorted(skipped.items())]
 
 
 class LoggedRow(NamedTuple):
@@ -52,6 +66,7 @@ class LoggedSlates:
     row_propensity: np.ndarray
     row_reward: np.ndarray
     row_segment: list[Any]
+    request_policy: np.ndarray  # the logging policy's name, per request
     skipped: Counter[str] = field(default_factory=Counter)
     logging_policies: Counter[str] = field(default_factory=Counter)
 
@@ -200,14 +215,18 @@ class SlateBuilder:
             row_propensity=propensity[keep].copy(),
             row_reward=reward[keep].copy(),
             row_segment=[s for s, k in zip(self._segments, keep, strict=True) if k] if self._segments else [],
+            request_policy=self._policy_names(first_rows),
             skipped=skipped,
             logging_policies=self._policy_counts(first_rows),
         )
 
+    def _policy_names(self, first_rows: np.ndarray) -> np.ndarray:
+        names = np.array(list(self._policy_ids) or [""])
+        return names[np.frombuffer(self._policies, dtype=np.int64)[first_rows]]
+
     def _policy_counts(self, first_rows: np.ndarray) -> Counter[str]:
-        names = {code: name for name, code in self._policy_ids.items()}
-        codes = np.frombuffer(self._policies, dtype=np.int64)[first_rows]
-        return Counter({names[code]: int(n) for code, n in zip(*np.unique(codes, return_counts=True), strict=True)})
+        names, counts = np.unique(self._policy_names(first_rows), return_counts=True)
+        return Counter({str(name): int(n) for name, n in zip(names, counts, strict=True)})
 
     def _inconsistent(
         self,

@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 
-from recommender.evaluation.simulation import SimulationResult
+from recommender.evaluation.simulation import SimulationResult, simulated_policy
 from recommender.models import FeedbackEvent, TipRequest, TipScore
 
 BATCH = 2000
@@ -41,12 +41,14 @@ def simulation_logs_write(*, result: SimulationResult, policy: str) -> dict[str,
     if not run.served and result.rounds and result.users:
         raise ValueError(f"The simulation did not keep the requests of {policy!r}.")
     users = _simulated_users(result)
+    # The parameters it ran with, as serving logs them (the evaluator rebuilds the logging policy from them).
+    params = simulated_policy(policy, result.epsilon).params()
     requests = [
         TipRequest(
             user_id=users[s.context.user],
             created_at=result.request_time(s.round, s.context.user),
             policy=policy,
-            policy_params={"simulated": True, "seed": result.seed, "limit": result.slate},
+            policy_params={**params, "simulated": True, "seed": result.seed, "limit": result.slate},
             candidates=[c.describe() for c in s.context.candidates],
         )
         for s in run.served

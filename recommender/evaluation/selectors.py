@@ -9,8 +9,9 @@ feature payload never travels, and Python touches each row only in C-level colum
 from __future__ import annotations
 
 from array import array
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from django.db.models import (
     BooleanField,
     Case,
     CharField,
+    Count,
     ExpressionWrapper,
     F,
     FloatField,
@@ -33,11 +35,12 @@ from django.db.models import (
 )
 
 from recommender.candidates import TipKind, TipSource, arm_name
-from recommender.evaluation.logs import SlateBuilder
+from recommender.evaluation.logs import PENDING, SlateBuilder, explain_skipped
 from recommender.evaluation.offline import Evaluation, NothingToEvaluate, evaluate
 from recommender.evaluation.targets import RewardEvents
-from recommender.models import TipScore
-from recommender.policies import Policy
+from recommender.models import TipRequest, TipScore
+from recommender.policies import POLICIES, Policy, get_policy
+from recommender.rewards import window_closes_at
 from recommender.services.stats import LEGACY_KIND
 
 SEGMENT_COLUMNS = ("prompt_version", "tip_kind", "llm_model")
@@ -164,6 +167,42 @@ def reward_events(*, until: datetime | None) -> RewardEvents:
     )
 
 
+def logging_policies(*, since: datetime | None = None, until: datetime | None = None) -> dict[str, Policy]:
+    """The policy behind each logging policy name of the period, built with its most often logged parameters.
+
+    Requests log their policy's parameters (policy_params); one grouped query counts each combination.
+    """
+    keys = sorted({key for cls in POLICIES.values() for key in cls().params()})
+    rows = (
+        TipRequest.objects.filter(_period("created_at", since, until), policy__in=list(POLICIES))
+        .values_list("policy", *(f"policy_params__{key}" for key in keys))
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    seen: dict[str, Counter[tuple]] = defaultdict(Counter)
+    for name, *values, n in rows:
+        accepted = POLICIES[name]().params()
+        seen[name][tuple((k, v) for k, v in zip(keys, values, strict=True) if k in accepted and v is not None)] += n
+    built = {}
+    for name, params in seen.items():
+        try:
+            built[name] = get_policy(name, **dict(params.most_common(1)[0][0]))
+        except (TypeError, ValueError):  # parameters this version's class no longer takes: leave it unchecked
+            continue
+    return built
+
+
+def pending_closes_at(*, since: datetime | None = None, until: datetime | None = None) -> datetime | None:
+    """When the reward window of the earliest served tip of the period that is not final yet closes."""
+    first = (
+        TipScore.objects.filter(_period("request__created_at", since, until), finalized_at__isnull=True)
+        .order_by("served_at")
+        .values_list("served_at", flat=True)
+        .first()
+    )
+    return window_closes_at(first) if first is not None else None
+
+
 def policy_evaluation(
     *,
     policy: Policy,
@@ -178,10 +217,11 @@ def policy_evaluation(
     for chunk in logged_rows(since=since, until=until, by=by):
         builder.add_chunk(chunk, segments=by is not None)
     slates = builder.build()
+    closes = pending_closes_at(since=since, until=until) if slates.skipped.get(PENDING) else None
     if slates.n_rows == 0:
-        raise NothingToEvaluate(_nothing_message(slates.skipped), skipped=dict(slates.skipped))
+        raise NothingToEvaluate(_nothing_message(slates.skipped, closes), skipped=dict(slates.skipped))
     events = reward_events(until=until)
-    return evaluate(
+    evaluation = evaluate(
         slates=slates,
         events=events,
         policy=policy,
@@ -191,11 +231,19 @@ def policy_evaluation(
         shrinkage=float(getattr(settings, "TIPS_SHRINKAGE_STRENGTH", 0.0)),
         by=by,
         frozen_at=since.timestamp() if since is not None else -np.inf,
+        logging=logging_policies(since=since, until=until),
     )
+    return replace(evaluation, pending_closes_at=closes)
 
 
-def _nothing_message(skipped: Counter[str]) -> str:
+def _nothing_message(skipped: Counter[str], closes: datetime | None) -> str:
     if not skipped:
         return "No tips were served in this period."
     counts = ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items()))
-    return f"No usable tips in this period: every served tip was skipped ({counts})."
+    lines = [f"No usable tips in this period: every served tip was skipped ({counts}).", *explain_skipped(skipped)]
+    if closes is not None:
+        lines.append(
+            f"The earliest pending tip's reward window closes at {closes:%Y-%m-%d %H:%M:%S %Z}: run "
+            "finalize_rewards after that (the embedded run and Celery beat do it periodically), then evaluate again."
+        )
+    return "\n".join(lines)

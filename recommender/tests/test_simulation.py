@@ -149,13 +149,16 @@ class SimulateCommandTests(SimpleTestCase):
 
     def test_it_prints_the_summary_and_writes_csv_and_png(self):
         with tempfile.TemporaryDirectory() as out:
-            text = self.run_command("--users", "6", "--rounds", "8", "--policies", "egreedy,uniform", "--out", out)
+            text = self.run_command(
+                "--users", "6", "--rounds", "8", "--policies", "egreedy,uniform", "--seed", "4", "--out", out
+            )  # fmt: skip
             self.assertIn("cumulative reward", text)
-            self.assertIn("egreedy", text)
+            self.assertIn("Share of the oracle over seeds 4-6", text)
             with open(Path(out) / "simulation.csv", newline="") as fh:
                 rows = list(csv.DictReader(fh))
-            self.assertEqual(len(rows), 3 * 8)  # oracle, egreedy, uniform
+            self.assertEqual(len(rows), 3 * 3 * 8)  # three seeds by default; oracle, egreedy, uniform
             self.assertEqual({r["policy"] for r in rows}, {ORACLE, "egreedy", "uniform"})
+            self.assertEqual({r["seed"] for r in rows}, {"4", "5", "6"})
             self.assertEqual((Path(out) / "learning_curves.png").read_bytes()[:8], b"\x89PNG\r\n\x1a\n")
 
     def test_it_rejects_bad_input_with_a_clear_message(self):

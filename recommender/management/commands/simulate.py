@@ -31,6 +31,12 @@ class Command(BaseCommand):
         parser.add_argument("--rounds", type=int, default=100)
         parser.add_argument("--policies", default="egreedy,thompson,ucb1", help="comma-separated policy names")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--replicates",
+            type=int,
+            help="seeds SEED, SEED+1, ... run and plotted as bands (default 3, 1 with --judge); the table, "
+            "--write-logs and --json's summary are the first seed's",
+        )
         parser.add_argument("--slate", type=int, default=1, help="tips served per request")
         parser.add_argument("--epsilon", type=float, help="egreedy's exploration rate (default TIPS_EPSILON)")
         parser.add_argument("--out", default=str(settings.VAR_DIR / "simulation"), help="directory for CSV and PNG")
@@ -50,6 +56,8 @@ class Command(BaseCommand):
         users = positive("--users", options["users"], 100_000)
         rounds = positive("--rounds", options["rounds"], 100_000)
         slate = positive("--slate", options["slate"], 10)
+        replicates = options["replicates"] or (1 if options["judge"] else 3)
+        replicates = positive("--replicates", replicates, 20)
         epsilon = settings.TIPS_EPSILON if options["epsilon"] is None else options["epsilon"]
         if not 0.0 <= epsilon <= 1.0:
             raise CommandError(f"--epsilon must be in [0, 1], not {epsilon}.")
@@ -65,21 +73,31 @@ class Command(BaseCommand):
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CommandError(f"Cannot create --out directory {out}: {exc.strerror}.") from exc
-        result = self._simulate(
-            names, keep, responder, users=users, rounds=rounds, slate=slate, epsilon=epsilon, seed=options["seed"]
-        )
-        csv_path = write_csv(result, out / "simulation.csv")
-        png_path = write_png(result, out / "learning_curves.png")
+        # One seed at a time: only the first keeps its requests (for --write-logs), the others only their curves.
+        params = {"users": users, "rounds": rounds, "slate": slate, "epsilon": epsilon}
+        results = [
+            self._simulate(names, keep if i == 0 else None, responder, seed=options["seed"] + i, **params)
+            for i in range(replicates)
+        ]
+        result = results[0]
+        csv_path = write_csv(results, out / "simulation.csv")
+        png_path = write_png(results, out / "learning_curves.png")
         written = None
         if keep:
             from recommender.evaluation.recording import simulation_logs_write
 
             written = simulation_logs_write(result=result, policy=keep)
         if options["json"]:
-            payload = {"summary": result.summary(), "csv": str(csv_path), "png": str(png_path), "written": written}
+            payload = {
+                "summary": result.summary(),
+                "replicates": [{"seed": r.seed, "summary": r.summary()} for r in results],
+                "csv": str(csv_path),
+                "png": str(png_path),
+                "written": written,
+            }
             self.stdout.write(json.dumps(payload, indent=2))
             return
-        self.stdout.write(simulation_table(result))
+        self.stdout.write(simulation_table(results))
         self.stdout.write(f"\nWrote {csv_path} and {png_path}")
         if written:
             self.stdout.write(
