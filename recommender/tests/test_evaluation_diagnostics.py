@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.test import SimpleTestCase, TestCase, override_settings
 from django.utils import timezone
 
-from recommender.evaluation.logs import LoggedRow, SlateBuilder
+from recommender.evaluation.logs import SlateBuilder
 from recommender.evaluation.offline import evaluate
 from recommender.evaluation.simulation import ARMS, simulate, simulated_policy
 from recommender.models import TipRequest, TipScore
