@@ -113,6 +113,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+# Without beat (no broker), the serving process runs CELERY_BEAT_SCHEDULE itself (tipengine/periodic.py).
+PERIODIC_IN_PROCESS = env_bool("PERIODIC_IN_PROCESS", TASKS_MODE != "celery")
 
 # --- auth and the API ---
 AUTH_PASSWORD_VALIDATORS = [

@@ -7,6 +7,7 @@ os.environ.setdefault("DEBUG", "1")
 from tipengine.settings import *  # noqa: F403
 
 TASKS_MODE = "inline"
+PERIODIC_IN_PROCESS = False  # tests run periodic jobs themselves, when they mean to
 CELERY_TASK_ALWAYS_EAGER = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed: users are created per test
 SECURE_SSL_REDIRECT = False
