@@ -87,6 +87,7 @@ class Evaluation:
     segments: list[Segment] = field(default_factory=list)
     diagnostics: list[PositionDiagnostics] = field(default_factory=list)
     pending_closes_at: datetime | None = None  # when the earliest skipped pending tip's window closes
+    logged_estimates: int = 0  # requests whose target decided from the estimates the request logged
 
     @property
     def warnings(self) -> list[str]:
@@ -111,6 +112,7 @@ class Evaluation:
             "rows": self.rows,
             "skipped": self.skipped,
             "pending_closes_at": self.pending_closes_at,
+            "logged_estimates": self.logged_estimates,
             "logging_policies": self.logging_policies,
             "estimates": {name: getattr(self, name).as_dict() for name in ("logged", "ips", "snips", "dr")},
             "by": self.by,
@@ -148,6 +150,21 @@ def _cumulative(rho: np.ndarray, rank: np.ndarray) -> np.ndarray:
     return weights
 
 
+def _with_logged(slates: LoggedSlates, count: np.ndarray, reward_sum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The replayed statistics, replaced by the estimates each request logged where it logged them.
+
+    Those are what the logging policy really decided from (a cached, possibly stale copy included), so
+    its own propensities are reproduced by construction; replay from final rewards is the fallback for
+    requests logged before the estimates were.
+    """
+    mask = slates.has_estimates
+    if mask.any():
+        width = slates.logged_count.shape[1]
+        count[mask], reward_sum[mask] = 0.0, 0.0
+        count[mask, :width], reward_sum[mask, :width] = slates.logged_count[mask], slates.logged_sum[mask]
+    return count, reward_sum
+
+
 def evaluate(
     *,
     slates: LoggedSlates,
@@ -178,10 +195,12 @@ def evaluate(
     request = slates.row_request[rows]
     times = slates.request_time if stats == "replay" else np.full(slates.n_requests, frozen_at)
     count, reward_sum = replay_stats(events, times, slates.request_user, n_arms, shrinkage)
+    if stats == "replay":
+        count, reward_sum = _with_logged(slates, count, reward_sum)
     # The logging policy is replayed on what it decided from, whatever the target sees.
     seen = (count, reward_sum)
     if logging and stats != "replay":
-        seen = replay_stats(events, slates.request_time, slates.request_user, n_arms, shrinkage)
+        seen = _with_logged(slates, *replay_stats(events, slates.request_time, slates.request_user, n_arms, shrinkage))
     arm = slates.row_arm[rows]
     # Doubly robust's reward model: per-arm means, each half of the requests predicted by the other half.
     model = per_arm_means(slates.row_arm, slates.row_reward, slates.row_request % 2, n_arms, PRIOR_MEAN)
@@ -230,6 +249,7 @@ def evaluate(
         by=by,
         segments=segments,
         diagnostics=diagnostics,
+        logged_estimates=int(slates.has_estimates.sum()) if stats == "replay" else 0,
     )
 
 

@@ -50,6 +50,7 @@ def simulation_logs_write(*, result: SimulationResult, policy: str) -> dict[str,
             policy=policy,
             policy_params={**params, "simulated": True, "seed": result.seed, "limit": result.slate},
             candidates=[c.describe() for c in s.context.candidates],
+            arm_estimates=s.logged_estimates(),
         )
         for s in run.served
     ]

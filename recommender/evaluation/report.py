@@ -54,6 +54,15 @@ def _diagnostic_row(d: PositionDiagnostics) -> str:
     )
 
 
+def _statistics_line(evaluation: Evaluation) -> list[str]:
+    if evaluation.stats != "replay":
+        return []
+    return [
+        f"Statistics as logged with the request for {evaluation.logged_estimates} of {evaluation.requests} requests"
+        + (", replayed from final rewards for the others" if evaluation.logged_estimates < evaluation.requests else "")
+    ]
+
+
 def evaluation_table(evaluation: Evaluation) -> str:
     """The estimates as a fixed-width table, with what was skipped and why, and every diagnostic that failed."""
     params = ", ".join(f"{k}={v}" for k, v in sorted(evaluation.params.items())) or "-"
@@ -63,6 +72,7 @@ def evaluation_table(evaluation: Evaluation) -> str:
         f"Target policy: {evaluation.policy} ({params}); positions: {evaluation.positions}; "
         f"statistics: {evaluation.stats}",
         f"Logged by: {logging}",
+        *_statistics_line(evaluation),
         f"Requests used: {evaluation.requests}; tips evaluated: {evaluation.rows}; tips skipped: {skipped or 'none'}",
         *_skipped_lines(evaluation.skipped, evaluation.pending_closes_at),
         "",

@@ -30,9 +30,11 @@ from django.db.models import (
     IntegerField,
     Q,
     QuerySet,
+    TextField,
     Value,
     When,
 )
+from django.db.models.functions import Cast
 
 from recommender.candidates import TipKind, TipSource, arm_name
 from recommender.evaluation.logs import PENDING, SlateBuilder, explain_skipped
@@ -122,6 +124,8 @@ def logged_rows(
             request_time=Epoch(F("request__created_at")),
             arm=_arm_expression(),
             final=ExpressionWrapper(Q(finalized_at__isnull=False), output_field=BooleanField()),
+            # What the logging policy decided from, once per request like the candidate set (JSON text).
+            estimates=Case(When(position=0, then=Cast("request__arm_estimates", TextField())), default=None),
             # Without --by the segment column is a constant NULL (nothing to split by, nothing to send).
             no_segment=Value(None, output_field=IntegerField()),
         )
@@ -137,6 +141,7 @@ def logged_rows(
             "propensity",
             "reward",
             "final",
+            "estimates",
             by or "no_segment",
         )
     )

@@ -67,6 +67,11 @@ class Served:
     choices: list[Choice]
     actions: list[str | None]
     rewards: list[float]
+    estimates: dict[str, ArmEstimate] = field(default_factory=dict)  # what the policy decided from
+
+    def logged_estimates(self) -> dict[str, list[float]]:
+        """The estimates as serving logs them with the request (TipRequest.arm_estimates)."""
+        return {arm: [e.count, e.reward_sum] for arm, e in sorted(self.estimates.items())}
 
 
 @dataclass
@@ -130,7 +135,8 @@ class SimulationResult:
             for position, (choice, reward) in enumerate(zip(served.choices, served.rewards, strict=True)):
                 yield LoggedRow(
                     request_id, when, served.context.user, name, arms, position, choice.candidate.arm,
-                    choice.propensity, reward, True, choice.candidate.kind,
+                    choice.propensity, reward, True, served.logged_estimates() if position == 0 else None,
+                    choice.candidate.kind,
                 )  # fmt: skip
 
     def reward_events(self, name: str, arm_id: Callable[[str], int]) -> RewardEvents:
@@ -370,6 +376,7 @@ class _Runner:
         expected, cumulative, best = truth
         finals: list[tuple[int, int, float]] = []
         for context, mu, outcomes in zip(row, expected, cumulative, strict=True):
+            estimates: dict[str, ArmEstimate] = {}
             if self.policy is None:
                 choices = _oracle_choices(context, mu, self.slate)
             else:
@@ -387,7 +394,7 @@ class _Runner:
                 finals.append((context.user, int(context.arms[index]), reward))
             run.regret[round_] += best[context.user]
             if self.keep:
-                run.served.append(Served(round_, context, choices, actions, rewards))
+                run.served.append(Served(round_, context, choices, actions, rewards, estimates))
         # Never below 0 (the oracle is optimal per request): only float rounding could make it so.
         run.regret[round_] = max(run.regret[round_] - run.expected[round_], 0.0)
         for user, arm, reward in finals:  # rewards finalize at the end of the round

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -14,7 +15,7 @@ from integrations.todoist.types import TodoistTask
 from recommender.caching import GLOBAL_ARMS_KEY, arms_key, cooldowns_key
 from recommender.models import TipRequest, TipScore
 from recommender.pipeline import assemble
-from recommender.policies import Policy, get_policy
+from recommender.policies import ArmEstimate, Policy, get_policy
 from recommender.selectors.serving import arm_estimates
 from recommender.services.slate_log import slate_log
 from tipengine.caching import cache_prefetch
@@ -38,6 +39,11 @@ def _policy(name: str, epsilon: float) -> Policy:
 def serving_policy() -> Policy:
     """Return the policy named by TIPS_POLICY (built once per process and settings value)."""
     return _policy(settings.TIPS_POLICY, settings.TIPS_EPSILON)
+
+
+def logged_estimates(estimates: Mapping[str, ArmEstimate]) -> dict[str, list[float]]:
+    """The estimates a request was decided from, as TipRequest.arm_estimates logs them: arm -> [count, sum]."""
+    return {arm: [e.count, e.reward_sum] for arm, e in sorted(estimates.items())}
 
 
 def _serving_cache_keys(user_id: int) -> list[str]:
@@ -77,6 +83,7 @@ def tips_serve(
         policy_params={**policy.params(), "limit": limit, "dropped": assembly.dropped},
         candidates=[c.describe() for c in assembly.candidates],
         degraded=assembly.degraded,
+        arm_estimates=logged_estimates(estimates),
     )
     scores = [
         TipScore(
