@@ -2,7 +2,6 @@
 and why tips were skipped."""
 
 import json
-import tracemalloc
 from datetime import timedelta
 from io import StringIO
 
@@ -76,20 +75,6 @@ class WeightDiagnosticsTests(SimpleTestCase):
         self.assertNotIn("mismatched", " ".join(evaluation.warnings))
         self.assertEqual(evaluation.diagnostics[0].mismatched, 0)
         self.assertNotEqual(evaluation.diagnostics[0].unsupported, evaluation.diagnostics[0].unsupported)  # NaN
-
-
-class SimulatorMemoryTests(SimpleTestCase):
-    def peak(self, rounds: int) -> int:
-        tracemalloc.start()
-        try:
-            simulate(users=60, rounds=rounds, policies=("uniform",), seed=1)
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-
-    def test_its_memory_does_not_grow_with_the_rounds(self):
-        # Contexts are streamed round by round: eight times the rounds, about the same peak (it was ~8x).
-        self.assertLess(self.peak(80), 1.5 * self.peak(10))
 
 
 @override_settings(TIPS_REWARD_WINDOW_H=24.0)
