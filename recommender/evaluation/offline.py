@@ -150,18 +150,23 @@ def _cumulative(rho: np.ndarray, rank: np.ndarray) -> np.ndarray:
     return weights
 
 
-def _with_logged(slates: LoggedSlates, count: np.ndarray, reward_sum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The replayed statistics, replaced by the estimates each request logged where it logged them.
+def _decided_from(
+    slates: LoggedSlates, events: RewardEvents, n_arms: int, shrinkage: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(R, n_arms) count and reward sum each request was decided from: the estimates it logged, else replayed.
 
-    Those are what the logging policy really decided from (a cached, possibly stale copy included), so
-    its own propensities are reproduced by construction; replay from final rewards is the fallback for
-    requests logged before the estimates were.
+    The logged ones are what the logging policy really read (a cached, possibly stale copy included), so
+    its own propensities are reproduced by construction; replay from the rewards finalized before the
+    request is the fallback for requests logged before the estimates were (and is skipped when none is).
     """
     mask = slates.has_estimates
-    if mask.any():
-        width = slates.logged_count.shape[1]
-        count[mask], reward_sum[mask] = 0.0, 0.0
-        count[mask, :width], reward_sum[mask, :width] = slates.logged_count[mask], slates.logged_sum[mask]
+    if mask.all():
+        count, reward_sum = np.zeros((slates.n_requests, n_arms)), np.zeros((slates.n_requests, n_arms))
+    else:
+        count, reward_sum = replay_stats(events, slates.request_time, slates.request_user, n_arms, shrinkage)
+    width = slates.logged_count.shape[1]
+    count[mask], reward_sum[mask] = 0.0, 0.0
+    count[mask, :width], reward_sum[mask, :width] = slates.logged_count[mask], slates.logged_sum[mask]
     return count, reward_sum
 
 
@@ -193,14 +198,15 @@ def evaluate(
     keep = np.ones(slates.n_rows, dtype=bool) if positions == "all" else rank == 0
     rows = np.flatnonzero(keep)
     request = slates.row_request[rows]
-    times = slates.request_time if stats == "replay" else np.full(slates.n_requests, frozen_at)
-    count, reward_sum = replay_stats(events, times, slates.request_user, n_arms, shrinkage)
     if stats == "replay":
-        count, reward_sum = _with_logged(slates, count, reward_sum)
+        count, reward_sum = _decided_from(slates, events, n_arms, shrinkage)
+    else:
+        frozen = np.full(slates.n_requests, frozen_at)
+        count, reward_sum = replay_stats(events, frozen, slates.request_user, n_arms, shrinkage)
     # The logging policy is replayed on what it decided from, whatever the target sees.
     seen = (count, reward_sum)
     if logging and stats != "replay":
-        seen = _with_logged(slates, *replay_stats(events, slates.request_time, slates.request_user, n_arms, shrinkage))
+        seen = _decided_from(slates, events, n_arms, shrinkage)
     arm = slates.row_arm[rows]
     # Doubly robust's reward model: per-arm means, each half of the requests predicted by the other half.
     model = per_arm_means(slates.row_arm, slates.row_reward, slates.row_request % 2, n_arms, PRIOR_MEAN)
