@@ -7,7 +7,7 @@ steered by simulated traffic (the rebuild command would count these rows: keep t
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
@@ -15,6 +15,7 @@ from django.db import transaction
 
 from recommender.evaluation.simulation import SimulationResult, simulated_policy
 from recommender.models import FeedbackEvent, TipRequest, TipScore
+from recommender.policies import Choice
 
 BATCH = 2000
 FEEDBACK_DELAY = timedelta(minutes=5)
@@ -36,62 +37,77 @@ def _simulated_users(result: SimulationResult) -> dict[int, int]:
 
 @transaction.atomic
 def simulation_logs_write(*, result: SimulationResult, policy: str) -> dict[str, int]:
-    """Write every request `policy` served in `result` (it must have been kept); return what was written."""
+    """Write every request `policy` served in `result` (it must have been kept); return what was written.
+
+    One transaction, written BATCH requests at a time: only one batch of model instances exists at once.
+    """
     run = result.runs[policy]
     if not run.served and result.rounds and result.users:
         raise ValueError(f"The simulation did not keep the requests of {policy!r}.")
     users = _simulated_users(result)
     # The parameters it ran with, as serving logs them (the evaluator rebuilds the logging policy from them).
-    params = simulated_policy(policy, result.epsilon).params()
-    requests = [
-        TipRequest(
-            user_id=users[s.context.user],
-            created_at=result.request_time(s.round, s.context.user),
-            policy=policy,
-            policy_params={**params, "simulated": True, "seed": result.seed, "limit": result.slate},
-            candidates=[c.describe() for c in s.context.candidates],
-            arm_estimates=s.logged_estimates(),
-        )
-        for s in run.served
-    ]
-    TipRequest.objects.bulk_create(requests, batch_size=BATCH)
-    scores, answers = [], []
-    for request, served in zip(requests, run.served, strict=True):
-        finalized = result.finalized_time(served.round)
-        for position, (choice, action, reward) in enumerate(
-            zip(served.choices, served.actions, served.rewards, strict=True)
-        ):
-            candidate = choice.candidate
-            scores.append(
-                TipScore(
-                    request=request,
-                    user_id=request.user_id,
-                    position=position,
-                    tip_kind=candidate.kind,
-                    source=candidate.source,
-                    title=candidate.title,
-                    body=candidate.body,
-                    rationale=candidate.rationale,
-                    task_ids=list(candidate.task_ids),
-                    prompt_version=candidate.prompt_version or None,
-                    llm_model=candidate.llm_model,
-                    score=min(choice.score, 1e300),  # UCB1 scores untried arms +inf
-                    propensity=choice.propensity,
-                    due_age_days=candidate.features.get("due_age_days"),
-                    features=dict(candidate.features),
-                    served_at=request.created_at,
-                    last_action=action,
-                    reward=reward,
-                    feedback_at=request.created_at + FEEDBACK_DELAY if action else None,
-                    finalized_at=finalized,
-                )
+    params = {**simulated_policy(policy, result.epsilon).params(), "simulated": True, "seed": result.seed}
+    written = {"users": len(users), "requests": 0, "tips": 0, "feedback_events": 0}
+    for start in range(0, len(run.served), BATCH):
+        batch = run.served[start : start + BATCH]
+        requests = [
+            TipRequest(
+                user_id=users[s.context.user],
+                created_at=result.request_time(s.round, s.context.user),
+                policy=policy,
+                policy_params={**params, "limit": result.slate},
+                candidates=[c.describe() for c in s.context.candidates],
+                arm_estimates=s.logged_estimates(),
             )
-            answers.append(action)
-    TipScore.objects.bulk_create(scores, batch_size=BATCH)
-    events = [
-        FeedbackEvent(tip=tip, user_id=tip.user_id, action=action, created_at=tip.feedback_at, reward=tip.reward)
-        for tip, action in zip(scores, answers, strict=True)
-        if action
-    ]
-    FeedbackEvent.objects.bulk_create(events, batch_size=BATCH)
-    return {"users": len(users), "requests": len(requests), "tips": len(scores), "feedback_events": len(events)}
+            for s in batch
+        ]
+        TipRequest.objects.bulk_create(requests)
+        scores = [
+            _score(request, position, choice, action, reward, result.finalized_time(served.round))
+            for request, served in zip(requests, batch, strict=True)
+            for position, (choice, action, reward) in enumerate(
+                zip(served.choices, served.actions, served.rewards, strict=True)
+            )
+        ]
+        TipScore.objects.bulk_create(scores, batch_size=BATCH)
+        events = [
+            FeedbackEvent(
+                tip=tip, user_id=tip.user_id, action=tip.last_action, created_at=tip.feedback_at, reward=tip.reward
+            )
+            for tip in scores
+            if tip.last_action
+        ]
+        FeedbackEvent.objects.bulk_create(events, batch_size=BATCH)
+        written["requests"] += len(requests)
+        written["tips"] += len(scores)
+        written["feedback_events"] += len(events)
+    return written
+
+
+def _score(
+    request: TipRequest, position: int, choice: Choice, action: str | None, reward: float, finalized: datetime
+) -> TipScore:
+    """One served tip as serving logs it, with the simulated user's answer and its final reward."""
+    candidate = choice.candidate
+    return TipScore(
+        request=request,
+        user_id=request.user_id,
+        position=position,
+        tip_kind=candidate.kind,
+        source=candidate.source,
+        title=candidate.title,
+        body=candidate.body,
+        rationale=candidate.rationale,
+        task_ids=list(candidate.task_ids),
+        prompt_version=candidate.prompt_version or None,
+        llm_model=candidate.llm_model,
+        score=min(choice.score, 1e300),  # UCB1 scores untried arms +inf
+        propensity=choice.propensity,
+        due_age_days=candidate.features.get("due_age_days"),
+        features=dict(candidate.features),
+        served_at=request.created_at,
+        last_action=action,
+        reward=reward,
+        feedback_at=request.created_at + FEEDBACK_DELAY if action else None,
+        finalized_at=finalized,
+    )
