@@ -20,6 +20,8 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections, connections
 
+from tipengine.celery import app
+
 logger = logging.getLogger(__name__)
 
 
@@ -44,8 +46,6 @@ class InProcessBeat:
 
     def run_due(self) -> list[str]:
         """Run every job that is due now, each at most once; return their names."""
-        from tipengine.celery import app
-
         ran = []
         for job in self.jobs:
             now = self.clock()

@@ -34,13 +34,13 @@ from django.db.models import (
     When,
 )
 
-from recommender.candidates import TipKind, TipSource, arm_name
+from generation.candidates import TipKind, TipSource, arm_name
 from recommender.evaluation.logs import PENDING, SlateBuilder, explain_skipped
 from recommender.evaluation.offline import Evaluation, NothingToEvaluate, evaluate
 from recommender.evaluation.targets import RewardEvents
 from recommender.models import TipRequest, TipScore
 from recommender.policies import POLICIES, Policy, get_policy
-from recommender.rewards import window_closes_at
+from recommender.reward_rules import window_closes_at
 from recommender.services.stats import LEGACY_KIND
 
 SEGMENT_COLUMNS = ("prompt_version", "tip_kind", "llm_model")
@@ -188,7 +188,7 @@ def logging_policies(*, since: datetime | None = None, until: datetime | None = 
 
     Requests log their policy's parameters (policy_params); one grouped query counts each combination.
     """
-    keys = sorted({key for cls in POLICIES.values() for key in cls().params()})
+    keys = sorted({key for registered in POLICIES.values() for key in registered.cls().params()})
     rows = (
         TipRequest.objects.filter(_period("created_at", since, until), policy__in=list(POLICIES))
         .values_list("policy", *(f"policy_params__{key}" for key in keys))
@@ -197,7 +197,7 @@ def logging_policies(*, since: datetime | None = None, until: datetime | None = 
     )
     seen: dict[str, Counter[tuple]] = defaultdict(Counter)
     for name, *values, n in rows:
-        accepted = POLICIES[name]().params()
+        accepted = POLICIES[name].cls().params()
         seen[name][tuple((k, v) for k, v in zip(keys, values, strict=True) if k in accepted and v is not None)] += n
     built = {}
     for name, params in seen.items():
@@ -244,7 +244,7 @@ def policy_evaluation(
         n_arms=len(builder.arm_ids),
         positions=positions,
         stats=stats,
-        shrinkage=float(getattr(settings, "TIPS_SHRINKAGE_STRENGTH", 0.0)),
+        shrinkage=settings.TIPS_SHRINKAGE_STRENGTH,
         by=by,
         frozen_at=since.timestamp() if since is not None else -np.inf,
         logging=logging_policies(since=since, until=until),

@@ -39,11 +39,15 @@ class InProcessBeatTests(BaseTestCase):
         expired.refresh_from_db()
         self.assertTrue(expired.is_final)
 
-    def test_the_default_schedule_includes_window_closing_and_pool_refresh(self):
+    def test_every_job_of_the_default_schedule_is_a_known_task_window_closing_and_pool_refresh_included(self):
         from django.conf import settings
 
-        tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-        self.assertLessEqual({"recommender.finalize_rewards", "generation.refresh_expiring_pools"}, tasks)
+        from tipengine.celery import app
+
+        app.loader.import_default_modules()
+        tasks = {job.task for job in InProcessBeat(settings.CELERY_BEAT_SCHEDULE).jobs}
+        self.assertLessEqual(tasks, set(app.tasks))
+        self.assertLessEqual({"recommender.finalize_rewards", "recommender.refresh_expiring_pools"}, tasks)
 
 
 @override_settings(PERIODIC_IN_PROCESS=True, CELERY_BEAT_SCHEDULE=FINALIZE)
