@@ -7,13 +7,20 @@ steered by simulated traffic (the rebuild command would count these rows: keep t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 
-from recommender.evaluation.simulation import SimulationResult, simulated_policy
+from recommender.evaluation.simulation import (
+    Served,
+    SimulationResult,
+    finalized_time,
+    request_time,
+    simulated_policy,
+)
 from recommender.models import FeedbackEvent, TipRequest, TipScore
 from recommender.policies import Choice
 
@@ -21,10 +28,10 @@ BATCH = 2000
 FEEDBACK_DELAY = timedelta(minutes=5)
 
 
-def _simulated_users(result: SimulationResult) -> dict[int, int]:
+def _simulated_users(seed: int, users: int) -> dict[int, int]:
     """Return simulated user index -> user id, creating the missing users in one batch."""
     user_model = get_user_model()
-    names = {i: f"sim{result.seed}-{i:05d}" for i in range(result.users)}
+    names = {i: f"sim{seed}-{i:05d}" for i in range(users)}
     unusable = make_password(None)
     user_model.objects.bulk_create(
         [user_model(username=name, password=unusable) for name in names.values()],
@@ -35,27 +42,30 @@ def _simulated_users(result: SimulationResult) -> dict[int, int]:
     return {i: ids[name] for i, name in names.items()}
 
 
-@transaction.atomic
-def simulation_logs_write(*, result: SimulationResult, policy: str) -> dict[str, int]:
-    """Write every request `policy` served in `result` (it must have been kept); return what was written.
+class SimulationLogWriter:
+    """Writes one simulated policy's requests as they come (a `simulate` sink), BATCH requests at a time.
 
-    One transaction, written BATCH requests at a time: only one batch of model instances exists at once.
+    Only one batch of model instances exists at once. The caller owns the transaction.
     """
-    run = result.runs[policy]
-    if not run.served and result.rounds and result.users:
-        raise ValueError(f"The simulation did not keep the requests of {policy!r}.")
-    users = _simulated_users(result)
-    # The parameters it ran with, as serving logs them (the evaluator rebuilds the logging policy from them).
-    params = {**simulated_policy(policy, result.epsilon).params(), "simulated": True, "seed": result.seed}
-    written = {"users": len(users), "requests": 0, "tips": 0, "feedback_events": 0}
-    for start in range(0, len(run.served), BATCH):
-        batch = run.served[start : start + BATCH]
+
+    def __init__(self, *, policy: str, users: int, seed: int, slate: int, epsilon: float, start: datetime) -> None:
+        self.policy, self.slate, self.start, self.users = policy, slate, start, users
+        self.user_ids = _simulated_users(seed, users)
+        # The parameters it ran with, as serving logs them (the evaluator rebuilds the logging policy from them).
+        self.params = {**simulated_policy(policy, epsilon).params(), "simulated": True, "seed": seed, "limit": slate}
+        self.written = {"users": len(self.user_ids), "requests": 0, "tips": 0, "feedback_events": 0}
+
+    def write(self, served: Sequence[Served]) -> None:
+        for first in range(0, len(served), BATCH):
+            self._write_batch(served[first : first + BATCH])
+
+    def _write_batch(self, batch: Sequence[Served]) -> None:
         requests = [
             TipRequest(
-                user_id=users[s.context.user],
-                created_at=result.request_time(s.round, s.context.user),
-                policy=policy,
-                policy_params={**params, "limit": result.slate},
+                user_id=self.user_ids[s.context.user],
+                created_at=request_time(self.start, self.users, s.round, s.context.user),
+                policy=self.policy,
+                policy_params=self.params,
                 candidates=[c.describe() for c in s.context.candidates],
                 arm_estimates=s.logged_estimates(),
             )
@@ -63,7 +73,7 @@ def simulation_logs_write(*, result: SimulationResult, policy: str) -> dict[str,
         ]
         TipRequest.objects.bulk_create(requests)
         scores = [
-            _score(request, position, choice, action, reward, result.finalized_time(served.round))
+            _score(request, position, choice, action, reward, finalized_time(self.start, served.round))
             for request, served in zip(requests, batch, strict=True)
             for position, (choice, action, reward) in enumerate(
                 zip(served.choices, served.actions, served.rewards, strict=True)
@@ -78,10 +88,23 @@ def simulation_logs_write(*, result: SimulationResult, policy: str) -> dict[str,
             if tip.last_action
         ]
         FeedbackEvent.objects.bulk_create(events, batch_size=BATCH)
-        written["requests"] += len(requests)
-        written["tips"] += len(scores)
-        written["feedback_events"] += len(events)
-    return written
+        self.written["requests"] += len(requests)
+        self.written["tips"] += len(scores)
+        self.written["feedback_events"] += len(events)
+
+
+@transaction.atomic
+def simulation_logs_write(*, result: SimulationResult, policy: str) -> dict[str, int]:
+    """Write every request `policy` served in `result` (it must have been kept); return what was written."""
+    run = result.runs[policy]
+    if not run.served and result.rounds and result.users:
+        raise ValueError(f"The simulation did not keep the requests of {policy!r}.")
+    writer = SimulationLogWriter(
+        policy=policy, users=result.users, seed=result.seed, slate=result.slate, epsilon=result.epsilon,
+        start=result.start,
+    )  # fmt: skip
+    writer.write(run.served)
+    return writer.written
 
 
 def _score(

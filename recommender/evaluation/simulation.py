@@ -74,6 +74,19 @@ class Served:
         return {arm: [e.count, e.reward_sum] for arm, e in sorted(self.estimates.items())}
 
 
+def request_time(start: datetime, users: int, round_: int, user: int) -> datetime:
+    """Requests of a round spread over its first half; rewards finalize at three quarters (before the next)."""
+    return start + round_ * ROUND + (ROUND / 2) * (user / max(users, 1))
+
+
+def finalized_time(start: datetime, round_: int) -> datetime:
+    return start + round_ * ROUND + ROUND * 3 / 4
+
+
+# Receives the kept requests of one round (e.g. to write them): then they are not kept in memory.
+Sink = Callable[[list[Served]], None]
+
+
 @dataclass
 class PolicyRun:
     """Per-round totals for one policy (or the oracle) and, when kept, every request it served."""
@@ -119,11 +132,10 @@ class SimulationResult:
         ]
 
     def request_time(self, round_: int, user: int) -> datetime:
-        """Requests of a round spread over its first half; rewards finalize at three quarters (before the next)."""
-        return self.start + round_ * ROUND + (ROUND / 2) * (user / max(self.users, 1))
+        return request_time(self.start, self.users, round_, user)
 
     def finalized_time(self, round_: int) -> datetime:
-        return self.start + round_ * ROUND + ROUND * 3 / 4
+        return finalized_time(self.start, round_)
 
     def logged_rows(self, name: str, since_round: int = 0) -> Iterator[LoggedRow]:
         """The served tips of `name` from `since_round` on, as the evaluator reads them from tip_scores."""
@@ -301,8 +313,12 @@ def simulate(
     population: Population | None = None,
     responder: Responder | None = None,
     replicate: int = 0,
+    sink: Sink | None = None,
 ) -> SimulationResult:
     """Run every policy (and the oracle) over the same users and rounds; keep the requests of `keep`.
+
+    With `sink`, those requests are handed to it at the end of each round instead of kept, so memory stays
+    bounded whatever users x rounds (the simulate command writes them to the database that way).
 
     `responder(world, context, candidate, u)` replaces the hidden model's action draw (the judge mode); the
     regret stays measured against the hidden model's expectations. `replicate` > 0 gives the policies other
@@ -319,7 +335,8 @@ def simulate(
         policy = None if name == ORACLE else simulated_policy(name, epsilon)
         run = PolicyRun(name, np.zeros(rounds), np.zeros(rounds), np.zeros(rounds))
         rng = np.random.default_rng(policy_seed)
-        runners.append(_Runner(run, policy, world, rng, StatsBook(users, shrinkage), slate, name in keep, responder))
+        book = StatsBook(users, shrinkage)
+        runners.append(_Runner(run, policy, world, rng, book, slate, name in keep, responder, sink))
     # Round by round, every policy on the same requests and draws: memory holds one round, not users x rounds.
     for round_ in range(rounds):
         row = next(contexts)
@@ -354,6 +371,7 @@ class _Runner:
     slate: int
     keep: bool
     responder: Responder | None
+    sink: Sink | None = None
 
     def _action(self, context: Context, index: int, cumulative: np.ndarray, u: float) -> str | None:
         if self.responder is not None:
@@ -375,6 +393,7 @@ class _Runner:
         run = self.run
         expected, cumulative, best = truth
         finals: list[tuple[int, int, float]] = []
+        kept: list[Served] = []
         for context, mu, outcomes in zip(row, expected, cumulative, strict=True):
             estimates: dict[str, ArmEstimate] = {}
             if self.policy is None:
@@ -394,7 +413,11 @@ class _Runner:
                 finals.append((context.user, int(context.arms[index]), reward))
             run.regret[round_] += best[context.user]
             if self.keep:
-                run.served.append(Served(round_, context, choices, actions, rewards, estimates))
+                kept.append(Served(round_, context, choices, actions, rewards, estimates))
+        if kept and self.sink is not None:
+            self.sink(kept)
+        else:
+            run.served.extend(kept)
         # Never below 0 (the oracle is optimal per request): only float rounding could make it so.
         run.regret[round_] = max(run.regret[round_] - run.expected[round_], 0.0)
         for user, arm, reward in finals:  # rewards finalize at the end of the round

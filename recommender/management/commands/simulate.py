@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
 from recommender.evaluation.report import simulation_table, write_csv, write_png
-from recommender.evaluation.simulation import SimulationResult, simulate
+from recommender.evaluation.simulation import DEFAULT_START, SimulationResult, simulate
 from recommender.policies import POLICIES
 
 
@@ -73,21 +75,19 @@ class Command(BaseCommand):
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CommandError(f"Cannot create --out directory {out}: {exc.strerror}.") from exc
-        # One seed at a time: only the first keeps its requests (for --write-logs), the others only their curves.
+        # One seed at a time. The first one's requests of --write-logs go to the database round by round (one
+        # transaction), never all kept in memory; the other seeds only give their curves.
         params = {"users": users, "rounds": rounds, "slate": slate, "epsilon": epsilon}
-        results = [
-            self._simulate(names, keep if i == 0 else None, responder, seed=options["seed"] + i, **params)
-            for i in range(replicates)
-        ]
+        seed = options["seed"]
+        writer = self._writer(keep, seed=seed, **params) if keep else None
+        with transaction.atomic() if writer else nullcontext():
+            sink = writer.write if writer else None
+            results = [self._simulate(names, keep, responder, seed=seed, sink=sink, **params)]
+        results += [self._simulate(names, None, responder, seed=seed + i, **params) for i in range(1, replicates)]
         result = results[0]
         csv_path = write_csv(results, out / "simulation.csv")
         png_path = write_png(results, out / "learning_curves.png")
-        written = None
-        if keep:
-            # Only --keep writes to the database: a dry run does not load the recorder.
-            from recommender.evaluation.recording import simulation_logs_write
-
-            written = simulation_logs_write(result=result, policy=keep)
+        written = writer.written if writer else None
         if options["json"]:
             payload = {
                 "summary": result.summary(),
@@ -118,6 +118,14 @@ class Command(BaseCommand):
                 "variables its entry in the alias file reads (e.g. ANTHROPIC_API_KEY)."
             )
         return JudgeResponder()
+
+    def _writer(self, policy: str, *, seed: int, users: int, slate: int, epsilon: float, **_: Any) -> Any:
+        # Only --write-logs writes to the database: a dry run does not load the recorder.
+        from recommender.evaluation.recording import SimulationLogWriter
+
+        return SimulationLogWriter(
+            policy=policy, users=users, seed=seed, slate=slate, epsilon=epsilon, start=DEFAULT_START
+        )
 
     def _simulate(self, names: list[str], keep: str | None, responder: Any, **params: Any) -> SimulationResult:
         from recommender.evaluation.judge import JudgeError  # as in _judge: loaded only when a run may judge
