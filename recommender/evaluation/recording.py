@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.db import transaction
+from django.db import reset_queries, transaction
 
 from recommender.evaluation.simulation import (
     Served,
@@ -58,6 +58,9 @@ class SimulationLogWriter:
     def write(self, served: Sequence[Served]) -> None:
         for first in range(0, len(served), BATCH):
             self._write_batch(served[first : first + BATCH])
+            # --write-logs runs with DEBUG=1, where Django keeps the SQL of every statement (up to 9,000 of
+            # them): multi-megabyte bulk inserts would otherwise grow the process by gigabytes.
+            reset_queries()
 
     def _write_batch(self, batch: Sequence[Served]) -> None:
         requests = [
