@@ -22,6 +22,9 @@ class TipRequest(models.Model):
     # One entry per candidate offered (TipCandidate.describe()): what offline evaluation replays.
     candidates = models.JSONField(default=list)
     degraded = models.JSONField(default=list)
+    # What the policy decided from: arm -> [count, reward_sum], the estimates it read (cache included), so
+    # offline evaluation replays exactly them (docs/evaluation.md). Null on requests logged before it existed.
+    arm_estimates = models.JSONField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["user", "-id"], name="tiprequest_user_recent")]

@@ -1,5 +1,6 @@
 """Feedback actions and the reward table that turns them into rewards in [0, 1] (docs/feedback.md)."""
 
+import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -62,6 +63,19 @@ def infer_reward(action: str, *, current: float | None = None) -> float:
 def is_terminal(action: str) -> bool:
     """Return True when `action` makes the tip's reward final."""
     return action in TERMINAL_ACTIONS
+
+
+def completion_share(*, completed: int, named: int) -> float:
+    """Return the reward of a tip naming `named` tasks once `completed` of them are credited to it.
+
+    In proportion to its tasks completed, rounded down to an eighth so rewards stay exact binary floats
+    (docs/feedback.md): 1 of 3 earns 0.25, 2 of 3 0.625, 1 of 2 0.5; all of them the full completed reward.
+    One completed task never earns a multi-task tip the full reward.
+    """
+    if named <= 0 or completed <= 0:
+        return 0.0
+    full = REWARDS[Action.COMPLETED]
+    return full if completed >= named else full * math.floor(8 * completed / named) / 8
 
 
 def reward_window() -> timedelta:

@@ -7,4 +7,10 @@ class TipengineConfig(AppConfig):
     name = "tipengine"
 
     def ready(self) -> None:
+        from django.core.signals import request_started
+
         from tipengine import auth  # noqa: F401  (connects the token cache's signal receivers)
+        from tipengine.periodic import periodic_start
+
+        # The first request a process serves starts its in-process beat (when there is no Celery beat).
+        request_started.connect(periodic_start, dispatch_uid="tipengine.periodic_start")

@@ -166,7 +166,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 # LLM refreshes run minutes and come in bursts: their own queue and worker, so webhooks and reward finalization
 # never wait behind them (README, docker-compose.yml).
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_ROUTES = {"generation.*": {"queue": "llm"}}
+CELERY_TASK_ROUTES = {"recommender.refresh_candidates": {"queue": "llm"}}
 # Background work the broker refused waits in PostgreSQL and is sent again by this beat task (ADR 0064).
 OUTBOX_FLUSH_INTERVAL_S = env_float("OUTBOX_FLUSH_INTERVAL_S", 20.0, low=1.0)
 OUTBOX_BROKER_RETRY_S = env_float("OUTBOX_BROKER_RETRY_S", 5.0, low=0.0)
@@ -174,6 +174,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "tipengine.flush_outbox": {"task": "tipengine.flush_outbox", "schedule": OUTBOX_FLUSH_INTERVAL_S},
 }
+# Without beat (no broker), the serving process runs CELERY_BEAT_SCHEDULE itself (tipengine/periodic.py).
+PERIODIC_IN_PROCESS = env_bool("PERIODIC_IN_PROCESS", TASKS_MODE != "celery")
 
 # --- auth and the API ---
 AUTH_PASSWORD_VALIDATORS = [

@@ -15,6 +15,7 @@ provide_redis()
 from tipengine.settings import *  # noqa: E402, F403
 
 TASKS_MODE = "inline"
+PERIODIC_IN_PROCESS = False  # tests run periodic jobs themselves, when they mean to
 CELERY_TASK_ALWAYS_EAGER = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed: users are created per test
 SECURE_SSL_REDIRECT = False

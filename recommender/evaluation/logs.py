@@ -7,6 +7,7 @@ skipped as a whole request and counted by reason, never guessed (docs/adr/0052).
 
 from __future__ import annotations
 
+import json
 import math
 from array import array
 from collections import Counter
@@ -20,6 +21,20 @@ import numpy as np
 LEGACY = "legacy"  # no candidate set or no propensity: logged before offline evaluation existed
 PENDING = "pending"  # a reward is not final yet (its window is open)
 INCONSISTENT = "inconsistent"  # a pick that was not among the remaining candidates, or a repeated position
+# What each skip reason means for the reader of `evaluate_policy` (a skipped request skips all its tips).
+SKIP_REASONS = {
+    LEGACY: "logged without its candidate set or a propensity (served before offline evaluation existed); "
+    "backfill_tip_scores recovers what the logged request allows",
+    PENDING: "a reward is not final yet: its reward window (TIPS_REWARD_WINDOW_H) is still open and no "
+    "terminal feedback closed it; finalize_rewards closes expired windows",
+    INCONSISTENT: "the log contradicts itself: a served tip whose arm was not among the candidates left at its "
+    "position, or two tips at one position; such a request cannot be weighed",
+}
+
+
+def explain_skipped(skipped: dict[str, int]) -> list[str]:
+    """One line per skip reason: how many tips, and what the reason means."""
+    return [f"  {n:>7} {reason}: {SKIP_REASONS.get(reason, reason)}" for reason, n in sorted(skipped.items())]
 
 
 class LoggedRow(NamedTuple):
@@ -35,6 +50,9 @@ class LoggedRow(NamedTuple):
     propensity: float | None
     reward: float | None
     final: bool
+    # What the logging policy decided from: arm -> (count, reward_sum), or (from the database) the text
+    # "count,sum,count,sum,..." for the builder's first arms in their order.
+    estimates: Any = None
     segment: Any = None
 
 
@@ -52,6 +70,11 @@ class LoggedSlates:
     row_propensity: np.ndarray
     row_reward: np.ndarray
     row_segment: list[Any]
+    request_policy: np.ndarray  # the logging policy's name, per request
+    # The arm estimates each request logged (count, reward_sum: (R, A)), where `has_estimates` says it did.
+    logged_count: np.ndarray
+    logged_sum: np.ndarray
+    has_estimates: np.ndarray
     skipped: Counter[str] = field(default_factory=Counter)
     logging_policies: Counter[str] = field(default_factory=Counter)
 
@@ -105,6 +128,12 @@ class SlateBuilder:
         self._offered, self._offered_sizes = array("q"), array("q")  # flat arm indices, and how many per row
         self._policy_ids: dict[str, int] = {}
         self._segments: list[Any] = []
+        # Logged estimates, flat: the row they came with (a request's first), arm, count and reward sum; and
+        # every row that came with estimates (an empty mapping too: decided before any reward).
+        self._logged_rows = array("q")
+        self._estimate_rows, self._estimate_arms = array("q"), array("q")
+        self._estimate_counts, self._estimate_sums = array("d"), array("d")
+        self._estimate_blocks: list[tuple[np.ndarray, np.ndarray]] = []  # (rows, (rows, 2 x arms)) from text
 
     def arm_id(self, arm: str) -> int:
         """Return the index of `arm`, adding it if new (events may name arms no candidate set has)."""
@@ -125,7 +154,9 @@ class SlateBuilder:
 
     def add_chunk(self, chunk: Sequence[tuple], *, segments: bool = True) -> None:
         """Append a chunk of rows column by column (C-level loops; names mapped once per chunk)."""
-        ids, times, users, policies, offered, positions, arms, props, rewards, finals, labels = zip(*chunk, strict=True)
+        columns = zip(*chunk, strict=True)
+        ids, times, users, policies, offered, positions, arms, props, rewards, finals, estimates, labels = columns
+        self._add_estimates(len(self._ids), estimates)
         self._ids.extend(ids)
         self._times.extend(times)
         self._users.extend(users)
@@ -151,6 +182,51 @@ class SlateBuilder:
             self._offered.extend(self._arm_ids([a for o in sets for a in o]))
         if segments:
             self._segments.extend(labels)
+
+    def _add_estimates(self, first: int, estimates: Sequence[Any]) -> None:
+        """Keep the logged estimates (text from the database, mappings from the simulator) by row.
+
+        Text is parsed for the whole chunk at once: one join, one C-level parse (a JSON decode per request
+        costs more than the rest of the evaluation).
+        """
+        texts = [(first + offset, text) for offset, text in enumerate(estimates) if isinstance(text, str)]
+        if texts:
+            rows = np.fromiter((row for row, _ in texts), dtype=np.int64, count=len(texts))
+            values = np.fromstring(",".join(text for _, text in texts), sep=",")
+            self._estimate_blocks.append((rows, values.reshape(len(texts), -1)))
+            self._logged_rows.extend(rows.tolist())
+        for offset, logged in enumerate(estimates):
+            if logged is None or isinstance(logged, str):
+                continue
+            self._logged_rows.append(first + offset)
+            for arm, (count, total) in (json.loads(logged) if isinstance(logged, str) else logged).items():
+                self._estimate_rows.append(first + offset)
+                self._estimate_arms.append(self.arm_id(arm))
+                self._estimate_counts.append(float(count))
+                self._estimate_sums.append(float(total))
+
+    def _logged_estimates(self, first_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(R, A) count and reward sum of the estimates each kept request logged, and which requests did."""
+        shape = (len(first_rows), len(self.arm_ids))
+        count, total, has = np.zeros(shape), np.zeros(shape), np.zeros(len(first_rows), dtype=bool)
+        if not len(first_rows):
+            return count, total, has
+
+        def kept_requests(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            request = np.searchsorted(first_rows, rows)
+            return request, (request < len(first_rows)) & (first_rows[np.minimum(request, len(first_rows) - 1)] == rows)
+
+        request, kept = kept_requests(np.frombuffer(self._estimate_rows, dtype=np.int64))
+        arms = np.frombuffer(self._estimate_arms, dtype=np.int64)[kept]
+        count[request[kept], arms] = np.frombuffer(self._estimate_counts, dtype=float)[kept]
+        total[request[kept], arms] = np.frombuffer(self._estimate_sums, dtype=float)[kept]
+        for rows, block in self._estimate_blocks:
+            request, kept = kept_requests(rows)
+            width = block.shape[1] // 2
+            count[request[kept], :width], total[request[kept], :width] = block[kept, 0::2], block[kept, 1::2]
+        request, kept = kept_requests(np.frombuffer(self._logged_rows, dtype=np.int64))
+        has[request[kept]] = True
+        return count, total, has
 
     def build(self) -> LoggedSlates:
         """Validate every request at once, count the skipped ones by reason, and keep the usable ones."""
@@ -189,6 +265,7 @@ class SlateBuilder:
         keep = keep_request[group] if n else np.zeros(0, dtype=bool)
         renumber = np.cumsum(keep_request) - 1
         first_rows = starts[keep_request]
+        logged_count, logged_sum, has_estimates = self._logged_estimates(first_rows)
         return LoggedSlates(
             arms=list(self.arm_ids),
             request_time=np.frombuffer(self._times, dtype=float)[first_rows].copy(),
@@ -200,14 +277,21 @@ class SlateBuilder:
             row_propensity=propensity[keep].copy(),
             row_reward=reward[keep].copy(),
             row_segment=[s for s, k in zip(self._segments, keep, strict=True) if k] if self._segments else [],
+            request_policy=self._policy_names(first_rows),
+            logged_count=logged_count,
+            logged_sum=logged_sum,
+            has_estimates=has_estimates,
             skipped=skipped,
             logging_policies=self._policy_counts(first_rows),
         )
 
+    def _policy_names(self, first_rows: np.ndarray) -> np.ndarray:
+        names = np.array(list(self._policy_ids) or [""])
+        return names[np.frombuffer(self._policies, dtype=np.int64)[first_rows]]
+
     def _policy_counts(self, first_rows: np.ndarray) -> Counter[str]:
-        names = {code: name for name, code in self._policy_ids.items()}
-        codes = np.frombuffer(self._policies, dtype=np.int64)[first_rows]
-        return Counter({names[code]: int(n) for code, n in zip(*np.unique(codes, return_counts=True), strict=True)})
+        names, counts = np.unique(self._policy_names(first_rows), return_counts=True)
+        return Counter({str(name): int(n) for name, n in zip(names, counts, strict=True)})
 
     def _inconsistent(
         self,

@@ -15,11 +15,19 @@ Decisions (docs/adr/0051, 0052, 0053):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
+from recommender.evaluation.diagnostics import (
+    PositionDiagnostics,
+    propensity_mismatch,
+    warnings_for,
+    weight_diagnostics,
+)
 from recommender.evaluation.estimators import Estimate, per_arm_means, ratio_estimate
 from recommender.evaluation.logs import LoggedSlates
 from recommender.evaluation.targets import RewardEvents, arm_probabilities, replay_stats
@@ -28,8 +36,6 @@ from recommender.policies.base import PRIOR_MEAN
 
 POSITIONS = ("first", "all")
 ROW_BATCH = 65_536  # decisions per batch of (decisions x arms) matrices: bounds memory on a million tips
-# Below this effective sample size the normal intervals are not trustworthy (docs/evaluation.md).
-LOW_ESS = 100
 STATS = ("replay", "frozen")
 
 
@@ -79,15 +85,25 @@ class Evaluation:
     dr: Estimate
     by: str | None = None
     segments: list[Segment] = field(default_factory=list)
+    diagnostics: list[PositionDiagnostics] = field(default_factory=list)
+    pending_closes_at: datetime | None = None  # when the earliest skipped pending tip's window closes
+    logged_estimates: int = 0  # requests whose target decided from the estimates the request logged
+
+    @property
+    def warnings(self) -> list[str]:
+        """Why the estimates cannot be trusted (docs/evaluation.md); empty when no check failed."""
+        return warnings_for(self.ips.ess, self.diagnostics)
 
     @property
     def reliable(self) -> bool:
-        """False when so few logged picks carry the weight that the intervals cannot be trusted."""
-        return self.ips.ess >= LOW_ESS
+        """False when any check failed: too few effective samples, weights not averaging 1, missing support."""
+        return not self.warnings
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "reliable": self.reliable,
+            "warnings": self.warnings,
+            "diagnostics": [d.as_dict() for d in self.diagnostics],
             "policy": self.policy,
             "params": self.params,
             "positions": self.positions,
@@ -95,6 +111,8 @@ class Evaluation:
             "requests": self.requests,
             "rows": self.rows,
             "skipped": self.skipped,
+            "pending_closes_at": self.pending_closes_at,
+            "logged_estimates": self.logged_estimates,
             "logging_policies": self.logging_policies,
             "estimates": {name: getattr(self, name).as_dict() for name in ("logged", "ips", "snips", "dr")},
             "by": self.by,
@@ -132,6 +150,26 @@ def _cumulative(rho: np.ndarray, rank: np.ndarray) -> np.ndarray:
     return weights
 
 
+def _decided_from(
+    slates: LoggedSlates, events: RewardEvents, n_arms: int, shrinkage: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(R, n_arms) count and reward sum each request was decided from: the estimates it logged, else replayed.
+
+    The logged ones are what the logging policy really read (a cached, possibly stale copy included), so
+    its own propensities are reproduced by construction; replay from the rewards finalized before the
+    request is the fallback for requests logged before the estimates were (and is skipped when none is).
+    """
+    mask = slates.has_estimates
+    if mask.all():
+        count, reward_sum = np.zeros((slates.n_requests, n_arms)), np.zeros((slates.n_requests, n_arms))
+    else:
+        count, reward_sum = replay_stats(events, slates.request_time, slates.request_user, n_arms, shrinkage)
+    width = slates.logged_count.shape[1]
+    count[mask], reward_sum[mask] = 0.0, 0.0
+    count[mask, :width], reward_sum[mask, :width] = slates.logged_count[mask], slates.logged_sum[mask]
+    return count, reward_sum
+
+
 def evaluate(
     *,
     slates: LoggedSlates,
@@ -143,11 +181,13 @@ def evaluate(
     shrinkage: float = 0.0,
     by: str | None = None,
     frozen_at: float = -np.inf,
+    logging: Mapping[str, Policy] | None = None,
 ) -> Evaluation:
     """Return the IPS, self-normalised IPS and doubly robust estimates of `policy` on `slates`.
 
     `n_arms` covers every arm index in `slates` and `events`; `shrinkage` is TIPS_SHRINKAGE_STRENGTH;
-    `frozen_at` (a timestamp) is when `frozen` statistics are taken.
+    `frozen_at` (a timestamp) is when `frozen` statistics are taken. `logging` maps logging policy names to
+    the policies, replayed for the diagnostics (support, logged propensities); names not in it go unchecked.
     Raises NothingToEvaluate when no row is usable.
     """
     if positions not in POSITIONS or stats not in STATS:
@@ -158,13 +198,21 @@ def evaluate(
     keep = np.ones(slates.n_rows, dtype=bool) if positions == "all" else rank == 0
     rows = np.flatnonzero(keep)
     request = slates.row_request[rows]
-    times = slates.request_time if stats == "replay" else np.full(slates.n_requests, frozen_at)
-    count, reward_sum = replay_stats(events, times, slates.request_user, n_arms, shrinkage)
+    if stats == "replay":
+        count, reward_sum = _decided_from(slates, events, n_arms, shrinkage)
+    else:
+        frozen = np.full(slates.n_requests, frozen_at)
+        count, reward_sum = replay_stats(events, frozen, slates.request_user, n_arms, shrinkage)
+    # The logging policy is replayed on what it decided from, whatever the target sees.
+    seen = (count, reward_sum)
+    if logging and stats != "replay":
+        seen = _decided_from(slates, events, n_arms, shrinkage)
     arm = slates.row_arm[rows]
     # Doubly robust's reward model: per-arm means, each half of the requests predicted by the other half.
     model = per_arm_means(slates.row_arm, slates.row_reward, slates.row_request % 2, n_arms, PRIOR_MEAN)
     fold = request % 2
     target, direct = np.empty(len(rows)), np.empty(len(rows))
+    unsupported, replayed = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
     for start in range(0, len(rows), ROW_BATCH):  # (rows x arms) matrices exist for one batch at a time
         part = slice(start, start + ROW_BATCH)
         left = _left_before(slates, n_arms, rows[part], rank)
@@ -172,6 +220,14 @@ def evaluate(
         picked = np.arange(len(left)), arm[part]
         target[part] = probabilities[picked] / left[picked]
         direct[part] = np.einsum("ra,ra->r", probabilities, model[fold[part]])
+        for name, logger in (logging or {}).items():
+            mine = np.flatnonzero(slates.request_policy[request[part]] == name)
+            if not len(mine):
+                continue
+            at, pick = request[part][mine], arm[part][mine]
+            chances = arm_probabilities(logger, left[mine], seen[0][at], seen[1][at])
+            unsupported[start + mine] = np.where(chances <= 0.0, probabilities[mine], 0.0).sum(axis=1)
+            replayed[start + mine] = chances[np.arange(len(mine)), pick] / left[mine, pick]
     rho = target / slates.row_propensity[rows]
     weight = _cumulative(rho, rank[rows]) if positions == "all" else rho
     # The product of the earlier positions' ratios (1 at the first position): rows are consecutive per request.
@@ -181,6 +237,8 @@ def evaluate(
     doubly_robust = weight_before * (direct + rho * (reward - model[fold, arm]))
     clusters = request if positions == "all" else None
     segments = _segments(slates, rows, weight, reward, clusters) if by else []
+    mismatched = propensity_mismatch(slates.row_propensity[rows], replayed)
+    diagnostics = weight_diagnostics(weight, rank[rows], unsupported, mismatched, clusters)
     return Evaluation(
         policy=policy.name,
         params=policy.params(),
@@ -196,6 +254,8 @@ def evaluate(
         dr=ratio_estimate(doubly_robust, clusters=clusters, weights=weight),
         by=by,
         segments=segments,
+        diagnostics=diagnostics,
+        logged_estimates=int(slates.has_estimates.sum()) if stats == "replay" else 0,
     )
 
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
+from recommender.evaluation.diagnostics import PositionDiagnostics
 from recommender.evaluation.estimators import Estimate
-from recommender.evaluation.offline import LOW_ESS, Evaluation
+from recommender.evaluation.logs import explain_skipped
+from recommender.evaluation.offline import Evaluation
 from recommender.evaluation.simulation import ORACLE, SimulationResult
 
 ESTIMATORS = (
@@ -33,26 +37,58 @@ def _row(label: str, estimate: Estimate) -> str:
     return f"{label:<26} {_number(estimate.value):>8}  {interval:<20} {estimate.ess:>10.1f} {estimate.n:>9}"
 
 
+def _skipped_lines(skipped: dict[str, int], pending_closes_at: datetime | None) -> list[str]:
+    lines = explain_skipped(skipped)
+    if pending_closes_at is not None:
+        lines.append(f"          the earliest open window closes at {pending_closes_at:%Y-%m-%d %H:%M:%S %Z}")
+    return lines
+
+
+def _diagnostic_row(d: PositionDiagnostics) -> str:
+    where = "all" if d.position is None else str(d.position + 1)
+    mean = d.mean_weight
+    support = "n/a" if math.isnan(d.unsupported) else f"{d.unsupported:.1%}"
+    return (
+        f"{where:<9} {d.rows:>8} {_number(mean.value, 3):>12}  {'[' + _number(mean.low, 3) + ', ':>8}"
+        f"{_number(mean.high, 3) + ']':<7} {d.ess:>10.1f} {support:>12} {d.mismatched:>12}"
+    )
+
+
+def _statistics_line(evaluation: Evaluation) -> list[str]:
+    if evaluation.stats != "replay":
+        return []
+    return [
+        f"Statistics as logged with the request for {evaluation.logged_estimates} of {evaluation.requests} requests"
+        + (", replayed from final rewards for the others" if evaluation.logged_estimates < evaluation.requests else "")
+    ]
+
+
 def evaluation_table(evaluation: Evaluation) -> str:
-    """The estimates as a fixed-width table, with what was skipped and why."""
+    """The estimates as a fixed-width table, with what was skipped and why, and every diagnostic that failed."""
     params = ", ".join(f"{k}={v}" for k, v in sorted(evaluation.params.items())) or "-"
-    skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(evaluation.skipped.items())) or "none"
     logging = ", ".join(f"{name} ({n} requests)" for name, n in sorted(evaluation.logging_policies.items()))
+    skipped = sum(evaluation.skipped.values())
     lines = [
         f"Target policy: {evaluation.policy} ({params}); positions: {evaluation.positions}; "
         f"statistics: {evaluation.stats}",
         f"Logged by: {logging}",
-        f"Requests used: {evaluation.requests}; tips evaluated: {evaluation.rows}; tips skipped: {skipped}",
+        *_statistics_line(evaluation),
+        f"Requests used: {evaluation.requests}; tips evaluated: {evaluation.rows}; tips skipped: {skipped or 'none'}",
+        *_skipped_lines(evaluation.skipped, evaluation.pending_closes_at),
         "",
         f"{'estimate of mean reward':<26} {'value':>8}  {'95% CI':<20} {'ESS':>10} {'tips':>9}",
     ]
     lines += [_row(label, getattr(evaluation, name)) for name, label in ESTIMATORS]
-    if not evaluation.reliable:
+    if evaluation.diagnostics:
         lines += [
             "",
-            f"Warning: the effective sample size ({evaluation.ips.ess:.1f}) is below {LOW_ESS}: the target rarely "
-            "picks what was logged, so these intervals are not reliable (docs/evaluation.md).",
+            "Importance weights by position (each should average 1; docs/evaluation.md)",
+            f"{'position':<9} {'tips':>8} {'mean weight':>12}  {'95% CI':<14} {'ESS':>10} {'unsupported':>12} "
+            f"{'mismatched':>12}",
+            *map(_diagnostic_row, evaluation.diagnostics),
         ]
+    if evaluation.warnings:
+        lines += ["", *(f"Warning: {w}" for w in evaluation.warnings)]
     if evaluation.segments:
         lines += [
             "",
@@ -70,7 +106,9 @@ def evaluation_table(evaluation: Evaluation) -> str:
     return "\n".join(lines)
 
 
-def simulation_table(result: SimulationResult) -> str:
+def simulation_table(results: Sequence[SimulationResult]) -> str:
+    """The first seed's summary; with replicate seeds, each policy's share of the oracle over all of them."""
+    result = results[0]
     lines = [
         f"{result.users} users x {result.rounds} rounds, slate {result.slate}, seed {result.seed}",
         f"{'policy':<10} {'cumulative reward':>18} {'expected':>10} {'regret':>10} "
@@ -81,52 +119,91 @@ def simulation_table(result: SimulationResult) -> str:
             f"{s['policy']:<10} {s['cumulative_reward']:>18.2f} {s['expected_reward']:>10.2f} "
             f"{s['cumulative_regret']:>10.2f} {s['mean_reward']:>12.4f} {s['share_of_oracle']:>10.1%}"
         )
+    if len(results) > 1:
+        shares: dict[str, list[float]] = {}
+        for replicate in results:
+            for s in replicate.summary():
+                shares.setdefault(str(s["policy"]), []).append(float(s["share_of_oracle"]))
+        lines += ["", f"Share of the oracle over seeds {_seeds(results)}: mean (lowest, highest)"]
+        lines += [f"{name:<10} {np.mean(v):>6.1%} ({min(v):.1%}, {max(v):.1%})" for name, v in shares.items()]
     return "\n".join(lines)
 
 
-def write_csv(result: SimulationResult, path: Path) -> Path:
-    """One row per policy and round: reward that round, cumulative reward, expected reward, cumulative regret."""
+def _seeds(results: Sequence[SimulationResult]) -> str:
+    seeds = [r.seed for r in results]
+    return f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
+
+
+def write_csv(results: Sequence[SimulationResult], path: Path) -> Path:
+    """One row per seed, policy and round: reward that round, cumulative reward, expected reward, cumulative regret."""
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["policy", "round", "reward", "cumulative_reward", "expected_reward", "cumulative_regret"])
-        for name, run in result.runs.items():
-            cumulative, regret = np.cumsum(run.reward), np.cumsum(run.regret)
-            for i in range(result.rounds):
-                writer.writerow(
-                    [
-                        name,
-                        i + 1,
-                        f"{run.reward[i]:.4f}",
-                        f"{cumulative[i]:.4f}",
-                        f"{run.expected[i]:.4f}",
-                        f"{regret[i]:.4f}",
-                    ]
-                )
+        writer.writerow(
+            ["seed", "policy", "round", "reward", "cumulative_reward", "expected_reward", "cumulative_regret"]
+        )
+        for result in results:
+            for name, run in result.runs.items():
+                cumulative, regret = np.cumsum(run.reward), np.cumsum(run.regret)
+                writer.writerows(
+                    [result.seed, name, i + 1, f"{run.reward[i]:.4f}", f"{cumulative[i]:.4f}",
+                     f"{run.expected[i]:.4f}", f"{regret[i]:.4f}"]
+                    for i in range(result.rounds)
+                )  # fmt: skip
     return path
 
 
-def write_png(result: SimulationResult, path: Path) -> Path:
-    """Learning curves: mean reward per tip so far (left) and cumulative regret (right), per policy."""
+def _curves(results: Sequence[SimulationResult], name: str) -> dict[str, np.ndarray]:
+    """(seeds, rounds) arrays of one policy: reward per tip each round, mean reward per tip so far, regret."""
+    per_round = results[0].users * results[0].slate
+    rounds = np.arange(1, results[0].rounds + 1)
+    reward = np.array([r.runs[name].reward for r in results]) / per_round
+    return {
+        "round": reward,
+        "so_far": np.cumsum(reward, axis=1) / rounds,
+        "regret": np.cumsum([r.runs[name].regret for r in results], axis=1),
+    }
+
+
+def write_png(results: Sequence[SimulationResult], path: Path) -> Path:
+    """Learning curves per policy: reward per tip each round, mean reward so far, cumulative regret.
+
+    Lines are the mean over the replicate seeds, bands their lowest and highest value at each round.
+    """
     import matplotlib  # imported here: Django never pays for it unless a plot is drawn
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    rounds = np.arange(1, result.rounds + 1)
-    per_round = result.users * result.slate
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    first = results[0]
+    rounds = np.arange(1, first.rounds + 1)
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4.6), constrained_layout=True)
+    panels = (
+        ("round", "Reward per tip, each round", "reward"),
+        ("so_far", "Mean reward per tip so far", "reward"),
+        ("regret", "Cumulative regret vs the oracle", "expected reward lost"),
+    )
     try:
-        for name, run in result.runs.items():
-            style = {"color": "black", "linestyle": "--"} if name == ORACLE else {}
-            left.plot(rounds, np.cumsum(run.reward) / (rounds * per_round), label=name, **style)
-            if name != ORACLE:
-                right.plot(rounds, np.cumsum(run.regret), label=name)
-        left.set(title="Mean reward per tip so far", xlabel="round", ylabel="reward")
-        right.set(title="Cumulative regret vs the oracle", xlabel="round", ylabel="expected reward lost")
-        for axis, corner in ((left, "lower right"), (right, "upper left")):
+        for index, name in enumerate(first.runs):
+            curves = _curves(results, name)
+            style = {"color": "black", "linestyle": "--"} if name == ORACLE else {"color": f"C{index}"}
+            for axis, (key, *_rest) in zip(axes, panels, strict=True):
+                if key == "regret" and name == ORACLE:
+                    continue
+                values = curves[key]
+                axis.plot(rounds, values.mean(axis=0), label=name, linewidth=1.2, **style)
+                if len(results) > 1:
+                    axis.fill_between(rounds, values.min(axis=0), values.max(axis=0), alpha=0.2, color=style["color"])
+        for axis, (_key, title, ylabel) in zip(axes, panels, strict=True):
+            axis.set(title=title, xlabel="round", ylabel=ylabel)
             axis.grid(alpha=0.3)
-            axis.legend(loc=corner)
-        figure.suptitle(f"{result.users} simulated users, {result.rounds} rounds, seed {result.seed}")
+        axes[1].legend(loc="lower right")  # one legend: the colours are the same in every panel
+        bands = f"seed {first.seed}"
+        if len(results) > 1:
+            bands = f"mean of seeds {_seeds(results)}, band: lowest to highest"
+        figure.suptitle(
+            f"{first.users} simulated users x {first.rounds} rounds; slate {first.slate}, epsilon {first.epsilon:g}, "
+            f"shrinkage {first.shrinkage:g}; {bands}"
+        )
         figure.savefig(path, dpi=110)
     finally:
         plt.close(figure)

@@ -9,8 +9,9 @@ feature payload never travels, and Python touches each row only in C-level colum
 from __future__ import annotations
 
 from array import array
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -20,6 +21,7 @@ from django.db.models import (
     BooleanField,
     Case,
     CharField,
+    Count,
     ExpressionWrapper,
     F,
     FloatField,
@@ -32,11 +34,12 @@ from django.db.models import (
 )
 
 from generation.candidates import TipKind, TipSource, arm_name
-from recommender.evaluation.logs import SlateBuilder
+from recommender.evaluation.logs import PENDING, SlateBuilder, explain_skipped
 from recommender.evaluation.offline import Evaluation, NothingToEvaluate, evaluate
 from recommender.evaluation.targets import RewardEvents
-from recommender.models import TipScore
-from recommender.policies import Policy
+from recommender.models import TipRequest, TipScore
+from recommender.policies import POLICIES, Policy, get_policy
+from recommender.reward_rules import window_closes_at
 from recommender.services.stats import LEGACY_KIND
 
 SEGMENT_COLUMNS = ("prompt_version", "tip_kind", "llm_model")
@@ -70,6 +73,16 @@ def _period(prefix: str, since: datetime | None, until: datetime | None) -> Q:
 # Every arm a row can have (the sources and kinds are closed enums, plus legacy rows without a kind), in the
 # order of their indices: the database turns (source, tip_kind) into the index, so no name travels per row.
 KNOWN_ARMS = [arm_name(source, kind) for source in TipSource.values for kind in (*TipKind.values, LEGACY_KIND)]
+
+
+class EstimatesText(Func):
+    """A request's logged arm estimates as "count,sum,..." for every KNOWN_ARMS arm in order (0,0 for an arm
+    it has no estimate of, which a policy reads alike): the builder parses a chunk of them in one call."""
+
+    output_field = CharField()
+    template = "concat_ws(',', {})".format(
+        ", ".join(f"COALESCE(%(expressions)s -> '{arm}' ->> {i}, '0')" for arm in KNOWN_ARMS for i in (0, 1))
+    )
 
 
 def _arm_expression() -> Case:
@@ -110,6 +123,11 @@ def logged_rows(
             request_time=Epoch(F("request__created_at")),
             arm=_arm_expression(),
             final=ExpressionWrapper(Q(finalized_at__isnull=False), output_field=BooleanField()),
+            # What the logging policy decided from, once per request like the candidate set.
+            estimates=Case(
+                When(position=0, request__arm_estimates__isnull=False, then=EstimatesText("request__arm_estimates")),
+                default=None,
+            ),
             # Without --by the segment column is a constant NULL (nothing to split by, nothing to send).
             no_segment=Value(None, output_field=IntegerField()),
         )
@@ -125,6 +143,7 @@ def logged_rows(
             "propensity",
             "reward",
             "final",
+            "estimates",
             by or "no_segment",
         )
     )
@@ -155,6 +174,42 @@ def reward_events(*, until: datetime | None) -> RewardEvents:
     )
 
 
+def logging_policies(*, since: datetime | None = None, until: datetime | None = None) -> dict[str, Policy]:
+    """The policy behind each logging policy name of the period, built with its most often logged parameters.
+
+    Requests log their policy's parameters (policy_params); one grouped query counts each combination.
+    """
+    keys = sorted({key for registered in POLICIES.values() for key in registered.cls().params()})
+    rows = (
+        TipRequest.objects.filter(_period("created_at", since, until), policy__in=list(POLICIES))
+        .values_list("policy", *(f"policy_params__{key}" for key in keys))
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    seen: dict[str, Counter[tuple]] = defaultdict(Counter)
+    for name, *values, n in rows:
+        accepted = POLICIES[name].cls().params()
+        seen[name][tuple((k, v) for k, v in zip(keys, values, strict=True) if k in accepted and v is not None)] += n
+    built = {}
+    for name, params in seen.items():
+        try:
+            built[name] = get_policy(name, **dict(params.most_common(1)[0][0]))
+        except (TypeError, ValueError):  # parameters this version's class no longer takes: leave it unchecked
+            continue
+    return built
+
+
+def pending_closes_at(*, since: datetime | None = None, until: datetime | None = None) -> datetime | None:
+    """When the reward window of the earliest served tip of the period that is not final yet closes."""
+    first = (
+        TipScore.objects.filter(_period("request__created_at", since, until), finalized_at__isnull=True)
+        .order_by("served_at")
+        .values_list("served_at", flat=True)
+        .first()
+    )
+    return window_closes_at(first) if first is not None else None
+
+
 def policy_evaluation(
     *,
     policy: Policy,
@@ -169,10 +224,11 @@ def policy_evaluation(
     for chunk in logged_rows(since=since, until=until, by=by):
         builder.add_chunk(chunk, segments=by is not None)
     slates = builder.build()
+    closes = pending_closes_at(since=since, until=until) if slates.skipped.get(PENDING) else None
     if slates.n_rows == 0:
-        raise NothingToEvaluate(_nothing_message(slates.skipped), skipped=dict(slates.skipped))
+        raise NothingToEvaluate(_nothing_message(slates.skipped, closes), skipped=dict(slates.skipped))
     events = reward_events(until=until)
-    return evaluate(
+    evaluation = evaluate(
         slates=slates,
         events=events,
         policy=policy,
@@ -182,11 +238,19 @@ def policy_evaluation(
         shrinkage=settings.TIPS_SHRINKAGE_STRENGTH,
         by=by,
         frozen_at=since.timestamp() if since is not None else -np.inf,
+        logging=logging_policies(since=since, until=until),
     )
+    return replace(evaluation, pending_closes_at=closes)
 
 
-def _nothing_message(skipped: Counter[str]) -> str:
+def _nothing_message(skipped: Counter[str], closes: datetime | None) -> str:
     if not skipped:
         return "No tips were served in this period."
     counts = ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items()))
-    return f"No usable tips in this period: every served tip was skipped ({counts})."
+    lines = [f"No usable tips in this period: every served tip was skipped ({counts}).", *explain_skipped(skipped)]
+    if closes is not None:
+        lines.append(
+            f"The earliest pending tip's reward window closes at {closes:%Y-%m-%d %H:%M:%S %Z}: run "
+            "finalize_rewards after that (the embedded run and Celery beat do it periodically), then evaluate again."
+        )
+    return "\n".join(lines)

@@ -67,6 +67,24 @@ class Served:
     choices: list[Choice]
     actions: list[str | None]
     rewards: list[float]
+    estimates: dict[str, ArmEstimate] = field(default_factory=dict)  # what the policy decided from
+
+    def logged_estimates(self) -> dict[str, list[float]]:
+        """The estimates as serving logs them with the request (TipRequest.arm_estimates)."""
+        return {arm: [e.count, e.reward_sum] for arm, e in sorted(self.estimates.items())}
+
+
+def request_time(start: datetime, users: int, round_: int, user: int) -> datetime:
+    """Requests of a round spread over its first half; rewards finalize at three quarters (before the next)."""
+    return start + round_ * ROUND + (ROUND / 2) * (user / max(users, 1))
+
+
+def finalized_time(start: datetime, round_: int) -> datetime:
+    return start + round_ * ROUND + ROUND * 3 / 4
+
+
+# Receives the kept requests of one round (e.g. to write them): then they are not kept in memory.
+Sink = Callable[[list[Served]], None]
 
 
 @dataclass
@@ -93,6 +111,7 @@ class SimulationResult:
     runs: dict[str, PolicyRun]
     world: World
     shrinkage: float
+    epsilon: float = 0.1
     start: datetime = DEFAULT_START
 
     def summary(self) -> list[dict[str, float | str]]:
@@ -113,11 +132,10 @@ class SimulationResult:
         ]
 
     def request_time(self, round_: int, user: int) -> datetime:
-        """Requests of a round spread over its first half; rewards finalize at three quarters (before the next)."""
-        return self.start + round_ * ROUND + (ROUND / 2) * (user / max(self.users, 1))
+        return request_time(self.start, self.users, round_, user)
 
     def finalized_time(self, round_: int) -> datetime:
-        return self.start + round_ * ROUND + ROUND * 3 / 4
+        return finalized_time(self.start, round_)
 
     def logged_rows(self, name: str, since_round: int = 0) -> Iterator[LoggedRow]:
         """The served tips of `name` from `since_round` on, as the evaluator reads them from tip_scores."""
@@ -129,7 +147,8 @@ class SimulationResult:
             for position, (choice, reward) in enumerate(zip(served.choices, served.rewards, strict=True)):
                 yield LoggedRow(
                     request_id, when, served.context.user, name, arms, position, choice.candidate.arm,
-                    choice.propensity, reward, True, choice.candidate.kind,
+                    choice.propensity, reward, True, served.logged_estimates() if position == 0 else None,
+                    choice.candidate.kind,
                 )  # fmt: skip
 
     def reward_events(self, name: str, arm_id: Callable[[str], int]) -> RewardEvents:
@@ -222,11 +241,11 @@ def _candidate(user: int, kind: str, source: str, urgency: float, serial: int) -
     )
 
 
-def make_contexts(users: int, rounds: int, world: World, rng: np.random.Generator) -> list[list[Context]]:
-    """Every round's requests: rule tips that fit the user's tasks, plus three or four LLM tips of distinct kinds."""
-    contexts = []
+def stream_contexts(users: int, world: World, rng: np.random.Generator) -> Iterator[list[Context]]:
+    """Each round's requests, one round at a time: rule tips that fit the user's tasks, plus three or four LLM
+    tips of distinct kinds. Only the current round exists in memory, whatever users x rounds."""
     serial = 0
-    for _ in range(rounds):
+    while True:
         row = []
         for user in range(users):
             urgency = float(np.clip(rng.normal(world.behind[user], 0.15), 0.0, 1.0))
@@ -242,8 +261,7 @@ def make_contexts(users: int, rounds: int, world: World, rng: np.random.Generato
                 candidates.append(_candidate(user, kind, source, urgency, serial))
             arms = np.array([ARMS.index(c.arm) for c in candidates])
             row.append(Context(user, urgency, tuple(candidates), arms))
-        contexts.append(row)
-    return contexts
+        yield row
 
 
 class StatsBook:
@@ -277,9 +295,9 @@ class StatsBook:
 Responder = Callable[["World", Context, TipCandidate, float], str | None]
 
 
-def _tuned(name: str, *, epsilon: float) -> dict[str, float]:
-    """The run's `epsilon` for the policies the registry says take one."""
-    return {"epsilon": epsilon} if "epsilon" in POLICIES[name].tuned_by else {}
+def simulated_policy(name: str, epsilon: float) -> Policy:
+    """The policy `name` as the simulator runs it: the run's `epsilon` for the policies the registry says take one."""
+    return get_policy(name, **({"epsilon": epsilon} if "epsilon" in POLICIES[name].tuned_by else {}))
 
 
 def simulate(
@@ -295,8 +313,12 @@ def simulate(
     population: Population | None = None,
     responder: Responder | None = None,
     replicate: int = 0,
+    sink: Sink | None = None,
 ) -> SimulationResult:
     """Run every policy (and the oracle) over the same users and rounds; keep the requests of `keep`.
+
+    With `sink`, those requests are handed to it at the end of each round instead of kept, so memory stays
+    bounded whatever users x rounds (the simulate command writes them to the database that way).
 
     `responder(world, context, candidate, u)` replaces the hidden model's action draw (the judge mode); the
     regret stays measured against the hidden model's expectations. `replicate` > 0 gives the policies other
@@ -304,22 +326,32 @@ def simulate(
     """
     streams = np.random.SeedSequence(seed).spawn(3)
     world = World(users, np.random.default_rng(streams[0]), population)
-    contexts = make_contexts(users, rounds, world, np.random.default_rng(streams[1]))
-    draws = np.random.default_rng(streams[2]).random((rounds, users, slate))
-    expected = [[world.expected_rewards(c.user, c.urgency, c.arms) for c in row] for row in contexts]
-    best = np.array([[np.sort(e)[::-1][:slate].sum() for e in row] for row in expected])
-    runs = {}
+    contexts = stream_contexts(users, world, np.random.default_rng(streams[1]))
+    draw_rng = np.random.default_rng(streams[2])
+    runners = []
     for name in (ORACLE, *policies):
         # Each policy's own rng depends only on the seed and its name, so adding a policy changes no other curve.
         policy_seed = np.random.SeedSequence([seed, *name.encode(), *([replicate] if replicate else [])])
-        policy = None if name == ORACLE else get_policy(name, **_tuned(name, epsilon=epsilon))
-        runs[name] = _run(
-            name, policy, world, contexts, expected, best, draws, np.random.default_rng(policy_seed),
-            StatsBook(users, shrinkage), slate, name in keep, responder,
-        )  # fmt: skip
+        policy = None if name == ORACLE else simulated_policy(name, epsilon)
+        run = PolicyRun(name, np.zeros(rounds), np.zeros(rounds), np.zeros(rounds))
+        rng = np.random.default_rng(policy_seed)
+        book = StatsBook(users, shrinkage)
+        runners.append(_Runner(run, policy, world, rng, book, slate, name in keep, responder, sink))
+    # Round by round, every policy on the same requests and draws: memory holds one round, not users x rounds.
+    for round_ in range(rounds):
+        row = next(contexts)
+        draws = draw_rng.random((users, slate))
+        # The action probabilities of every candidate, once for all policies (the draw and the expectation).
+        probabilities = [world.outcome_probabilities(c.user, c.urgency, c.arms) for c in row]
+        cumulative = [np.cumsum(p, axis=1) for p in probabilities]
+        expected = [p @ world.outcome_rewards for p in probabilities]
+        best = np.array([np.sort(e)[::-1][:slate].sum() for e in expected])
+        for runner in runners:
+            runner.step(round_, row, (expected, cumulative, best), draws)
     return SimulationResult(
-        users=users, rounds=rounds, slate=slate, seed=seed, runs=runs, world=world, shrinkage=shrinkage
-    )
+        users=users, rounds=rounds, slate=slate, seed=seed, runs={r.run.name: r.run for r in runners}, world=world,
+        shrinkage=shrinkage, epsilon=epsilon,
+    )  # fmt: skip
 
 
 def _oracle_choices(context: Context, expected: np.ndarray, slate: int) -> list[Choice]:
@@ -327,51 +359,66 @@ def _oracle_choices(context: Context, expected: np.ndarray, slate: int) -> list[
     return [Choice(context.candidates[i], float(expected[i]), 1.0) for i in order]
 
 
-def _run(
-    name: str,
-    policy: Policy | None,
-    world: World,
-    contexts: list[list[Context]],
-    expected: list[list[np.ndarray]],
-    best: np.ndarray,
-    draws: np.ndarray,
-    rng: np.random.Generator,
-    book: StatsBook,
-    slate: int,
-    keep: bool,
-    responder: Responder | None,
-) -> PolicyRun:
-    rounds = len(contexts)
-    run = PolicyRun(name, np.zeros(rounds), np.zeros(rounds), np.zeros(rounds))
-    for round_, row in enumerate(contexts):
+@dataclass
+class _Runner:
+    """One policy (or the oracle, when `policy` is None) serving round after round with its own statistics."""
+
+    run: PolicyRun
+    policy: Policy | None
+    world: World
+    rng: np.random.Generator
+    book: StatsBook
+    slate: int
+    keep: bool
+    responder: Responder | None
+    sink: Sink | None = None
+
+    def _action(self, context: Context, index: int, cumulative: np.ndarray, u: float) -> str | None:
+        if self.responder is not None:
+            return self.responder(self.world, context, context.candidates[index], u)
+        return OUTCOMES[min(int(np.searchsorted(cumulative[index], u, "right")), len(OUTCOMES) - 1)]
+
+    def step(
+        self,
+        round_: int,
+        row: list[Context],
+        truth: tuple[list[np.ndarray], list[np.ndarray], np.ndarray],
+        draws: np.ndarray,
+    ) -> None:
+        """Serve every request of one round, then finalize its rewards into the statistics.
+
+        `truth` is, per request, the hidden expected reward and cumulative action probabilities of each
+        candidate, and the best expected slate reward.
+        """
+        run = self.run
+        expected, cumulative, best = truth
         finals: list[tuple[int, int, float]] = []
-        for context, mu in zip(row, expected[round_], strict=True):
-            if policy is None:
-                choices = _oracle_choices(context, mu, slate)
+        kept: list[Served] = []
+        for context, mu, outcomes in zip(row, expected, cumulative, strict=True):
+            estimates: dict[str, ArmEstimate] = {}
+            if self.policy is None:
+                choices = _oracle_choices(context, mu, self.slate)
             else:
-                choices = policy.choose(context.candidates, book.estimates(context.user), rng, slate)
+                estimates = self.book.estimates(context.user)
+                choices = self.policy.choose(context.candidates, estimates, self.rng, self.slate)
             actions, rewards = [], []
             for position, choice in enumerate(choices):
                 index = context.candidates.index(choice.candidate)
-                u = float(draws[round_, context.user, position])
-                if responder is not None:
-                    action = responder(world, context, choice.candidate, u)
-                else:
-                    cumulative = np.cumsum(
-                        world.outcome_probabilities(context.user, context.urgency, context.arms[[index]])[0]
-                    )
-                    action = OUTCOMES[min(int(np.searchsorted(cumulative, u, "right")), len(OUTCOMES) - 1)]
+                action = self._action(context, index, outcomes, float(draws[context.user, position]))
                 reward = REWARDS[action] if action is not None else DEFAULT_REWARD
                 actions.append(action)
                 rewards.append(reward)
                 run.reward[round_] += reward
                 run.expected[round_] += mu[index]
                 finals.append((context.user, int(context.arms[index]), reward))
-            run.regret[round_] += best[round_, context.user]
-            if keep:
-                run.served.append(Served(round_, context, choices, actions, rewards))
+            run.regret[round_] += best[context.user]
+            if self.keep:
+                kept.append(Served(round_, context, choices, actions, rewards, estimates))
+        if kept and self.sink is not None:
+            self.sink(kept)
+        else:
+            run.served.extend(kept)
         # Never below 0 (the oracle is optimal per request): only float rounding could make it so.
         run.regret[round_] = max(run.regret[round_] - run.expected[round_], 0.0)
         for user, arm, reward in finals:  # rewards finalize at the end of the round
-            book.add(user, arm, reward)
-    return run
+            self.book.add(user, arm, reward)

@@ -3,6 +3,7 @@
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -11,7 +12,15 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from recommender.models import FeedbackEvent, TipScore
-from recommender.reward_rules import DEFAULT_REWARD, IMPLICIT_ACTIONS, Action, infer_reward, is_terminal, reward_window
+from recommender.reward_rules import (
+    DEFAULT_REWARD,
+    IMPLICIT_ACTIONS,
+    Action,
+    completion_share,
+    infer_reward,
+    is_terminal,
+    reward_window,
+)
 from recommender.services.stats import FinalReward, arm_stats_add
 
 logger = logging.getLogger(__name__)
@@ -127,12 +136,26 @@ def rewards_finalize_expired(*, now: datetime | None = None, batch_size: int | N
     return total
 
 
-def tips_credit_completion(*, user_id: int, task_id: str, completed_at: datetime) -> list[int]:
-    """Credit a Todoist task completion as `completed` to the user's open tips that named the task.
+def _credited_tip(rows: list[tuple[int, Any, datetime, str | None]], task_id: str) -> int | None:
+    """The one impression a completion of `task_id` credits: the latest open tip naming it that the user
+    accepted, else the latest open tip naming it (ties broken by id, the later serve)."""
+    naming = [
+        (last_action == Action.ACCEPTED, served_at, pk)
+        for pk, task_ids, served_at, last_action in rows
+        if task_id in {str(t) for t in task_ids or ()}
+    ]
+    return max(naming)[2] if naming else None
 
-    Only tips served before the completion and whose window was still open at that time count. Runs at
-    most once per tip however often the completion is delivered: the tips are locked and a final tip is
-    skipped. Returns the ids of the tips credited now.
+
+def tips_credit_completion(*, user_id: int, task_id: str, completed_at: datetime) -> list[int]:
+    """Credit a Todoist task completion to ONE impression: the user's latest open tip naming the task.
+
+    Open means served before the completion, its window still open then, not final. A tip the user
+    accepted is preferred over later ones. A tip naming one task gets `completed` (final, 1.0); a tip
+    naming several gets `completion_share` of its tasks credited to it so far, final once all are
+    (docs/feedback.md). Delivering a completion twice credits nothing the second time (each completion is
+    recorded once upstream, and a task already counted for a tip is not counted again). Returns the ids of
+    the tips credited now (at most one).
     """
     task_id = str(task_id)
     window = reward_window()
@@ -140,23 +163,42 @@ def tips_credit_completion(*, user_id: int, task_id: str, completed_at: datetime
     # candidate set is small: one user's open tips served within one window before the completion.
     open_tips = TipScore.objects.filter(
         user_id=user_id, finalized_at__isnull=True, served_at__lte=completed_at, served_at__gt=completed_at - window
-    ).values_list("id", "task_ids")
-    ids = [pk for pk, task_ids in open_tips if task_id in {str(t) for t in task_ids or ()}]
-    if not ids:
+    ).values_list("id", "task_ids", "served_at", "last_action")
+    chosen = _credited_tip(list(open_tips), task_id)
+    if chosen is None:
         return []
     now = timezone.now()
-    credited = []
     with transaction.atomic():
-        for tip in TipScore.objects.select_for_update().filter(pk__in=ids, finalized_at__isnull=True).order_by("id"):
+        tip = TipScore.objects.select_for_update().filter(pk=chosen, finalized_at__isnull=True).first()
+        if tip is None:  # finalized since it was read: its window closed
+            return []
+        named = {str(t) for t in tip.task_ids or ()}
+        counted = {
+            str((response or {}).get("task_id"))
+            for response in tip.events.filter(action=Action.COMPLETED).values_list("response", flat=True)
+        }
+        if task_id in counted:
+            return []
+        done = len((counted | {task_id}) & named)
+        if done >= len(named):
             reward = tip_apply_action(tip=tip, action=Action.COMPLETED, at=now)
-            FeedbackEvent.objects.create(
-                tip=tip,
-                user_id=user_id,
-                action=Action.COMPLETED,
-                created_at=now,
-                reward=reward,
-                response={"source": "todoist", "task_id": task_id, "completed_at": completed_at.isoformat()},
-            )
-            credited.append(tip.pk)
-    logger.info("completion user=%s task=%s credited tips=%s", user_id, task_id, credited)
-    return credited
+        else:
+            reward = max(tip.reward or 0.0, completion_share(completed=done, named=len(named)))
+            tip.reward, tip.feedback_at = reward, now
+            tip.save(update_fields=["reward", "feedback_at"])
+        FeedbackEvent.objects.create(
+            tip=tip,
+            user_id=user_id,
+            action=Action.COMPLETED,
+            created_at=now,
+            reward=reward,
+            response={
+                "source": "todoist",
+                "task_id": task_id,
+                "completed_at": completed_at.isoformat(),
+                "tasks_completed": done,
+                "tasks_named": len(named),
+            },
+        )
+    logger.info("completion user=%s task=%s credited tip=%s reward=%s", user_id, task_id, chosen, reward)
+    return [chosen]

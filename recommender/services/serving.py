@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -17,7 +18,7 @@ from integrations.todoist.types import TodoistTask
 from recommender.cache_keys import GLOBAL_ARMS_KEY, arms_key, cooldowns_key
 from recommender.models import TipRequest, TipScore
 from recommender.pipeline import CACHE_UNAVAILABLE, assemble
-from recommender.policies import Policy, get_policy, policy_settings
+from recommender.policies import ArmEstimate, Policy, get_policy, policy_settings
 from recommender.selectors.serving import arm_estimates
 from recommender.services.slate_log import slate_log
 from tipengine.caching import cache_prefetch, cache_unavailable_reason
@@ -41,6 +42,11 @@ def serving_policy() -> Policy:
     """Return the policy named by TIPS_POLICY, tuned by its settings (built once per process and settings value)."""
     name = settings.TIPS_POLICY
     return _policy(name, tuple(sorted(policy_settings(name).items())))
+
+
+def logged_estimates(estimates: Mapping[str, ArmEstimate]) -> dict[str, list[float]]:
+    """The estimates a request was decided from, as TipRequest.arm_estimates logs them: arm -> [count, sum]."""
+    return {arm: [e.count, e.reward_sum] for arm, e in sorted(estimates.items())}
 
 
 def _serving_cache_keys(user_id: int) -> list[str]:
@@ -80,6 +86,7 @@ def tips_serve(
         policy_params={**policy.params(), "limit": limit, "dropped": assembly.dropped},
         candidates=[c.describe() for c in assembly.candidates],
         degraded=assembly.degraded,
+        arm_estimates=logged_estimates(estimates),
     )
     scores = [
         TipScore(

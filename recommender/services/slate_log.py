@@ -11,7 +11,7 @@ from psycopg.types.json import Jsonb
 from recommender.models import SERVED_TIP_COLUMNS, TipRequest, TipScore
 
 TIP_COLUMNS = SERVED_TIP_COLUMNS
-REQUEST_COLUMNS = ("user_id", "created_at", "policy", "policy_params", "candidates", "degraded")
+REQUEST_COLUMNS = ("user_id", "created_at", "policy", "policy_params", "candidates", "degraded", "arm_estimates")
 
 
 def _json_number(value: float | None) -> float | str | None:
@@ -32,7 +32,7 @@ def _one_statement_sql() -> str:
     from_rows = ", ".join(f"rows.{quote(name)}" for name in TIP_COLUMNS)
     return (
         f"WITH request AS (INSERT INTO {quote(TipRequest._meta.db_table)} "
-        f"({', '.join(quote(c) for c in REQUEST_COLUMNS)}) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id), "
+        f"({', '.join(quote(c) for c in REQUEST_COLUMNS)}) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id), "
         f"tips AS (INSERT INTO {table} (request_id, user_id, served_at, {columns}) "
         f"SELECT request.id, %s, %s, {from_rows} FROM request, jsonb_populate_recordset(NULL::{table}, %s) AS rows "
         "RETURNING id, position) "
@@ -55,6 +55,7 @@ def slate_log(*, request: TipRequest, tips: list[TipScore]) -> None:
         Jsonb(request.policy_params),
         Jsonb(request.candidates),
         Jsonb(request.degraded),
+        Jsonb(request.arm_estimates),
         request.user_id,
         request.created_at,
         Jsonb(rows),

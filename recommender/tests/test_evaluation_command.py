@@ -135,8 +135,8 @@ class EvaluatePolicyTests(TestCase):
                     self.assertAlmostEqual(getattr(stored, estimator).ess, getattr(memory, estimator).ess, places=6)
 
     def test_its_queries_do_not_grow_with_the_logs(self):
-        # One streamed query for the served tips, one for the final rewards.
-        with self.assertNumQueries(2):
+        # One streamed query for the served tips, one for the final rewards, one for the logging policies' parameters.
+        with self.assertNumQueries(3):
             policy_evaluation(policy=get_policy("uniform"))
 
 

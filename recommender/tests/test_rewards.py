@@ -179,6 +179,67 @@ class CompletionCreditTests(BaseTestCase):
         old.refresh_from_db()
         self.assertIsNone(old.last_action)
 
+    def test_one_completion_credits_only_the_latest_impression_naming_the_task(self):
+        # The same tip served three times (the issue saw 12 impressions credited for one completed task).
+        impressions = [tip(self.alice, hours_ago=h, task_ids=("42",)) for h in (3, 2, 1)]
+        self.complete(self.alice, "42")
+        rewards_finalize_expired(now=timezone.now() + timedelta(days=2))
+        for row in impressions:
+            row.refresh_from_db()
+        self.assertEqual(
+            [(r.last_action, r.reward) for r in impressions], [(None, 0.0), (None, 0.0), ("completed", 1.0)]
+        )
+        self.assertEqual(FeedbackEvent.objects.filter(action="completed").count(), 1)
+        self.assertEqual(stats_snapshot()[(None, "todoist:do_now")], (3, 1.0))
+
+    def test_it_prefers_the_impression_the_user_accepted(self):
+        accepted = tip(self.alice, hours_ago=3, task_ids=("42",))
+        feedback_record(user=self.alice, tip_id=accepted.pk, action="accepted")
+        later = tip(self.alice, hours_ago=1, task_ids=("42",))
+        self.assertEqual(
+            tips_credit_completion(user_id=self.alice.pk, task_id="42", completed_at=timezone.now()), [accepted.pk]
+        )
+        later.refresh_from_db()
+        self.assertIsNone(later.last_action)
+
+    def test_a_tip_naming_several_tasks_earns_a_share_per_task_completed(self):
+        batch = tip(self.alice, hours_ago=2, kind="batch", task_ids=("1", "2", "3"))
+        rewards = []
+        for task_id in ("1", "2", "2", "3"):  # "2" delivered twice counts once
+            self.complete(self.alice, task_id)
+            batch.refresh_from_db()
+            rewards.append((batch.reward, batch.is_final))
+        self.assertEqual(rewards, [(0.25, False), (0.625, False), (0.625, False), (1.0, True)])
+        self.assertEqual(stats_snapshot()[(None, "todoist:batch")], (1, 1.0))
+
+    def test_a_partly_completed_tip_keeps_its_share_when_the_window_closes(self):
+        pair = tip(self.alice, hours_ago=2, kind="plan", task_ids=("1", "2"))
+        self.complete(self.alice, "1")
+        rewards_finalize_expired(now=timezone.now() + timedelta(days=2))
+        pair.refresh_from_db()
+        self.assertEqual((pair.reward, pair.is_final), (0.5, True))
+        self.assertEqual(stats_snapshot()[(self.alice.pk, "todoist:plan")], (1, 0.5))
+
+    def test_a_share_never_lowers_an_answer(self):
+        batch = tip(self.alice, hours_ago=2, kind="batch", task_ids=("1", "2", "3"))
+        feedback_record(user=self.alice, tip_id=batch.pk, action="accepted")
+        self.complete(self.alice, "1")
+        batch.refresh_from_db()
+        self.assertEqual((batch.reward, batch.last_action, batch.is_final), (0.75, "accepted", False))
+
+    def test_the_rebuild_reproduces_the_credited_rewards(self):
+        for h in (3, 2):
+            tip(self.alice, hours_ago=h, task_ids=("42",))
+        tip(self.alice, hours_ago=2, kind="batch", task_ids=("1", "2", "3"))
+        tip(self.bob, hours_ago=1, kind="plan", task_ids=("7", "8"))
+        for user, task_id in ((self.alice, "42"), (self.alice, "1"), (self.alice, "2"), (self.bob, "8")):
+            self.complete(user, task_id)
+        rewards_finalize_expired(now=timezone.now() + timedelta(days=2))
+        incremental = stats_snapshot()
+        self.assertEqual(incremental[(None, "todoist:batch")], (1, 0.625))
+        call_command("rebuild_arm_stats", stdout=StringIO())
+        self.assertEqual(stats_snapshot(), incremental)
+
     def test_it_matches_numeric_task_ids_as_strings(self):
         named = tip(self.alice, hours_ago=1, task_ids=(42,))
         self.complete(self.alice, 42)

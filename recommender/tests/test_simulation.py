@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import tempfile
+import tracemalloc
 from io import StringIO
 from pathlib import Path
 from unittest import mock
@@ -64,6 +65,20 @@ class LearningTests(SimpleTestCase):
             for action, reward in zip(served.actions, served.rewards, strict=True):
                 self.assertIn(reward, allowed)
                 self.assertEqual(reward, REWARDS[action] if action else 0.0)
+
+
+class SimulatorMemoryTests(SimpleTestCase):
+    def peak(self, rounds: int) -> int:
+        tracemalloc.start()
+        try:
+            simulate(users=60, rounds=rounds, policies=("uniform",), seed=1)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    def test_its_memory_does_not_grow_with_the_rounds(self):
+        # Contexts are streamed round by round: eight times the rounds, about the same peak (it was ~8x).
+        self.assertLess(self.peak(80), 1.5 * self.peak(10))
 
 
 class SlateTests(SimpleTestCase):
@@ -149,13 +164,16 @@ class SimulateCommandTests(SimpleTestCase):
 
     def test_it_prints_the_summary_and_writes_csv_and_png(self):
         with tempfile.TemporaryDirectory() as out:
-            text = self.run_command("--users", "6", "--rounds", "8", "--policies", "egreedy,uniform", "--out", out)
+            text = self.run_command(
+                "--users", "6", "--rounds", "8", "--policies", "egreedy,uniform", "--seed", "4", "--out", out
+            )  # fmt: skip
             self.assertIn("cumulative reward", text)
-            self.assertIn("egreedy", text)
+            self.assertIn("Share of the oracle over seeds 4-6", text)
             with open(Path(out) / "simulation.csv", newline="") as fh:
                 rows = list(csv.DictReader(fh))
-            self.assertEqual(len(rows), 3 * 8)  # oracle, egreedy, uniform
+            self.assertEqual(len(rows), 3 * 3 * 8)  # three seeds by default; oracle, egreedy, uniform
             self.assertEqual({r["policy"] for r in rows}, {ORACLE, "egreedy", "uniform"})
+            self.assertEqual({r["seed"] for r in rows}, {"4", "5", "6"})
             self.assertEqual((Path(out) / "learning_curves.png").read_bytes()[:8], b"\x89PNG\r\n\x1a\n")
 
     def test_it_rejects_bad_input_with_a_clear_message(self):

@@ -92,3 +92,15 @@ def test_it_reads_a_socket_directory_from_a_percent_encoded_host():
     code = SETUP + "; from django.conf import settings; print(settings.DATABASES['default']['HOST'])"
     result = run_python(code, DEBUG="1", DATABASE_URL="postgres://postgres@%2Frun%2Fpostgresql:5432/tipengine")
     assert result.stdout.strip().splitlines()[-1] == "/run/postgresql", result.stderr
+
+
+def test_llm_refreshes_go_to_their_own_queue_and_the_rest_to_the_default():
+    from tipengine.celery import app
+
+    def queue_of(task: str) -> str:
+        route = app.amqp.router.route({}, task)
+        return route["queue"].name
+
+    assert queue_of("recommender.refresh_candidates") == "llm"
+    assert queue_of("integrations.tasks.process_webhook_delivery") == "celery"
+    assert queue_of("recommender.finalize_rewards") == "celery"

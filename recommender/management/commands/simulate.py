@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
 from recommender.evaluation.report import simulation_table, write_csv, write_png
-from recommender.evaluation.simulation import SimulationResult, simulate
+from recommender.evaluation.simulation import DEFAULT_START, SimulationResult, simulate
 from recommender.policies import POLICIES
 
 
@@ -31,6 +33,12 @@ class Command(BaseCommand):
         parser.add_argument("--rounds", type=int, default=100)
         parser.add_argument("--policies", default="egreedy,thompson,ucb1", help="comma-separated policy names")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--replicates",
+            type=int,
+            help="seeds SEED, SEED+1, ... run and plotted as bands (default 3, 1 with --judge); the table, "
+            "--write-logs and --json's summary are the first seed's",
+        )
         parser.add_argument("--slate", type=int, default=1, help="tips served per request")
         parser.add_argument("--epsilon", type=float, help="egreedy's exploration rate (default TIPS_EPSILON)")
         parser.add_argument("--out", default=str(settings.VAR_DIR / "simulation"), help="directory for CSV and PNG")
@@ -50,6 +58,8 @@ class Command(BaseCommand):
         users = positive("--users", options["users"], 100_000)
         rounds = positive("--rounds", options["rounds"], 100_000)
         slate = positive("--slate", options["slate"], 10)
+        replicates = options["replicates"] or (1 if options["judge"] else 3)
+        replicates = positive("--replicates", replicates, 20)
         epsilon = settings.TIPS_EPSILON if options["epsilon"] is None else options["epsilon"]
         if not 0.0 <= epsilon <= 1.0:
             raise CommandError(f"--epsilon must be in [0, 1], not {epsilon}.")
@@ -65,22 +75,30 @@ class Command(BaseCommand):
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CommandError(f"Cannot create --out directory {out}: {exc.strerror}.") from exc
-        result = self._simulate(
-            names, keep, responder, users=users, rounds=rounds, slate=slate, epsilon=epsilon, seed=options["seed"]
-        )
-        csv_path = write_csv(result, out / "simulation.csv")
-        png_path = write_png(result, out / "learning_curves.png")
-        written = None
-        if keep:
-            # Only --keep writes to the database: a dry run does not load the recorder.
-            from recommender.evaluation.recording import simulation_logs_write
-
-            written = simulation_logs_write(result=result, policy=keep)
+        # One seed at a time. The first one's requests of --write-logs go to the database round by round (one
+        # transaction), never all kept in memory; the other seeds only give their curves.
+        params = {"users": users, "rounds": rounds, "slate": slate, "epsilon": epsilon}
+        seed = options["seed"]
+        writer = self._writer(keep, seed=seed, **params) if keep else None
+        with transaction.atomic() if writer else nullcontext():
+            sink = writer.write if writer else None
+            results = [self._simulate(names, keep, responder, seed=seed, sink=sink, **params)]
+        results += [self._simulate(names, None, responder, seed=seed + i, **params) for i in range(1, replicates)]
+        result = results[0]
+        csv_path = write_csv(results, out / "simulation.csv")
+        png_path = write_png(results, out / "learning_curves.png")
+        written = writer.written if writer else None
         if options["json"]:
-            payload = {"summary": result.summary(), "csv": str(csv_path), "png": str(png_path), "written": written}
+            payload = {
+                "summary": result.summary(),
+                "replicates": [{"seed": r.seed, "summary": r.summary()} for r in results],
+                "csv": str(csv_path),
+                "png": str(png_path),
+                "written": written,
+            }
             self.stdout.write(json.dumps(payload, indent=2))
             return
-        self.stdout.write(simulation_table(result))
+        self.stdout.write(simulation_table(results))
         self.stdout.write(f"\nWrote {csv_path} and {png_path}")
         if written:
             self.stdout.write(
@@ -100,6 +118,14 @@ class Command(BaseCommand):
                 "variables its entry in the alias file reads (e.g. ANTHROPIC_API_KEY)."
             )
         return JudgeResponder()
+
+    def _writer(self, policy: str, *, seed: int, users: int, slate: int, epsilon: float, **_: Any) -> Any:
+        # Only --write-logs writes to the database: a dry run does not load the recorder.
+        from recommender.evaluation.recording import SimulationLogWriter
+
+        return SimulationLogWriter(
+            policy=policy, users=users, seed=seed, slate=slate, epsilon=epsilon, start=DEFAULT_START
+        )
 
     def _simulate(self, names: list[str], keep: str | None, responder: Any, **params: Any) -> SimulationResult:
         from recommender.evaluation.judge import JudgeError  # as in _judge: loaded only when a run may judge
