@@ -3,6 +3,7 @@
 import logging
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -11,6 +12,10 @@ from rest_framework.views import exception_handler
 from tipengine import domain_errors
 
 logger = logging.getLogger(__name__)
+
+# Connection refused or lost, the pool's wait for a connection run out, the server shutting down: all say
+# "try again shortly", which a client can act on; none is a bug of ours (tipengine/unavailable.py answers them).
+DATABASE_UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
 
 
 class ApiError(exceptions.APIException):
@@ -64,8 +69,14 @@ def _describe(exc: exceptions.APIException) -> tuple[str, str, dict[str, Any]]:
     return str(code), message, details
 
 
-def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
-    """DRF's EXCEPTION_HANDLER: known errors in the envelope, anything else a logged 500."""
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's EXCEPTION_HANDLER: known errors in the envelope, anything else a logged 500.
+
+    A database outage is left to DatabaseUnavailableMiddleware (DRF re-raises it), which also answers it for
+    views outside DRF such as the admin.
+    """
+    if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
+        return None
     if isinstance(exc, domain_errors.DomainError):
         exc = api_error(exc)
     response = exception_handler(exc, context)

@@ -217,7 +217,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 20,
     # tipengine.errors' handler, with database outages answered 503 (tipengine/unavailable.py)
     "DEFAULT_THROTTLE_CLASSES": ["tipengine.throttles.UserScopeThrottle"],  # views name a throttle_scope
-    "EXCEPTION_HANDLER": "tipengine.unavailable.api_exception_handler",
+    "EXCEPTION_HANDLER": "tipengine.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

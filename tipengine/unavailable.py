@@ -5,21 +5,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from rest_framework.response import Response
 
-from tipengine.errors import api_exception_handler as error_shape_handler
-from tipengine.errors import error_body
+from tipengine.errors import DATABASE_UNAVAILABLE_ERRORS, error_body
 
 logger = logging.getLogger(__name__)
 
-# Connection refused or lost, the pool's wait for a connection run out, the server shutting down: all say
-# "try again shortly", which a client can act on; none is a bug of ours.
-UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
 PROBES = {"/healthz", "/readyz"}
 
 
@@ -34,14 +27,6 @@ def database_unavailable(exc: BaseException, *, log: bool = True) -> JsonRespons
         {"retry_after_s": retry_after},
     )
     return JsonResponse(body, status=503, headers={"Retry-After": str(retry_after)})
-
-
-def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's EXCEPTION_HANDLER: database outages go on to DatabaseUnavailableMiddleware, the rest to the
-    one error handler (tipengine.errors)."""
-    if isinstance(exc, UNAVAILABLE_ERRORS):
-        return None  # DRF re-raises it, and the middleware answers
-    return error_shape_handler(exc, context)
 
 
 class DatabaseUnavailableMiddleware:
@@ -63,7 +48,7 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, UNAVAILABLE_ERRORS):
+        if isinstance(exception, DATABASE_UNAVAILABLE_ERRORS):
             self.last_error = exception
             self.down_until = time.monotonic() + settings.DB_UNAVAILABLE_SKIP_S
             return database_unavailable(exception)
