@@ -10,12 +10,13 @@ class GenerationConfig(AppConfig):
     def ready(self) -> None:
         from django.test.signals import setting_changed
 
-        from generation import gateway
+        from generation import gateway, structured
 
-        # A changed gateway setting (tests, override_settings) must not keep using the old router.
+        # A changed gateway setting (tests, override_settings) must not keep using the old router or alias file.
         def rebuild_router(*, setting: str, **_: object) -> None:
             if setting in {"LITELLM_CONFIG_PATH", "LITELLM_URL", *gateway.SETTINGS_REFERENCES}:
                 gateway.reset_router()
+                structured.reset()
 
         setting_changed.connect(rebuild_router, weak=False, dispatch_uid="generation.rebuild_router")
 

@@ -16,9 +16,9 @@ described in shared/todoist-api.md, driven through our real client code over rea
         fake.requests_to("/api/v1/tasks")              # what the client sent, for assertions
 
 Behaviours: cursor pagination (`limit` 1..200, default 50, `next_cursor`), completed tasks by completion
-date (key `items`), `GET /api/v1/user` (with the account's `tz_info`), 401 (unknown/revoked token) and 403 (`reject_token(status=403)`),
-410 Gone for `/rest/v2/...` and `/sync/v9/...`, OAuth code exchange (`issue_code`) and token revocation
-(`POST /api/v1/revoke` and the SDK's `DELETE /api/v1/access_tokens`). Scripts (`script`) override any
+date (key `items`), `GET /api/v1/user` (with the account's `tz_info`), 401 (unknown/revoked token) and 403
+(`reject_token(status=403)`), 410 Gone for `/rest/v2/...` and `/sync/v9/...`, OAuth code exchange
+(`issue_code`) and token revocation (`POST /api/v1/revoke` and the SDK's `DELETE /api/v1/access_tokens`). Scripts (`script`) override any
 answer: a status with a Todoist error body, a custom JSON or raw body, headers, a delay, for N calls.
 `webhook_request` builds a signed webhook delivery to post to the app under test.
 """
@@ -31,11 +31,11 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 from integrations.testing.todoist_payloads import (  # re-exported: tests import them from here
     error_body,
