@@ -1,6 +1,17 @@
 """App config for LLM tip generation (the LiteLLM gateway client, prompts and the candidate pool)."""
 
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
 from django.apps import AppConfig
+
+
+def serves_with_runserver(argv: Sequence[str], environ: Mapping[str, str]) -> bool:
+    """True in the process that `manage.py runserver` serves requests from (not the autoreloader's parent)."""
+    if len(argv) < 2 or argv[1] != "runserver":
+        return False
+    return environ.get("RUN_MAIN") == "true" or "--noreload" in argv
 
 
 class GenerationConfig(AppConfig):
@@ -26,3 +37,8 @@ class GenerationConfig(AppConfig):
 
         # Serving caches each user's pool (generation.selectors.fresh_pool) until it expires or changes.
         forget_on_change(CandidatePool, lambda pool: pool_cache_key(pool.user_id))
+
+        # `make run` serves with runserver: import litellm beside it, not inside the first request's budget
+        # (gunicorn workers do it in gunicorn.conf.py, Celery workers in tipengine/celery.py).
+        if serves_with_runserver(sys.argv, os.environ):
+            gateway.warm_up_in_background()

@@ -232,3 +232,23 @@ def warm_up() -> None:
         _import_litellm()
     else:
         get_router()
+
+
+def warm_up_in_background() -> threading.Thread:
+    """Run `warm_up` on a daemon thread, so the process starts serving at once; a failure is only logged.
+
+    A call that arrives before it ends waits on the same import lock (and pays only what is left of it).
+    """
+
+    def run() -> None:
+        started = time.perf_counter()
+        try:
+            warm_up()
+        except Exception:
+            logger.exception("gateway warm-up failed; the first call will import litellm")
+            return
+        logger.info("gateway warm: litellm ready in %.1f s", time.perf_counter() - started)
+
+    thread = threading.Thread(target=run, name="gateway-warm-up", daemon=True)
+    thread.start()
+    return thread

@@ -18,8 +18,9 @@ described in shared/todoist-api.md, driven through our real client code over rea
 Behaviours: cursor pagination (`limit` 1..200, default 50, `next_cursor`), completed tasks by completion
 date (key `items`), `GET /api/v1/user` (with the account's `tz_info`), 401 (unknown/revoked token) and 403
 (`reject_token(status=403)`), 410 Gone for `/rest/v2/...` and `/sync/v9/...`, OAuth code exchange
-(`issue_code`) and token revocation (`POST /api/v1/revoke` and the SDK's `DELETE /api/v1/access_tokens`). Scripts (`script`) override any
-answer: a status with a Todoist error body, a custom JSON or raw body, headers, a delay, for N calls.
+(`issue_code`) and token revocation (`POST /api/v1/revoke` and the SDK's `DELETE /api/v1/access_tokens`).
+Scripts (`script`) override any answer: a status with a Todoist error body, a custom JSON or raw body,
+headers, a delay, for N calls.
 `webhook_request` builds a signed webhook delivery to post to the app under test.
 """
 
