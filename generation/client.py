@@ -136,6 +136,7 @@ def _attempts(
             form = structured.JSON_OBJECT
             continue
         report.model = answer.model
+        report.call_ms.append(answer.latency_ms)
         report.prompt_tokens += answer.prompt_tokens or 0
         report.completion_tokens += answer.completion_tokens or 0
         try:

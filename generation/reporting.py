@@ -38,6 +38,7 @@ class GenerationReport:
     merged: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
     latency_ms: float = 0.0
+    call_ms: list[float] = field(default_factory=list)  # each answered chat call's latency
     prompt_tokens: int = 0
     completion_tokens: int = 0
 

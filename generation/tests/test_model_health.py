@@ -140,3 +140,13 @@ class SchemaFormFallbackTests(FakeGatewayMixin, SimpleTestCase):
             with override_settings(LITELLM_CONFIG_PATH=str(path)):
                 generate_tips(context=sample_context(), timeout_s=3.0)
         self.assertEqual(self.formats(), ["json"])
+
+
+class LocalModelAliasFileTests(SimpleTestCase):
+    def test_the_local_model_variant_defines_every_alias_and_asks_for_json_mode(self):
+        main_aliases = {e["model_name"] for e in gateway.load_config()["model_list"]}
+        local = Path(settings.BASE_DIR) / "infra" / "litellm" / "litellm_config.local.yaml"
+        with override_settings(LITELLM_CONFIG_PATH=str(local)):
+            self.assertEqual({e["model_name"] for e in gateway.load_config()["model_list"]}, main_aliases)
+            self.assertEqual(structured.configured_form(gateway.TIP_GENERATOR), structured.JSON_OBJECT)
+        self.assertEqual(structured.configured_form(gateway.TIP_GENERATOR), structured.JSON_SCHEMA)
