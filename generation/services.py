@@ -52,7 +52,7 @@ def pool_refresh(
         raise CircuitOpen("The model gateway is skipped after repeated failures.", details={"user_id": user.pk})
     if tasks is None:
         tasks = _open_tasks(user, budget_s=timeout_s)
-    tz = tz or getattr(user, "timezone", None)  # users carry no time zone yet: settings.TIME_ZONE then
+    tz = tz or _user_time_zone(user)
     context = build_context(tasks=tasks, feedback=_recent_feedback(user), tz=tz)
     fingerprint = context.fingerprint()
     prompt_version = load_template().version
@@ -146,6 +146,12 @@ def _open_tasks(user: AbstractBaseUser, *, budget_s: float) -> list[TodoistTask]
         raise TasksUnavailable(
             f"The user's tasks cannot be read: {exc.reason}.", details={"reason": exc.reason}
         ) from exc
+
+
+def _user_time_zone(user: AbstractBaseUser) -> str | None:
+    from integrations.selectors import user_time_zone
+
+    return user_time_zone(user_id=user.pk)  # None: settings.TIME_ZONE (generation.context.resolve_timezone)
 
 
 def _recent_feedback(user: AbstractBaseUser) -> dict[str, dict[str, int]]:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from integrations.errors import TasksUnavailable
 from integrations.models import Integration, Provider, TokenStatus
 from integrations.sample import sample_tasks
-from integrations.services import integration_fetch_open_tasks, tasks_cache_key
+from integrations.services import integration_fetch_open_tasks, tasks_cache_key, time_zone_cache_key
 from integrations.todoist.types import TodoistTask
 from tipengine.caching import cache_get
 
@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 # Failures worth remembering for TODOIST_FAILURE_CACHE_S: retrying at once would only hammer Todoist.
 _TRANSIENT = {"unavailable", "rate_limited", "bad_response"}
+TIME_ZONE_CACHE_S = 24 * 3600  # forgotten whenever the integration row changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,3 +106,16 @@ def open_tasks(*, user: AbstractBaseUser, budget_s: float | None = None) -> list
         raise
     cache.set(key, ("ok", tuple(tasks)), timeout=settings.TODOIST_TASKS_CACHE_S)
     return tasks
+
+
+def user_time_zone(*, user_id: int) -> str | None:
+    """The IANA zone the user's Todoist account reports, or None when unknown (never connected, the sample
+    tasks, or Todoist sent none): callers then use settings.TIME_ZONE. Cached until the integration changes.
+    """
+    key = time_zone_cache_key(user_id)
+    cached = cache_get(key)
+    if cached is None:
+        row = Integration.objects.filter(user_id=user_id, provider=Provider.TODOIST).values_list("time_zone")
+        cached = next(iter(row), ("",))[0]
+        cache.set(key, cached, timeout=TIME_ZONE_CACHE_S)
+    return cached or None

@@ -21,6 +21,7 @@ from integrations.todoist.client import TodoistUser
 from integrations.todoist.errors import TodoistAuthError, TodoistError, TodoistRequestRejected
 from integrations.todoist.types import TodoistTask
 from tipengine.background import enqueue
+from tipengine.caching import cache_forget
 from tipengine.errors import ApiError
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,10 @@ UNREADABLE = "The stored token cannot be decrypted with the configured TOKEN_ENC
 
 def tasks_cache_key(user_id: int) -> str:
     return f"{TASKS_CACHE_PREFIX}{user_id}"
+
+
+def time_zone_cache_key(user_id: int) -> str:
+    return f"integrations:time_zone:v1:{user_id}"
 
 
 def tasks_cache_invalidate(*, user_id: int) -> None:
@@ -61,7 +66,7 @@ def integration_record_check(
     if error is None:
         fields.update(token_status=TokenStatus.ACTIVE, last_error="")
         if account is not None:
-            fields["external_user_id"] = account.id
+            fields.update(external_user_id=account.id, time_zone=account.timezone or "")
     else:
         fields.update(token_status=_status_after(integration.token_status, error), last_error=str(error)[:300])
     updated = (
@@ -70,6 +75,8 @@ def integration_record_check(
         .update(**fields)
     )
     if updated:
+        if "time_zone" in fields:  # a queryset update sends no post_save
+            cache_forget([time_zone_cache_key(integration.user_id)])
         for name, value in fields.items():
             setattr(integration, name, value)
         if fields["token_status"] == TokenStatus.INVALID:
@@ -112,6 +119,8 @@ def _store_token(
         integration.last_error = "" if error is None else str(error)[:300]
         integration.checked_at = now
         integration.external_user_id = account.id if account is not None else ""
+        if account is not None:  # Todoist unreachable: keep the zone a previous connection reported
+            integration.time_zone = account.timezone or ""
         integration.connected_at = now
         # First connection: completions before it are not ours to credit. A reconnection resumes where the
         # last pull stopped, so completions made while the token was broken are not lost.
@@ -158,6 +167,7 @@ def integration_connect_sample(*, user: AbstractBaseUser) -> Integration:
             "checked_at": now,
             "last_error": "",
             "external_user_id": "",
+            "time_zone": "",  # the sample tasks live in the server's zone
             "connected_at": now,
         },
     )

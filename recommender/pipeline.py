@@ -16,7 +16,6 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -77,9 +76,11 @@ class Assembly:
 
 
 def user_now(user: AbstractBaseUser, now: datetime | None = None) -> datetime:
-    """Return `now` in the user's time zone (settings.TIME_ZONE until users carry their own)."""
-    zone = ZoneInfo(getattr(user, "timezone", None) or settings.TIME_ZONE)
-    return (now or timezone.now()).astimezone(zone)
+    """Return `now` in the user's time zone (their Todoist account's; settings.TIME_ZONE when unknown)."""
+    from generation.context import resolve_timezone
+    from integrations.selectors import user_time_zone
+
+    return (now or timezone.now()).astimezone(resolve_timezone(user_time_zone(user_id=user.pk)))
 
 
 def assemble(*, user: AbstractBaseUser, now: datetime | None = None, budget_s: float | None = None) -> Assembly:

@@ -43,11 +43,12 @@ def serving_policy() -> Policy:
 def _serving_cache_keys(user_id: int) -> list[str]:
     """Everything a serve reads from the cache for one user, fetched in one round trip."""
     from generation.selectors import pool_cache_key  # generation imports recommender: import late
-    from integrations.services import tasks_cache_key
+    from integrations.services import tasks_cache_key, time_zone_cache_key
 
     return [
         pool_cache_key(user_id),
         tasks_cache_key(user_id),
+        time_zone_cache_key(user_id),
         cooldowns_key(user_id),
         arms_key(user_id),
         GLOBAL_ARMS_KEY,
