@@ -17,6 +17,7 @@ from integrations.clients import oauth_configured, todoist_client, todoist_oauth
 from integrations.crypto import TokenDecryptError
 from integrations.errors import TasksUnavailable
 from integrations.models import AuthKind, Integration, Provider, TokenStatus
+from integrations.signals import task_source_changed
 from integrations.todoist.client import TodoistUser
 from integrations.todoist.errors import TodoistAuthError, TodoistError, TodoistRequestRejected
 from integrations.todoist.types import TodoistTask
@@ -44,6 +45,11 @@ def time_zone_cache_key(user_id: int) -> str:
 def tasks_cache_invalidate(*, user_id: int) -> None:
     """Forget the cached task list (and cached failure) of a user: the next read asks Todoist."""
     cache.delete(tasks_cache_key(user_id))
+
+
+def _announce_source_change(*, user_id: int, connected: bool) -> None:
+    """Tell other apps (the pool) once the change commits: they must not act on a rolled-back one."""
+    transaction.on_commit(lambda: task_source_changed.send(sender=Integration, user_id=user_id, connected=connected))
 
 
 def _status_after(current: str, error: TodoistError) -> str:
@@ -126,6 +132,7 @@ def _store_token(
         # last pull stopped, so completions made while the token was broken are not lost.
         integration.completions_synced_at = integration.completions_synced_at or now
         integration.save()
+        _announce_source_change(user_id=user.pk, connected=True)
     tasks_cache_invalidate(user_id=user.pk)
     logger.info("Todoist connected for user %s (%s, %s)", user.pk, auth_kind, integration.token_status)
     return integration
@@ -157,20 +164,22 @@ def integration_connect_token(*, user: AbstractBaseUser, token: str) -> Integrat
 def integration_connect_sample(*, user: AbstractBaseUser) -> Integration:
     """Make `user` read the bundled SAMPLE task set (the embedded demo user): no token, status active."""
     now = timezone.now()
-    integration, _ = Integration.objects.update_or_create(
-        user=user,
-        provider=Provider.TODOIST,
-        defaults={
-            "auth_kind": AuthKind.SAMPLE,
-            "access_token_encrypted": "",
-            "token_status": TokenStatus.ACTIVE,
-            "checked_at": now,
-            "last_error": "",
-            "external_user_id": "",
-            "time_zone": "",  # the sample tasks live in the server's zone
-            "connected_at": now,
-        },
-    )
+    with transaction.atomic():
+        integration, _ = Integration.objects.update_or_create(
+            user=user,
+            provider=Provider.TODOIST,
+            defaults={
+                "auth_kind": AuthKind.SAMPLE,
+                "access_token_encrypted": "",
+                "token_status": TokenStatus.ACTIVE,
+                "checked_at": now,
+                "last_error": "",
+                "external_user_id": "",
+                "time_zone": "",  # the sample tasks live in the server's zone
+                "connected_at": now,
+            },
+        )
+        _announce_source_change(user_id=user.pk, connected=True)
     tasks_cache_invalidate(user_id=user.pk)
     return integration
 
@@ -263,6 +272,7 @@ def integration_disconnect(*, user: AbstractBaseUser) -> Integration:
         integration.checked_at = timezone.now()
         integration.external_user_id = ""
         integration.save()
+        _announce_source_change(user_id=user.pk, connected=False)
     tasks_cache_invalidate(user_id=user.pk)
     if token and oauth_configured():
         _revoke_at_todoist(token, user_id=user.pk)

@@ -7,8 +7,9 @@ class RecommenderConfig(AppConfig):
     name = "recommender"
 
     def ready(self) -> None:
-        from integrations.signals import task_completed
-        from recommender.signals import on_task_completed
+        from integrations.signals import task_completed, task_source_changed
+        from recommender.signals import on_task_completed, on_task_source_changed
 
         # dispatch_uid: connected once however often ready() runs (tests, autoreload).
         task_completed.connect(on_task_completed, dispatch_uid="recommender.credit_task_completion")
+        task_source_changed.connect(on_task_source_changed, dispatch_uid="recommender.pool_follows_task_source")
