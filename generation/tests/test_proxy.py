@@ -6,18 +6,21 @@ TIPENGINE_REQUIRE_SERVICES=1, fails instead of skipping. One proxy serves the wh
 """
 
 from django.conf import settings
-from django.test import SimpleTestCase, override_settings
+from django.test import TestCase, override_settings
 
 from generation import gateway
-from generation.testing.fake_ollama import FakeOllama, Reply
+from generation.services import pool_refresh
+from generation.testing.fake_ollama import FakeOllama, Reply, tip, tips_json
 from generation.testing.litellm_proxy import LiteLLMProxy, proxy_executable
 from generation.tests.test_gateway import MESSAGES, configured_model
-from tipengine.testing import require_service
+from integrations.services import integration_connect_sample
+from recommender.models import TipScore
+from tipengine.testing import ActorsMixin, require_service
 
 MASTER_KEY = "sk-proxy-test"
 
 
-class RealProxyTests(SimpleTestCase):
+class RealProxyTests(ActorsMixin, TestCase):
     fake: FakeOllama
     proxy: LiteLLMProxy
 
@@ -43,6 +46,7 @@ class RealProxyTests(SimpleTestCase):
 
     def setUp(self) -> None:
         require_service("the LiteLLM proxy", proxy_executable() is not None, "build it with `make proxy-venv`")
+        super().setUp()
         self.fake.reset()
 
     def test_it_reports_the_concrete_model_behind_the_alias(self):
@@ -57,3 +61,12 @@ class RealProxyTests(SimpleTestCase):
         result = gateway.embed(texts=["a", "bb"], timeout_s=20)
         self.assertEqual(len(result.vectors), 2)
         self.assertEqual(result.model, configured_model(gateway.EMBEDDER))
+
+    def test_served_tips_log_the_concrete_model_in_tip_scores(self):
+        integration_connect_sample(user=self.alice)  # the sample tasks: sample-01 .. sample-14
+        self.fake.script(Reply.text(tips_json([tip("do_now", ["sample-01"], title="Through the proxy")])))
+        pool_refresh(user=self.alice, timeout_s=20)
+        tips = self.api(self.alice).get("/api/v1/tips/?limit=10").json()["tips"]
+        self.assertIn("Through the proxy", [t["title"] for t in tips])
+        logged = TipScore.objects.get(user=self.alice, title="Through the proxy")
+        self.assertEqual(logged.llm_model, configured_model(gateway.TIP_GENERATOR))
