@@ -39,6 +39,9 @@ class NoPoolTests(FakeGatewayMixin, ActorsMixin, TransactionTestCase):
         from integrations.services import integration_connect_token
 
         integration_connect_token(user=self.alice, token=TOKEN)
+        # Connecting generated a pool at once (pools follow the task source): these tests start without one.
+        CandidatePool.objects.filter(user=self.alice).delete()
+        self.fake.reset()
         self.llm_answer = tips_json([tip("do_now", [self.urgent["id"]], title="Taxes first, says the model")])
 
     def tearDown(self):
