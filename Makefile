@@ -14,12 +14,14 @@ $(STAMP): requirements.lock
 	$(VENV)/bin/pip install --disable-pip-version-check --quiet --require-hashes --no-deps -r requirements.lock
 	rm -f $(VENV)/.installed-* && touch $@
 
+RUN_ADDR ?= 127.0.0.1:8000
+
 # The embedded default: SQLite, in-process tasks and LiteLLM router, a demo user with sample tasks.
 run: export DEBUG ?= 1
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
-	$(PY) manage.py runserver 127.0.0.1:8000
+	$(PY) manage.py runserver $(RUN_ADDR)
 
 test: $(STAMP)
 	$(PY) -m pytest

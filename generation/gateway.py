@@ -36,6 +36,7 @@ SETTINGS_REFERENCES = ("OLLAMA_URL",)
 
 _router: Any = None
 _model_info: dict[str, dict[str, Any]] | None = None
+_imported = False
 _router_lock = threading.Lock()
 
 
@@ -62,11 +63,21 @@ def proxy_mode() -> bool:
 
 
 def _import_litellm() -> Any:
+    global _imported
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no cost-map download at import
     import litellm
 
     litellm.suppress_debug_info = True  # it prints "Give Feedback" banners on every error otherwise
+    _imported = True
     return litellm
+
+
+def is_ready() -> bool:
+    """True once a call would not wait on litellm's import (nor, in router mode, on building the Router).
+
+    A request-time caller checks it to skip the model while a warm-up is still under way.
+    """
+    return _imported and (proxy_mode() or _router is not None)
 
 
 def load_config(path: str | Path | None = None) -> dict[str, Any]:

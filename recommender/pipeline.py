@@ -135,9 +135,18 @@ def _pool_within_budget(
 ) -> list[TipCandidate] | None:
     """No fresh pool: call the LLM within the budget; on a miss, degrade and refresh in the background."""
     from generation.errors import GenerationError
+    from generation.gateway import is_ready
 
     if tasks is None:
         assembly.degrade(LLM_SKIPPED, "No LLM tips without your tasks; they are refreshed in the background.")
+        _refresh_in_background(user.pk)
+        return None
+    if not is_ready():  # the process is still importing litellm: waiting on it would spend the whole budget
+        assembly.degrade(
+            LLM_SKIPPED,
+            "The tip generator is still starting; tips are refreshed in the background.",
+            reason="warming_up",
+        )
         _refresh_in_background(user.pk)
         return None
     future: Future[list[TipCandidate]] = _llm_executor().submit(_generate, user, tasks, deadline)

@@ -74,6 +74,17 @@ class NoPoolTests(FakeGatewayMixin, ActorsMixin, TransactionTestCase):
         self.serve()
         self.assertEqual(len(self.fake.chat_requests), 1)  # the next request reads the pool
 
+    def test_it_skips_the_model_while_the_gateway_warms_up(self):
+        from generation import gateway
+
+        gateway.reset_router()  # as in a process whose warm-up has not finished: the call would wait on it
+        self.fake.script(Reply.text(self.llm_answer))
+        body = self.serve()
+        self.assertEqual(self.codes(body)["llm_skipped"], {"reason": "warming_up"})
+        self.assertNotIn("llm", {source for source, _, _ in self.offered(body)})
+        # The refresh it queued (inline in tests) stored the pool: the next request has the model's tip.
+        self.assertIn(("llm", "do_now", (self.urgent["id"],)), self.offered(self.serve()))
+
     @override_settings(TIPS_REQUEST_BUDGET_S=10.0)
     def test_it_treats_an_expired_pool_as_no_pool(self):
         from recommender.tests.factories import llm_tip
