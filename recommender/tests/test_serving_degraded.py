@@ -115,7 +115,10 @@ class NoPoolTests(FakeGatewayMixin, ActorsMixin, TransactionTestCase):
 
     @override_settings(TIPS_REQUEST_BUDGET_S=5.0)
     def test_it_serves_rule_tips_when_the_gateway_is_down(self):
+        from generation import gateway
+
         with override_settings(OLLAMA_URL=unused_port_url()):
+            gateway.warm_up()  # a warm process (changing the setting dropped the router)
             body = self.serve()
         self.assertEqual(self.codes(body)["llm_unavailable"], {"reason": "gateway_unavailable"})
         self.assertTrue(body["tips"])
