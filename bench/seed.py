@@ -167,9 +167,9 @@ def seed_active(user_ids: list[int], *, pool_hours: float = 48.0) -> None:
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
+    from generation.candidates import TipCandidate, TipSource
     from generation.models import CandidatePool, candidate_to_dict
     from integrations.services import integration_connect_sample
-    from recommender.candidates import TipCandidate, TipSource
 
     candidates = [
         TipCandidate(
@@ -302,11 +302,9 @@ def seed(
     do_reset: bool = False,
     log=print,
 ) -> SeedResult:
-    """Seed the database Django is configured for (PostgreSQL); see the module docstring."""
+    """Seed the database Django is configured for; see the module docstring."""
     from django.db import connection, transaction
 
-    if connection.vendor != "postgresql":
-        raise SystemExit("bench/seed.py needs PostgreSQL (it loads rows with COPY): set DATABASE_URL.")
     rng = np.random.default_rng(seed_value)
     started = time.monotonic()
 

@@ -72,26 +72,35 @@ TEMPLATES = [
 ]
 
 # --- database ---
-# Unset DATABASE_URL: an embedded SQLite file, so `make run` needs no server.
-VAR_DIR.mkdir(exist_ok=True)  # the embedded SQLite file lives here
-DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'tipengine.sqlite3'}")}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # psycopg 3's pool replaces persistent connections (CONN_MAX_AGE must stay 0 with it).
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    # Parameters travel apart from the SQL, and a statement run DB_PREPARE_THRESHOLD times on a connection is
-    # prepared: PostgreSQL stops parsing and planning the serving and feedback writes (ADR 0058). Set 0 behind a
-    # pooler in transaction mode that does not track prepared statements.
-    prepare_threshold = env_int("DB_PREPARE_THRESHOLD", 5)
-    DATABASES["default"]["OPTIONS"] = {
-        **DATABASES["default"].get("OPTIONS", {}),
-        "server_side_binding": True,
-        "prepare_threshold": prepare_threshold if prepare_threshold > 0 else None,
-        "pool": {
-            "min_size": env_int("DB_POOL_MIN", 1),
-            "max_size": env_int("DB_POOL_MAX", 10),
-            "timeout": env_float("DB_POOL_TIMEOUT_S", 10.0),
-        },
+# PostgreSQL only (ADR 0060). Unset DATABASE_URL: the embedded server whose data lives in var/postgres (or
+# EMBEDDED_PGDATA), started on the first connection and left running for the next command to attach to.
+if env_str("DATABASE_URL"):
+    DATABASES = {"default": env_database("DATABASE_URL")}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "tipengine.embedded_db",
+            "NAME": "tipengine",
+            "USER": "postgres",
+            "PGDATA": env_str("EMBEDDED_PGDATA", str(VAR_DIR / "postgres")),
+        }
     }
+# psycopg 3's pool replaces persistent connections (CONN_MAX_AGE must stay 0 with it).
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Parameters travel apart from the SQL, and a statement run DB_PREPARE_THRESHOLD times on a connection is
+# prepared: PostgreSQL stops parsing and planning the serving and feedback writes (ADR 0058). Set 0 behind a
+# pooler in transaction mode that does not track prepared statements.
+prepare_threshold = env_int("DB_PREPARE_THRESHOLD", 5)
+DATABASES["default"]["OPTIONS"] = {
+    **DATABASES["default"].get("OPTIONS", {}),
+    "server_side_binding": True,
+    "prepare_threshold": prepare_threshold if prepare_threshold > 0 else None,
+    "pool": {
+        "min_size": env_int("DB_POOL_MIN", 1),
+        "max_size": env_int("DB_POOL_MAX", 10),
+        "timeout": env_float("DB_POOL_TIMEOUT_S", 10.0),
+    },
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache, broker, background work ---
@@ -188,7 +197,7 @@ LOGGING = {
 TIPS_EPSILON = env_float("TIPS_EPSILON", 0.1, low=0.0, high=1.0)
 TIPS_REQUEST_BUDGET_S = env_float("TIPS_REQUEST_BUDGET_S", 2.0, low=0.0)
 TIPS_REWARD_WINDOW_H = env_float("TIPS_REWARD_WINDOW_H", 24.0, low=0.0)
-TIPS_POLICY = env_choice("TIPS_POLICY", "egreedy", {"egreedy", "uniform", "thompson", "ucb1"})
+TIPS_POLICY = env_str("TIPS_POLICY", "egreedy")  # one of recommender.policies.POLICIES (a system check says so)
 
 # --- integrations ---
 TODOIST_API_URL = env_str("TODOIST_API_URL", "https://api.todoist.com/api/v1")
@@ -240,8 +249,8 @@ GENERATION_BREAKER_COOLDOWN_S = env_float("GENERATION_BREAKER_COOLDOWN_S", 60.0,
 GENERATION_REFRESH_AHEAD_S = env_int("GENERATION_REFRESH_AHEAD_S", 1800)
 GENERATION_ACTIVE_DAYS = env_int("GENERATION_ACTIVE_DAYS", 7)
 GENERATION_REFRESH_BATCH = env_int("GENERATION_REFRESH_BATCH", 1000)
-CELERY_BEAT_SCHEDULE["generation.refresh_expiring_pools"] = {
-    "task": "generation.refresh_expiring_pools",
+CELERY_BEAT_SCHEDULE["recommender.refresh_expiring_pools"] = {
+    "task": "recommender.refresh_expiring_pools",
     "schedule": GENERATION_REFRESH_AHEAD_S / 2,
 }
 
@@ -264,7 +273,7 @@ TIPS_COOLDOWN_DISMISSED_H = env_float("TIPS_COOLDOWN_DISMISSED_H", 72.0, low=0.0
 TIPS_COOLDOWN_SNOOZED_H = env_float("TIPS_COOLDOWN_SNOOZED_H", 4.0, low=0.0)
 TIPS_SNOOZE_MAX_H = env_float("TIPS_SNOOZE_MAX_H", 168.0, low=0.0)  # how far back a snooze `until` is honoured
 # What serving reads per user (cool-downs, arm statistics) is cached this long; the writes that change it
-# forget it at once (recommender/caching.py). The global arm statistics move with every final reward, so
+# forget it at once (recommender/cache_keys.py). The global arm statistics move with every final reward, so
 # they are only cached briefly and never forgotten: an estimate a few seconds old is still an estimate.
 TIPS_USER_STATE_CACHE_S = env_int("TIPS_USER_STATE_CACHE_S", 300)
 TIPS_GLOBAL_ARMS_CACHE_S = env_int("TIPS_GLOBAL_ARMS_CACHE_S", 10)

@@ -15,11 +15,9 @@ from django.utils import timezone
 from integrations import tasks
 from integrations.completions import Completion, completions_record
 from integrations.models import AuthKind, Integration, TaskCompletion, TokenStatus
-from integrations.selectors import open_tasks
-from integrations.services import integration_connect_token
+from integrations.services import integration_connect_token, open_tasks_fetch
 from integrations.signals import task_completed
 from integrations.tests.support import TodoistTestCase, TodoistTransactionTestCase
-from tipengine.testing import require_service
 
 
 def token(name: str) -> str:
@@ -68,7 +66,7 @@ class VerifyTests(TodoistTestCase):
         self.fake.add_account(token("readfirst"), user_id="8080")
         self.fake.script("/api/v1/user", status=503, times=3)  # the connect's check: all its tries fail
         integration_connect_token(user=self.alice, token=token("readfirst"))
-        open_tasks(user=self.alice)
+        open_tasks_fetch(user=self.alice)
         row = Integration.objects.get(user=self.alice)
         self.assertEqual((row.token_status, row.external_user_id), (TokenStatus.ACTIVE, "8080"))
 
@@ -174,7 +172,6 @@ class PullCompletionsTests(TodoistTestCase):
 
 class ConcurrentCreditTests(TodoistTransactionTestCase):
     def test_it_sends_one_signal_when_two_workers_credit_the_same_completion(self):
-        require_service("PostgreSQL", connection.vendor == "postgresql", "row locks need a real database")
         Integration.objects.create(user=self.alice, auth_kind=AuthKind.OAUTH, token_status=TokenStatus.ACTIVE)
         credits: list[str] = []
         task_completed.connect(lambda sender, task_id, **kw: credits.append(task_id), weak=False, dispatch_uid="cc")

@@ -12,7 +12,6 @@ from array import array
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -32,7 +31,7 @@ from django.db.models import (
     When,
 )
 
-from recommender.candidates import TipKind, TipSource, arm_name
+from generation.candidates import TipKind, TipSource, arm_name
 from recommender.evaluation.logs import SlateBuilder
 from recommender.evaluation.offline import Evaluation, NothingToEvaluate, evaluate
 from recommender.evaluation.targets import RewardEvents
@@ -45,16 +44,11 @@ CHUNK = 20_000  # rows per round trip of the server-side cursor
 
 
 class CandidateArms(Func):
-    """The `arm` of every candidate in a TipRequest.candidates JSON array: a JSON array of names on PostgreSQL
-    (one jsonpath call, a third of what a subquery aggregate costs), comma-separated on SQLite (arms have no
-    comma); the builder reads both."""
+    """The `arm` of every candidate in a TipRequest.candidates JSON array, as a JSON array of names (one
+    jsonpath call, a third of what a subquery aggregate costs)."""
 
     output_field = CharField()
     template = "jsonb_path_query_array(%(expressions)s, '$[*].arm')::text"
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        template = "(SELECT group_concat(json_extract(value, '$.arm'), ',') FROM json_each(%(expressions)s))"
-        return self.as_sql(compiler, connection, template=template, **extra)
 
 
 class Epoch(Func):
@@ -62,9 +56,6 @@ class Epoch(Func):
 
     output_field = FloatField()
     template = "EXTRACT(EPOCH FROM %(expressions)s)::float8"
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(compiler, connection, template="(julianday(%(expressions)s) - 2440587.5) * 86400.0", **extra)
 
 
 def _period(prefix: str, since: datetime | None, until: datetime | None) -> Q:
@@ -92,10 +83,10 @@ def _arm_expression() -> Case:
 
 
 def _chunks(rows: QuerySet) -> Iterator[list[tuple]]:
-    """Yield the raw tuples of a values_list queryset in chunks, from a server-side cursor (PostgreSQL).
+    """Yield the raw tuples of a values_list queryset in chunks, from a server-side cursor.
 
     The SQL is the ORM's; only the per-row converters are skipped (a million rows spend seconds in them):
-    callers get text for JSON, and 0/1 for booleans on SQLite.
+    callers get text for JSON.
     """
     sql, params = rows.query.sql_with_params()
     with connection.chunked_cursor() as cursor:
@@ -188,7 +179,7 @@ def policy_evaluation(
         n_arms=len(builder.arm_ids),
         positions=positions,
         stats=stats,
-        shrinkage=float(getattr(settings, "TIPS_SHRINKAGE_STRENGTH", 0.0)),
+        shrinkage=settings.TIPS_SHRINKAGE_STRENGTH,
         by=by,
         frozen_at=since.timestamp() if since is not None else -np.inf,
     )

@@ -12,12 +12,12 @@ from django.conf import settings
 
 from generation import gateway, structured
 from generation.breaker import CircuitBreaker, gateway_breaker
+from generation.candidates import TipCandidate, TipKind
 from generation.context import PromptContext
 from generation.errors import GatewayUnavailable, GenerationError, InvalidOutput, RequestRejected
 from generation.parsing import OutputError, parse_tips
 from generation.prompting import PromptTemplate, build_messages, correction_messages, load_template
 from generation.reporting import GenerationReport
-from recommender.candidates import TipCandidate, TipKind
 
 logger = logging.getLogger(__name__)
 
