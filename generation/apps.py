@@ -3,7 +3,9 @@
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from typing import Any
 
+from celery.signals import worker_process_init, worker_ready
 from django.apps import AppConfig
 
 
@@ -12,6 +14,24 @@ def serves_with_runserver(argv: Sequence[str], environ: Mapping[str, str]) -> bo
     if len(argv) < 2 or argv[1] != "runserver":
         return False
     return environ.get("RUN_MAIN") == "true" or "--noreload" in argv
+
+
+def warm_the_gateway(**_: Any) -> None:
+    """A Celery prefork child (or the solo pool) imports litellm as it starts, not inside its first refresh.
+
+    In the background, so the worker takes tasks at once; a task that needs the gateway meanwhile waits on
+    the same import. Not in the prefork parent: a thread importing there while the pool forks could leave
+    the children a held import lock.
+    """
+    from generation.gateway import warm_up_in_background
+
+    warm_up_in_background()
+
+
+def warm_the_gateway_in_a_thread_pool(sender: Any = None, **_: Any) -> None:
+    """The threads pool runs tasks in the worker's own process and sends no worker_process_init."""
+    if type(getattr(sender, "pool", None)).__module__ == "celery.concurrency.thread":
+        warm_the_gateway()
 
 
 class GenerationConfig(AppConfig):
@@ -39,7 +59,11 @@ class GenerationConfig(AppConfig):
         # Serving caches each user's pool (generation.selectors.fresh_pool) until it expires or changes.
         forget_on_change(CandidatePool, lambda pool: pool_cache_key(pool.user_id))
 
-        # `make run` serves with runserver: import litellm beside it, not inside the first request's budget
-        # (gunicorn workers do it in gunicorn.conf.py, Celery workers in tipengine/celery.py).
+        # Processes that will call the gateway import litellm as they start, beside their work, never inside a
+        # budget: runserver (`make run`) and Celery workers here; gunicorn workers in gunicorn.conf.py.
         if serves_with_runserver(sys.argv, os.environ):
             gateway.warm_up_in_background()
+        worker_process_init.connect(warm_the_gateway, weak=False, dispatch_uid="generation.warm_the_gateway")
+        worker_ready.connect(
+            warm_the_gateway_in_a_thread_pool, weak=False, dispatch_uid="generation.warm_the_gateway_threads"
+        )
