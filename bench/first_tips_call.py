@@ -1,7 +1,7 @@
 """The first tips call after a fresh `make run`: does it wait on litellm's import, and does it get LLM tips?
 
 Starts a fake Ollama (answering at once with a tip about a sample task), then `make run` on `--addr` with
-the embedded defaults (no DATABASE_URL, REDIS_URL or LITELLM_URL, `var/` removed first), waits for
+the embedded defaults (no DATABASE_URL, REDIS_URL or LITELLM_URL; `make stop`, then `var/` removed first), waits for
 /healthz, and calls GET /api/v1/tips/ as the demo user as soon as the server answers (`--delay-s` later).
 Reports the server's start, the call's latency, the tips' sources and what was degraded, then asks again
 every 0.5 s until a tip comes from the LLM.
@@ -47,6 +47,7 @@ def main() -> None:
 
 def one_run(args: argparse.Namespace, ollama_url: str) -> dict[str, object]:
     repo = Path(args.repo)
+    _stop_embedded_db(repo)  # `make run` leaves its embedded PostgreSQL running: stop it before removing its data
     shutil.rmtree(repo / "var", ignore_errors=True)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "LITELLM_URL")}
     env.update(OLLAMA_URL=ollama_url, PYTHONUNBUFFERED="1")
@@ -84,8 +85,11 @@ def one_run(args: argparse.Namespace, ollama_url: str) -> dict[str, object]:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+        _stop_embedded_db(repo)
     warm = [at for at, line in lines if "gateway warm: litellm ready" in line]
+    seeded = [at for at, line in lines if line.startswith("Demo API token: ")]
     return {
+        "demo_seeded_at_s": round(seeded[0], 1),
         "healthz_after_s": round(up_s, 1),
         "tips_called_at_s": round(called_at, 1),
         "gateway_warm_at_s": round(warm[0], 1) if warm else None,
@@ -94,6 +98,10 @@ def one_run(args: argparse.Namespace, ollama_url: str) -> dict[str, object]:
         "sources": [t["source"] for t in body.get("tips", [])],
         "degraded": [d["code"] for d in body.get("degraded", [])],
     }
+
+
+def _stop_embedded_db(repo: Path) -> None:
+    subprocess.run(["make", "stop"], cwd=repo, capture_output=True, check=False)
 
 
 def _get(request: urllib.request.Request) -> dict[str, object]:

@@ -8,6 +8,7 @@ start-up. Its exceptions become the few errors in `generation.errors`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -35,6 +36,7 @@ PROXY_MODEL_HEADER = "x-litellm-model-name"
 SETTINGS_REFERENCES = ("OLLAMA_URL",)
 
 _router: Any = None
+WARM_UP_NICENESS = 10
 _model_info: dict[str, dict[str, Any]] | None = None
 _imported = False
 _router_lock = threading.Lock()
@@ -253,6 +255,9 @@ def warm_up_in_background() -> threading.Thread:
 
     def run() -> None:
         started = time.perf_counter()
+        with contextlib.suppress(OSError, AttributeError):  # Linux renices one thread; elsewhere: as is
+            # Lower this thread's priority so the process's own start (checks, binding) goes first.
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WARM_UP_NICENESS)
         try:
             warm_up()
         except Exception:
