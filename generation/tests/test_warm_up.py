@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from celery.signals import worker_process_init
 from django.conf import settings
@@ -45,8 +46,10 @@ class WarmUpTests(SimpleTestCase):
 class RunserverWarmUpTests(TestCase):
     def test_runserver_warms_the_gateway_without_a_request(self):
         port = unused_port_url().rsplit(":", 1)[1]
-        db = connection.settings_dict  # the test database: runserver checks its migrations as it starts
-        database_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+        connection.ensure_connection()  # the test database (embedded or not): runserver checks its migrations
+        info = connection.connection.info
+        host = quote(info.host, safe="")  # a socket directory is a path
+        database_url = f"postgres://{info.user}@{host}:{info.port}/{info.dbname}"
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tipengine.settings_test",
