@@ -56,3 +56,9 @@ class RefreshInProgress(GenerationError):
     """Another refresh of this user's pool is running; its result will be the pool."""
 
     code = "refresh_in_progress"
+
+
+class StaleTaskSource(GenerationError):
+    """The user's task source changed while this refresh ran: its candidates were not stored."""
+
+    code = "stale_task_source"

@@ -8,6 +8,7 @@ start-up. Its exceptions become the few errors in `generation.errors`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -29,10 +30,15 @@ EMBEDDER = "embedder"
 JUDGE = "judge"
 
 PROXY_PREFIX = "litellm_proxy/"
+# The proxy's body names the alias; this response header names the deployment's concrete model.
+PROXY_MODEL_HEADER = "x-litellm-model-name"
 # `os.environ/NAME` references in the YAML that Django settings own (so tests can override them).
 SETTINGS_REFERENCES = ("OLLAMA_URL",)
 
 _router: Any = None
+WARM_UP_NICENESS = 10
+_model_info: dict[str, dict[str, Any]] | None = None
+_imported = False
 _router_lock = threading.Lock()
 
 
@@ -59,11 +65,21 @@ def proxy_mode() -> bool:
 
 
 def _import_litellm() -> Any:
+    global _imported
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no cost-map download at import
     import litellm
 
     litellm.suppress_debug_info = True  # it prints "Give Feedback" banners on every error otherwise
+    _imported = True
     return litellm
+
+
+def is_ready() -> bool:
+    """True once a call would not wait on litellm's import (nor, in router mode, on building the Router).
+
+    A request-time caller checks it to skip the model while a warm-up is still under way.
+    """
+    return _imported and (proxy_mode() or _router is not None)
 
 
 def load_config(path: str | Path | None = None) -> dict[str, Any]:
@@ -77,6 +93,17 @@ def load_config(path: str | Path | None = None) -> dict[str, Any]:
             if name in SETTINGS_REFERENCES:
                 params[key] = str(getattr(settings, name))
     return config
+
+
+def alias_info(alias: str) -> dict[str, Any]:
+    """The alias's `model_info` in the alias file (free-form: our per-alias settings live there too)."""
+    global _model_info
+    if _model_info is None:
+        with _router_lock:
+            if _model_info is None:
+                config = load_config()
+                _model_info = {e["model_name"]: dict(e.get("model_info") or {}) for e in config.get("model_list", [])}
+    return _model_info.get(alias, {})
 
 
 def get_router() -> Any:
@@ -98,14 +125,21 @@ def get_router() -> Any:
 
 
 def reset_router(**_: Any) -> None:
-    """Forget the built Router so the next call rebuilds it (settings changed, tests)."""
-    global _router
+    """Forget the built Router and alias file so the next call reads them again (settings changed, tests)."""
+    global _router, _model_info
     with _router_lock:
-        _router = None
+        _router, _model_info = None, None
 
 
-def concrete_model(reported: str | None) -> str:
-    """The model as the gateway reported it, without the SDK's proxy prefix."""
+def concrete_model(response: Any) -> str:
+    """The concrete model that answered: the proxy's model header, else the response's own `model`.
+
+    litellm keeps a provider's response headers in `_hidden_params["additional_headers"]`, each prefixed
+    `llm_provider-`; through the proxy the body's `model` is only the alias.
+    """
+    hidden = getattr(response, "_hidden_params", None) or {}
+    headers = hidden.get("additional_headers") or {}
+    reported = headers.get(f"llm_provider-{PROXY_MODEL_HEADER}") or getattr(response, "model", None)
     model = (reported or "").removeprefix(PROXY_PREFIX)
     return model or "unknown"
 
@@ -130,7 +164,7 @@ def chat(
     usage = getattr(response, "usage", None)
     result = ChatResult(
         content=response.choices[0].message.content or "",
-        model=concrete_model(getattr(response, "model", None)),
+        model=concrete_model(response),
         latency_ms=latency_ms,
         prompt_tokens=getattr(usage, "prompt_tokens", None),
         completion_tokens=getattr(usage, "completion_tokens", None),
@@ -159,7 +193,7 @@ def embed(*, texts: list[str], timeout_s: float, alias: str = EMBEDDER) -> Embed
     except Exception as exc:
         raise _log_and_map(exc, alias=alias, started=started) from exc
     vectors = [item["embedding"] for item in response.data]
-    return EmbedResult(vectors=vectors, model=concrete_model(getattr(response, "model", None)))
+    return EmbedResult(vectors=vectors, model=concrete_model(response))
 
 
 def _proxy_kwargs() -> dict[str, Any]:
@@ -211,3 +245,26 @@ def warm_up() -> None:
         _import_litellm()
     else:
         get_router()
+
+
+def warm_up_in_background() -> threading.Thread:
+    """Run `warm_up` on a daemon thread, so the process starts serving at once; a failure is only logged.
+
+    A call that arrives before it ends waits on the same import lock (and pays only what is left of it).
+    """
+
+    def run() -> None:
+        started = time.perf_counter()
+        with contextlib.suppress(OSError, AttributeError):  # Linux renices one thread; elsewhere: as is
+            # Lower this thread's priority so the process's own start (checks, binding) goes first.
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WARM_UP_NICENESS)
+        try:
+            warm_up()
+        except Exception:
+            logger.exception("gateway warm-up failed; the first call will import litellm")
+            return
+        logger.info("gateway warm: litellm ready in %.1f s", time.perf_counter() - started)
+
+    thread = threading.Thread(target=run, name="gateway-warm-up", daemon=True)
+    thread.start()
+    return thread

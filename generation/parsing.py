@@ -22,12 +22,23 @@ _MISSING = object()
 class OutputError(ValueError):
     """The answer as a whole is unusable; the message is quoted back to the model in a correction."""
 
+    def __init__(self, message: str, *, returned: int = 0, dropped: Counter[str] | None = None) -> None:
+        super().__init__(message)
+        self.returned = returned  # tips the answer held (all dropped), for the generation's report
+        self.dropped = dropped or Counter()
+
 
 @dataclass(frozen=True)
 class ParsedTips:
     candidates: list[TipCandidate]
     dropped: Counter[str] = field(default_factory=Counter)  # reason -> count
     merged: int = 0  # duplicates folded into an earlier candidate
+    returned: int = 0  # tips in the answer, before validation
+
+    @property
+    def grounded(self) -> int:
+        """How many kept candidates name at least one listed task (ids outside the context were dropped)."""
+        return sum(1 for candidate in self.candidates if candidate.task_ids)
 
 
 def _json_values(text: str) -> Iterator[Any]:
@@ -141,9 +152,10 @@ def parse_tips(text: str, *, context: PromptContext, llm_model: str, prompt_vers
         )
         by_key.setdefault(candidate.key, candidate)  # first one wins: models list their best tip first
     if items and not by_key:
-        raise OutputError(f"none of the {len(items)} tips was valid: " + "; ".join(list(dict.fromkeys(notes))[:5]))
+        message = f"none of the {len(items)} tips was valid: " + "; ".join(list(dict.fromkeys(notes))[:5])
+        raise OutputError(message, returned=len(items), dropped=dropped)
     kept = len(items) - sum(dropped.values())
-    return ParsedTips(candidates=list(by_key.values()), dropped=dropped, merged=kept - len(by_key))
+    return ParsedTips(candidates=list(by_key.values()), dropped=dropped, merged=kept - len(by_key), returned=len(items))
 
 
 def _features(task_ids: tuple[str, ...], context: PromptContext) -> dict[str, Any]:

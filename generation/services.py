@@ -19,12 +19,13 @@ from django.utils import timezone
 from generation.breaker import gateway_breaker
 from generation.candidates import TipCandidate
 from generation.context import PromptContext, build_context, resolve_timezone
-from generation.errors import CircuitOpen, RefreshInProgress, TasksUnavailable
+from generation.errors import CircuitOpen, RefreshInProgress, StaleTaskSource, TasksUnavailable
 from generation.models import CandidatePool, candidate_to_dict
 from generation.prompting import load_template
 from generation.tip_generator import GenerationResult, generate_tips
 from integrations import errors as integration_errors
 from integrations import services as integration_services
+from integrations.selectors import user_time_zone
 from integrations.todoist.types import TodoistTask
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def pool_refresh(
         raise CircuitOpen("The model gateway is skipped after repeated failures.", details={"user_id": user.pk})
     if tasks is None:
         tasks = _open_tasks(user, budget_s=timeout_s)
-    tz = tz or getattr(user, "timezone", None)  # users carry no time zone yet: settings.TIME_ZONE then
+    tz = tz or user_time_zone(user_id=user.pk)  # None (unknown): settings.TIME_ZONE
     context = build_context(tasks=tasks, feedback=feedback, tz=tz)
     fingerprint = context.fingerprint()
     prompt_version = load_template().version
@@ -90,6 +91,23 @@ def pool_refresh(
         pool.prompt_version,
     )
     return pool.tip_candidates()
+
+
+def pool_forget(*, user_id: int) -> None:
+    """Forget the user's pool: its tasks came from a source they left (disconnected, or another source now).
+
+    A refresh that started before this (from the old tasks) will not store its result.
+    """
+    now = timezone.now()
+    cache.set(
+        _forgotten_key(user_id), now.timestamp(), timeout=math.ceil(settings.GENERATION_TIMEOUT_S) + LOCK_MARGIN_S
+    )
+    deleted, _ = CandidatePool.objects.filter(user_id=user_id).delete()
+    logger.info("pool forgotten user=%s (task source changed; %s row)", user_id, deleted)
+
+
+def _forgotten_key(user_id: int) -> str:
+    return f"generation:pool-forgotten:{user_id}"
 
 
 def pool_expiry(*, generated_at: datetime, tz: str | None = None) -> datetime:
@@ -132,6 +150,10 @@ def _store_pool(
         "attempts": result.attempts,
         "dropped": dict(result.dropped),
     }
+    forgotten_at = cache.get(_forgotten_key(user.pk))
+    if forgotten_at is not None and generated_at.timestamp() < forgotten_at:
+        # Made from the tasks of a source the user has left since: serving it would be wrong.
+        raise StaleTaskSource("The user's task source changed during the refresh.", details={"user_id": user.pk})
     with transaction.atomic():
         pool, created = CandidatePool.objects.select_for_update().get_or_create(user=user, defaults=values)
         if not created and pool.generated_at <= generated_at:

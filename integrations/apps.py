@@ -9,8 +9,9 @@ class IntegrationsConfig(AppConfig):
     def ready(self) -> None:
         # Project imports wait for ready(): models cannot load while the app registry is being built.
         from integrations.models import Integration
-        from integrations.services import tasks_cache_key
+        from integrations.services import tasks_cache_key, time_zone_cache_key
         from tipengine.caching import forget_on_change
 
-        # A connected, disconnected or refused integration must not keep answering from the cached task list.
-        forget_on_change(Integration, lambda integration: tasks_cache_key(integration.user_id))
+        # A connected, disconnected or refused integration must not keep answering from the cached task list
+        # (nor in the time zone of the account it had before).
+        forget_on_change(Integration, lambda i: [tasks_cache_key(i.user_id), time_zone_cache_key(i.user_id)])

@@ -44,6 +44,8 @@ class Integration(models.Model):
     last_error = models.CharField(max_length=300, blank=True, default="")
     # The provider's id for the account: how a webhook (which names only that id) finds our user.
     external_user_id = models.CharField(max_length=64, blank=True, default="")
+    # The user's IANA time zone as the provider reports it (Todoist's /user tz_info); "" when unknown.
+    time_zone = models.CharField(max_length=64, blank=True, default="")
     connected_at = models.DateTimeField(default=timezone.now)
     # Completions up to here have been pulled (personal tokens get no webhooks).
     completions_synced_at = models.DateTimeField(null=True, blank=True)

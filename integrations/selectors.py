@@ -7,10 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 
 from integrations.models import Integration, Provider, TokenStatus
+from integrations.services import time_zone_cache_key
+from tipengine.caching import cache_get
 
 logger = logging.getLogger(__name__)
+
+TIME_ZONE_CACHE_S = 24 * 3600  # forgotten whenever the integration row changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +64,16 @@ def integration_status(*, user: AbstractBaseUser, provider: str = Provider.TODOI
     """Return `user`'s status with one provider."""
     integration = integration_get(user=user, provider=provider)
     return IntegrationStatus.of(integration) if integration is not None else IntegrationStatus.missing(provider)
+
+
+def user_time_zone(*, user_id: int) -> str | None:
+    """The IANA zone the user's Todoist account reports, or None when unknown (never connected, the sample
+    tasks, or Todoist sent none): callers then use settings.TIME_ZONE. Cached until the integration changes.
+    """
+    key = time_zone_cache_key(user_id)
+    cached = cache_get(key)
+    if cached is None:
+        row = Integration.objects.filter(user_id=user_id, provider=Provider.TODOIST).values_list("time_zone")
+        cached = next(iter(row), ("",))[0]
+        cache.set(key, cached, timeout=TIME_ZONE_CACHE_S)
+    return cached or None

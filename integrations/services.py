@@ -18,13 +18,14 @@ from integrations.crypto import TokenDecryptError
 from integrations.errors import TasksUnavailable
 from integrations.models import AuthKind, Integration, Provider, TokenStatus
 from integrations.sample import sample_tasks
+from integrations.signals import task_source_changed
 from integrations.tasks import verify_integration
 from integrations.todoist.client import TodoistUser
 from integrations.todoist.errors import TodoistAuthError, TodoistError, TodoistRequestRejected
 from integrations.todoist.types import TodoistTask
 from tipengine import domain_errors
 from tipengine.background import enqueue
-from tipengine.caching import cache_get
+from tipengine.caching import cache_forget, cache_get
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +40,18 @@ def tasks_cache_key(user_id: int) -> str:
     return f"{TASKS_CACHE_PREFIX}{user_id}"
 
 
+def time_zone_cache_key(user_id: int) -> str:
+    return f"integrations:time_zone:v1:{user_id}"
+
+
 def tasks_cache_invalidate(*, user_id: int) -> None:
     """Forget the cached task list (and cached failure) of a user: the next read asks Todoist."""
     cache.delete(tasks_cache_key(user_id))
+
+
+def _announce_source_change(*, user_id: int, connected: bool) -> None:
+    """Tell other apps (the pool) once the change commits: they must not act on a rolled-back one."""
+    transaction.on_commit(lambda: task_source_changed.send(sender=Integration, user_id=user_id, connected=connected))
 
 
 def _status_after(current: str, error: TodoistError) -> str:
@@ -64,7 +74,7 @@ def integration_record_check(
     if error is None:
         fields.update(token_status=TokenStatus.ACTIVE, last_error="")
         if account is not None:
-            fields["external_user_id"] = account.id
+            fields.update(external_user_id=account.id, time_zone=account.timezone or "")
     else:
         fields.update(token_status=_status_after(integration.token_status, error), last_error=str(error)[:300])
     updated = (
@@ -73,6 +83,8 @@ def integration_record_check(
         .update(**fields)
     )
     if updated:
+        if "time_zone" in fields:  # a queryset update sends no post_save
+            cache_forget([time_zone_cache_key(integration.user_id)])
         for name, value in fields.items():
             setattr(integration, name, value)
         if fields["token_status"] == TokenStatus.INVALID:
@@ -115,11 +127,14 @@ def _store_token(
         integration.last_error = "" if error is None else str(error)[:300]
         integration.checked_at = now
         integration.external_user_id = account.id if account is not None else ""
+        if account is not None:  # Todoist unreachable: keep the zone a previous connection reported
+            integration.time_zone = account.timezone or ""
         integration.connected_at = now
         # First connection: completions before it are not ours to credit. A reconnection resumes where the
         # last pull stopped, so completions made while the token was broken are not lost.
         integration.completions_synced_at = integration.completions_synced_at or now
         integration.save()
+        _announce_source_change(user_id=user.pk, connected=True)
     tasks_cache_invalidate(user_id=user.pk)
     logger.info("Todoist connected for user %s (%s, %s)", user.pk, auth_kind, integration.token_status)
     return integration
@@ -150,19 +165,22 @@ def integration_connect_token(*, user: AbstractBaseUser, token: str) -> Integrat
 def integration_connect_sample(*, user: AbstractBaseUser) -> Integration:
     """Make `user` read the bundled SAMPLE task set (the embedded demo user): no token, status active."""
     now = timezone.now()
-    integration, _ = Integration.objects.update_or_create(
-        user=user,
-        provider=Provider.TODOIST,
-        defaults={
-            "auth_kind": AuthKind.SAMPLE,
-            "access_token_encrypted": "",
-            "token_status": TokenStatus.ACTIVE,
-            "checked_at": now,
-            "last_error": "",
-            "external_user_id": "",
-            "connected_at": now,
-        },
-    )
+    with transaction.atomic():
+        integration, _ = Integration.objects.update_or_create(
+            user=user,
+            provider=Provider.TODOIST,
+            defaults={
+                "auth_kind": AuthKind.SAMPLE,
+                "access_token_encrypted": "",
+                "token_status": TokenStatus.ACTIVE,
+                "checked_at": now,
+                "last_error": "",
+                "external_user_id": "",
+                "time_zone": "",  # the sample tasks live in the server's zone
+                "connected_at": now,
+            },
+        )
+        _announce_source_change(user_id=user.pk, connected=True)
     tasks_cache_invalidate(user_id=user.pk)
     return integration
 
@@ -254,6 +272,7 @@ def integration_disconnect(*, user: AbstractBaseUser) -> Integration:
         integration.checked_at = timezone.now()
         integration.external_user_id = ""
         integration.save()
+        _announce_source_change(user_id=user.pk, connected=False)
     tasks_cache_invalidate(user_id=user.pk)
     if token and oauth_configured():
         _revoke_at_todoist(token, user_id=user.pk)

@@ -16,7 +16,6 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -24,9 +23,12 @@ from django.db import connections
 from django.utils import timezone
 
 from generation.candidates import TipCandidate, TipSource
+from generation.context import resolve_timezone
 from generation.errors import GenerationError
+from generation.gateway import is_ready
 from generation.selectors import fresh_pool
 from integrations.errors import TasksUnavailable
+from integrations.selectors import user_time_zone
 from integrations.services import open_tasks_fetch
 from integrations.todoist.types import TodoistTask
 from recommender.rules import rule_candidates
@@ -85,9 +87,8 @@ class Assembly:
 
 
 def user_now(user: AbstractBaseUser, now: datetime | None = None) -> datetime:
-    """Return `now` in the user's time zone (settings.TIME_ZONE until users carry their own)."""
-    zone = ZoneInfo(getattr(user, "timezone", None) or settings.TIME_ZONE)
-    return (now or timezone.now()).astimezone(zone)
+    """Return `now` in the user's time zone (their Todoist account's; settings.TIME_ZONE when unknown)."""
+    return (now or timezone.now()).astimezone(resolve_timezone(user_time_zone(user_id=user.pk)))
 
 
 def assemble(*, user: AbstractBaseUser, now: datetime | None = None, budget_s: float | None = None) -> Assembly:
@@ -136,6 +137,14 @@ def _pool_within_budget(
     """No fresh pool: call the LLM within the budget; on a miss, degrade and refresh in the background."""
     if tasks is None:
         assembly.degrade(LLM_SKIPPED, "No LLM tips without your tasks; they are refreshed in the background.")
+        _refresh_in_background(user.pk)
+        return None
+    if not is_ready():  # the process is still importing litellm: waiting on it would spend the whole budget
+        assembly.degrade(
+            LLM_SKIPPED,
+            "The tip generator is still starting; tips are refreshed in the background.",
+            reason="warming_up",
+        )
         _refresh_in_background(user.pk)
         return None
     future: Future[list[TipCandidate]] = _llm_executor().submit(_generate, user, tasks, deadline)

@@ -60,11 +60,12 @@ def cache_forget(keys: list[str]) -> None:
         transaction.on_commit(lambda: cache.delete_many(keys))
 
 
-def forget_on_change(model: type[Model], key: Callable[[Any], str]) -> None:
-    """Forget `key(row)` from the cache whenever a row of `model` is saved or deleted (through the ORM)."""
+def forget_on_change(model: type[Model], key: Callable[[Any], str | list[str]]) -> None:
+    """Forget `key(row)` (a key or a list of keys) whenever a row of `model` is saved or deleted (through the ORM)."""
 
     def forget(*, instance: Model, **_: object) -> None:
-        cache_forget([key(instance)])
+        keys = key(instance)
+        cache_forget(keys if isinstance(keys, list) else [keys])
 
     uid = f"forget_on_change:{model._meta.label}"
     post_save.connect(forget, sender=model, weak=False, dispatch_uid=uid)

@@ -106,11 +106,15 @@ class FakeOllama(LoopbackServer):
         default: Reply | None = None,
         master_key: str | None = None,
         openai_model: str = DEFAULT_OPENAI_MODEL,
+        reject_json_schema: bool = False,
     ) -> None:
         super().__init__()
         self.default = default or Reply.text(tips_json([tip()]))
         self.master_key = master_key  # when set, the OpenAI-compatible endpoint demands it
         self.openai_model = openai_model
+        # As llama.cpp's OpenAI-compatible server does: HTTP 500 to `response_format: {"type": "json_schema"}`
+        # (and, on the Ollama API, to a schema in `format`), while JSON mode (with or without a schema) works.
+        self.reject_json_schema = reject_json_schema
         self._script: deque[Reply] = deque()
         self._requests: list[RecordedRequest] = []
 
@@ -184,6 +188,9 @@ def _make_handler(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
                 self._send(404, {"error": f"no route {path}"})
 
         def _ollama_chat(self, body: dict[str, Any]) -> None:
+            if fake.reject_json_schema and isinstance(body.get("format"), dict):
+                self._send(500, {"error": "unsupported format"})
+                return
             reply = fake._next_reply()
             fake.pause(reply.delay_s)
             if reply.status != 200:
@@ -205,6 +212,9 @@ def _make_handler(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
         def _openai_chat(self, body: dict[str, Any]) -> None:
             if fake.master_key and self.headers.get("Authorization") != f"Bearer {fake.master_key}":
                 self._send(401, _openai_error(401, "Authentication Error, invalid or missing key"))
+                return
+            if fake.reject_json_schema and (body.get("response_format") or {}).get("type") == "json_schema":
+                self._send(500, _openai_error(500, "Internal Server Error"))
                 return
             reply = fake._next_reply()
             fake.pause(reply.delay_s)

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.cache import cache
 from django.test import override_settings
 
-from generation import gateway
+from generation import gateway, structured
 from generation.breaker import gateway_breaker
 from generation.testing.fake_ollama import FakeOllama
 
@@ -39,4 +39,5 @@ class FakeGatewayMixin:
         super().setUp()  # type: ignore[misc]
         cache.clear()  # breaker state and refresh locks from earlier tests
         gateway_breaker().reset()
+        structured.reset()  # a downgrade to JSON mode seen by an earlier test
         self.fake.reset()

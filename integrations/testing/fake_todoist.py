@@ -16,10 +16,11 @@ described in shared/todoist-api.md, driven through our real client code over rea
         fake.requests_to("/api/v1/tasks")              # what the client sent, for assertions
 
 Behaviours: cursor pagination (`limit` 1..200, default 50, `next_cursor`), completed tasks by completion
-date (key `items`), `GET /api/v1/user`, 401 (unknown/revoked token) and 403 (`reject_token(status=403)`),
-410 Gone for `/rest/v2/...` and `/sync/v9/...`, OAuth code exchange (`issue_code`) and token revocation
-(`POST /api/v1/revoke` and the SDK's `DELETE /api/v1/access_tokens`). Scripts (`script`) override any
-answer: a status with a Todoist error body, a custom JSON or raw body, headers, a delay, for N calls.
+date (key `items`), `GET /api/v1/user` (with the account's `tz_info`), 401 (unknown/revoked token) and 403
+(`reject_token(status=403)`), 410 Gone for `/rest/v2/...` and `/sync/v9/...`, OAuth code exchange
+(`issue_code`) and token revocation (`POST /api/v1/revoke` and the SDK's `DELETE /api/v1/access_tokens`).
+Scripts (`script`) override any answer: a status with a Todoist error body, a custom JSON or raw body,
+headers, a delay, for N calls.
 `webhook_request` builds a signed webhook delivery to post to the app under test.
 """
 
@@ -35,6 +36,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 from integrations.testing.todoist_payloads import (  # re-exported: tests import them from here
     error_body,
@@ -105,6 +107,7 @@ class Account:
 
     user_id: str
     email: str
+    timezone: str | None = "UTC"  # what `/user` reports in `tz_info.timezone` (None: no tz_info at all)
     tasks: list[dict[str, Any]] = field(default_factory=list)
     completed: list[dict[str, Any]] = field(default_factory=list)
 
@@ -139,14 +142,25 @@ class FakeTodoist(LoopbackServer):
         return self.url + OAUTH_PREFIX
 
     # -- state -----------------------------------------------------------------------------------------------
-    def add_account(self, token: str, *, user_id: str | None = None, email: str | None = None) -> Account:
-        """Make Todoist accept `token` as a user's token (and forget any earlier rejection of it)."""
+    def add_account(
+        self, token: str, *, user_id: str | None = None, email: str | None = None, timezone: str | None = "UTC"
+    ) -> Account:
+        """Make Todoist accept `token` as a user's token (and forget any earlier rejection of it).
+
+        `timezone` is the user's zone in Todoist's settings; an existing account keeps its own."""
         with self._lock:
             uid = user_id or str(next_id() + 1_000_000)
-            account = self._accounts.get(token) or Account(user_id=uid, email=email or f"user{uid}@example.org")
+            account = self._accounts.get(token) or Account(
+                user_id=uid, email=email or f"user{uid}@example.org", timezone=timezone
+            )
             self._accounts[token] = account
             self._rejected.pop(token, None)
             return account
+
+    def set_timezone(self, token: str, timezone: str | None) -> None:
+        """Change the zone the user behind `token` has in Todoist's settings (None: `/user` sends no tz_info)."""
+        with self._lock:
+            self._accounts[token].timezone = timezone
 
     def add_task(self, token: str, **fields: Any) -> dict[str, Any]:
         """Add an active task to the account behind `token`; returns the task as the API shows it."""
@@ -251,8 +265,10 @@ class FakeTodoist(LoopbackServer):
         if req.method != "GET":
             return _json(405, error_body(405, "METHOD_NOT_ALLOWED", "Method not allowed"))
         if route == "/user":
-            tz_info = {"timezone": "UTC", "gmt_string": "+00:00", "hours": 0, "minutes": 0}
-            return _json(200, {"id": account.user_id, "email": account.email, "full_name": "Fake", "tz_info": tz_info})
+            user = {"id": account.user_id, "email": account.email, "full_name": "Fake"}
+            if account.timezone is not None:
+                user["tz_info"] = _tz_info(account.timezone)
+            return _json(200, user)
         if route == "/tasks":
             return self._page(req, self._filter_active(account, req), "results")
         if route == "/tasks/completed/by_completion_date":
@@ -332,6 +348,24 @@ class FakeTodoist(LoopbackServer):
         envelope = error_body(script.status, phrase.upper().replace(" ", "_"), phrase, **extra)
         status, headers, body = _json(script.status, envelope)
         return status, {**headers, **script.headers}, body
+
+
+def _tz_info(name: str) -> dict[str, Any]:
+    """Todoist's `tz_info` for zone `name` now (an unknown name is reported as given, with a zero offset)."""
+    try:
+        now = datetime.now(ZoneInfo(name))
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        now = datetime.now(UTC)
+    minutes = int(now.utcoffset().total_seconds() // 60)  # type: ignore[union-attr]
+    hours, mins = divmod(abs(minutes), 60)
+    sign = "-" if minutes < 0 else "+"
+    return {
+        "timezone": name,
+        "gmt_string": f"{sign}{hours:02d}:{mins:02d}",
+        "hours": -hours if minutes < 0 else hours,
+        "minutes": mins,
+        "is_dst": int(bool(now.dst())),
+    }
 
 
 def _json(status: int, payload: Any) -> tuple[int, dict[str, str], bytes]:

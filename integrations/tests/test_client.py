@@ -238,6 +238,27 @@ class TaskShapeTests(ClientTestCase):
         self.assertNotIn("broken", tasks)
 
 
+class UserTimeZoneTests(ClientTestCase):
+    def test_it_reads_the_users_time_zone_from_tz_info(self):
+        self.fake.set_timezone(self.token, "Europe/Berlin")
+        user = self.make_client().get_user()
+        self.assertEqual((user.id, user.timezone), ("777", "Europe/Berlin"))
+
+    def test_it_leaves_the_time_zone_unknown_when_todoist_sends_none_or_junk(self):
+        answers = {
+            "no tz_info": {"id": "777"},
+            "null zone": {"id": "777", "tz_info": {"timezone": None}},
+            "tz_info not an object": {"id": "777", "tz_info": "Europe/Berlin"},
+            "unknown zone": {"id": "777", "tz_info": {"timezone": "Mars/Olympus_Mons"}},
+            "path-like zone": {"id": "777", "tz_info": {"timezone": "../../etc/passwd"}},
+        }
+        for name, answer in answers.items():
+            with self.subTest(name):
+                self.fake.script("/api/v1/user", json=answer)
+                user = self.make_client().get_user()
+                self.assertEqual((user.id, user.timezone), ("777", None))
+
+
 class OAuthClientTests(ClientTestCase):
     def oauth(self) -> TodoistOAuth:
         return TodoistOAuth(

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 from todoist_api_python.api import ResultsPaginator
@@ -29,6 +30,7 @@ class TodoistUser:
 
     id: str
     email: str = ""
+    timezone: str | None = None  # an IANA name this machine knows, or None when Todoist sent none usable
 
 
 def _transport(api_url: str, oauth_url: str, policy: CallPolicy, clock: Clock | None) -> TodoistTransport:
@@ -37,6 +39,18 @@ def _transport(api_url: str, oauth_url: str, policy: CallPolicy, clock: Clock | 
 
 def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")  # microseconds kept: `until` must not cut
+
+
+def _iana_zone(tz_info: Any) -> str | None:
+    """Return `tz_info.timezone` when it names a zone we can compute with (Todoist may send none, or junk)."""
+    name = tz_info.get("timezone") if isinstance(tz_info, dict) else None
+    if not isinstance(name, str) or not name or len(name) > 64:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return name
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:
@@ -93,7 +107,7 @@ class TodoistClient:
         return self._transport.token_rejected
 
     def get_user(self, *, budget_s: float | None = None) -> TodoistUser:
-        """Return the token's Todoist user; the cheapest live check that a token works (GET /user)."""
+        """Return the token's Todoist user and time zone; the cheapest live check that a token works (GET /user)."""
         self._transport.start_budget(budget_s)
         response = self._http.get(f"{self._api_url}/user", headers={"Authorization": f"Bearer {self._token}"})
         data = _json_object(response)
@@ -101,7 +115,9 @@ class TodoistClient:
         if not isinstance(user_id, str | int) or isinstance(user_id, bool) or str(user_id) == "":
             raise TodoistProtocolError("Todoist's user answer has no id.")
         email = data.get("email")
-        return TodoistUser(id=str(user_id), email=email if isinstance(email, str) else "")
+        return TodoistUser(
+            id=str(user_id), email=email if isinstance(email, str) else "", timezone=_iana_zone(data.get("tz_info"))
+        )
 
     def active_tasks(self, *, budget_s: float | None = None) -> list[TodoistTask]:
         """Return every active task, following `next_cursor` across pages (unreadable tasks are skipped)."""

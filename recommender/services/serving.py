@@ -13,7 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
 from generation.selectors import pool_cache_key
-from integrations.services import tasks_cache_key
+from integrations.services import tasks_cache_key, time_zone_cache_key
 from integrations.todoist.types import TodoistTask
 from recommender.cache_keys import GLOBAL_ARMS_KEY, arms_key, cooldowns_key
 from recommender.models import TipRequest, TipScore
@@ -54,6 +54,7 @@ def _serving_cache_keys(user_id: int) -> list[str]:
     return [
         pool_cache_key(user_id),
         tasks_cache_key(user_id),
+        time_zone_cache_key(user_id),
         cooldowns_key(user_id),
         arms_key(user_id),
         GLOBAL_ARMS_KEY,

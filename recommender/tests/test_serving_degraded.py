@@ -39,6 +39,9 @@ class NoPoolTests(FakeGatewayMixin, ActorsMixin, TransactionTestCase):
         from integrations.services import integration_connect_token
 
         integration_connect_token(user=self.alice, token=TOKEN)
+        # Connecting generated a pool at once (pools follow the task source): these tests start without one.
+        CandidatePool.objects.filter(user=self.alice).delete()
+        self.fake.reset()
         self.llm_answer = tips_json([tip("do_now", [self.urgent["id"]], title="Taxes first, says the model")])
 
     def tearDown(self):
@@ -71,6 +74,17 @@ class NoPoolTests(FakeGatewayMixin, ActorsMixin, TransactionTestCase):
         self.serve()
         self.assertEqual(len(self.fake.chat_requests), 1)  # the next request reads the pool
 
+    def test_it_skips_the_model_while_the_gateway_warms_up(self):
+        from generation import gateway
+
+        gateway.reset_router()  # as in a process whose warm-up has not finished: the call would wait on it
+        self.fake.script(Reply.text(self.llm_answer))
+        body = self.serve()
+        self.assertEqual(self.codes(body)["llm_skipped"], {"reason": "warming_up"})
+        self.assertNotIn("llm", {source for source, _, _ in self.offered(body)})
+        # The refresh it queued (inline in tests) stored the pool: the next request has the model's tip.
+        self.assertIn(("llm", "do_now", (self.urgent["id"],)), self.offered(self.serve()))
+
     @override_settings(TIPS_REQUEST_BUDGET_S=10.0)
     def test_it_treats_an_expired_pool_as_no_pool(self):
         from recommender.tests.factories import llm_tip
@@ -101,7 +115,10 @@ class NoPoolTests(FakeGatewayMixin, ActorsMixin, TransactionTestCase):
 
     @override_settings(TIPS_REQUEST_BUDGET_S=5.0)
     def test_it_serves_rule_tips_when_the_gateway_is_down(self):
+        from generation import gateway
+
         with override_settings(OLLAMA_URL=unused_port_url()):
+            gateway.warm_up()  # a warm process (changing the setting dropped the router)
             body = self.serve()
         self.assertEqual(self.codes(body)["llm_unavailable"], {"reason": "gateway_unavailable"})
         self.assertTrue(body["tips"])
