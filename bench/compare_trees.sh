@@ -3,6 +3,7 @@
 # databases, so a change's cost is read as a ratio under the same machine noise (docs/benchmarks.md).
 #   bench/compare_trees.sh OLD_REV [NEW_REV] [ROUNDS]     e.g. bench/compare_trees.sh 3b96262 HEAD 2
 # Each revision is checked out into a temporary worktree (this tree's .venv serves both).
+# Each tree seeds and migrates its own databases (a newer schema may not take an older tree's writes).
 # Needs PostgreSQL and Redis on loopback (BENCH_PG, BENCH_REDIS override them); writes var/bench/compare/.
 set -euo pipefail
 old_rev=${1:?usage: bench/compare_trees.sh OLD_REV [NEW_REV] [ROUNDS]}
@@ -23,10 +24,13 @@ for tree in old new; do
   ln -s "$repo/.venv" "$dir/.venv"
 done
 
-for db in serve feedback; do  # seeded by the new tree: both trees read the same rows
-  psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS te_compare_$db" -c "CREATE DATABASE te_compare_$db"
-  DATABASE_URL=$pg/te_compare_$db "$py" "$new/bench/seed.py" --migrate --reset --users 2000 --tips 200000 \
-    --active 200 --tokens-file "$out/$db.tokens" >"$out/seed-$db.log" 2>&1
+for tree in old new; do
+  dir=$old; [ $tree = new ] && dir=$new
+  for db in serve feedback; do
+    psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS te_compare_${tree}_$db" -c "CREATE DATABASE te_compare_${tree}_$db"
+    (cd "$dir" && DATABASE_URL=$pg/te_compare_${tree}_$db "$py" bench/seed.py --migrate --reset --users 2000 \
+      --tips 200000 --active 200 --tokens-file "$out/$tree-$db.tokens" >"$out/seed-$tree-$db.log" 2>&1)
+  done
 done
 
 order=""
@@ -36,11 +40,12 @@ done
 for run in $order; do
   tree=${run%%:*}; round=${run##*:}
   dir=$new; [ "$tree" = old ] && dir=$old
-  (cd "$dir" && DATABASE_URL=$pg/te_compare_serve REDIS_URL=$redis "$py" bench/serve.py \
-    --tokens-file "$out/serve.tokens" --variants normal --serial 500 --warmup 200 --seconds 5 \
+  (cd "$dir" && DATABASE_URL=$pg/te_compare_${tree}_serve REDIS_URL=$redis "$py" bench/serve.py \
+    --tokens-file "$out/$tree-serve.tokens" --variants normal --serial 500 --warmup 200 --seconds 5 \
     --out "$out/serve-$tree-$round.json" >"$out/serve-$tree-$round.log" 2>&1)
-  (cd "$dir" && DATABASE_URL=$pg/te_compare_feedback REDIS_URL=$redis "$py" bench/feedback.py \
-    --tokens-file "$out/feedback.tokens" --serial 500 --warmup 200 --seconds 5 \
+  (cd "$dir" && DATABASE_URL=$pg/te_compare_${tree}_feedback REDIS_URL=$redis "$py" bench/feedback.py \
+    --tokens-file "$out/$tree-feedback.tokens" --serial 500 --warmup 200 --seconds 5 \
     --out "$out/feedback-$tree-$round.json" >"$out/feedback-$tree-$round.log" 2>&1)
   echo "$tree round $round done"
 done
+"$py" "$repo/bench/compare_summary.py" "$out"
