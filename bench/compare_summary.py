@@ -15,10 +15,9 @@ def summary_rows(folder: Path) -> list[tuple]:
         saturated = figures["saturated_tips" if bench == "serve" else "saturated"]
         errors = sum(figures["serial"]["errors"].values()) + sum(saturated["errors"].values())
         serial, healthz = figures["serial"], figures["serial_healthz"]
-        rows.append(
-            (run["started"][11:19], bench, f"{tree} ({round_})", serial["p50_ms"], serial["p99_ms"])
-            + (healthz["p50_ms"], saturated["rps"], figures["open_loop"]["p99_ms"], errors)
-        )
+        latency = (serial["p50_ms"], serial["p99_ms"], healthz["p50_ms"])
+        load = (saturated["rps"], figures["open_loop"]["p99_ms"], errors)
+        rows.append((run["started"][11:19], bench, f"{tree} ({round_})", *latency, *load))
     return sorted(rows)
 
 
