@@ -71,7 +71,8 @@ def main() -> None:
     django.setup()
     from recommender.evaluation.logs import SlateBuilder
     from recommender.evaluation.offline import evaluate
-    from recommender.evaluation.simulation import ARMS, simulate
+    from recommender.evaluation.simulation import simulate
+    from recommender.evaluation.world import ARMS
     from recommender.policies import get_policy
 
     target = get_policy(args.target)

@@ -26,31 +26,36 @@ headers, a delay, for N calls.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
-from zoneinfo import ZoneInfo
 
+from integrations.testing.fake_todoist_http import (
+    RecordedRequest,
+    Reply,
+    Script,
+    basic_auth,
+    form_or_json,
+    json_reply,
+    page,
+    parse_stamp,
+)
 from integrations.testing.todoist_payloads import (  # re-exported: tests import them from here
     error_body,
     fake_due,
     make_task,
     next_id,
     sign_webhook_body,
+    tz_info,
     webhook_request,
 )
 from tipengine.loopback import LoopbackServer, QuietHandler
 
 __all__ = [
     "FakeTodoist",
-    "RecordedRequest",
     "error_body",
     "fake_due",
     "make_task",
@@ -61,44 +66,6 @@ __all__ = [
 API_PREFIX = "/api/v1"
 OAUTH_PREFIX = "/oauth"
 GONE_PREFIXES = ("/rest/v2", "/sync/v9")
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request the fake received (headers lower-cased, `at` from time.monotonic())."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-    at: float
-
-    @property
-    def token(self) -> str | None:
-        """Return the bearer token the request carried, if any."""
-        auth = self.headers.get("authorization", "")
-        return auth[len("Bearer ") :] if auth.startswith("Bearer ") else None
-
-    def param(self, name: str) -> str | None:
-        """Return the first value of query parameter `name`."""
-        values = self.query.get(name)
-        return values[0] if values else None
-
-
-@dataclass
-class Script:
-    """A scripted answer for requests whose path starts with `path` (and whose method matches, if set)."""
-
-    path: str
-    status: int = 200
-    json_body: Any = None
-    raw_body: bytes | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0
-    times: int | None = 1  # None: forever
-    method: str | None = None
-    passthrough: bool = False  # only delay, then answer normally
 
 
 @dataclass
@@ -244,13 +211,13 @@ class FakeTodoist(LoopbackServer):
                     return script
             return None
 
-    def _answer(self, req: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+    def _answer(self, req: RecordedRequest) -> Reply:
         if req.path.startswith(GONE_PREFIXES):
-            return _json(410, error_body(410, "GONE", "This API version has been removed; use /api/v1."))
+            return json_reply(410, error_body(410, "GONE", "This API version has been removed; use /api/v1."))
         if req.path == OAUTH_PREFIX + "/access_token" and req.method == "POST":
             return self._exchange_code(req)
         if not req.path.startswith(API_PREFIX):
-            return _json(404, error_body(404, "NOT_FOUND", "Not found"))
+            return json_reply(404, error_body(404, "NOT_FOUND", "Not found"))
         route = req.path[len(API_PREFIX) :].rstrip("/")
         if (route, req.method) == ("/revoke", "POST") or (route, req.method) == ("/access_tokens", "DELETE"):
             return self._revoke(req)
@@ -259,21 +226,21 @@ class FakeTodoist(LoopbackServer):
             account = self._accounts.get(token or "")
             rejected = self._rejected.get(token or "")
         if rejected == 403:
-            return _json(403, error_body(403, "AUTH_INVALID_TOKEN", "Invalid token"))
+            return json_reply(403, error_body(403, "AUTH_INVALID_TOKEN", "Invalid token"))
         if account is None or rejected:
-            return _json(401, error_body(401, "UNAUTHORIZED", "Unauthorized"))
+            return json_reply(401, error_body(401, "UNAUTHORIZED", "Unauthorized"))
         if req.method != "GET":
-            return _json(405, error_body(405, "METHOD_NOT_ALLOWED", "Method not allowed"))
+            return json_reply(405, error_body(405, "METHOD_NOT_ALLOWED", "Method not allowed"))
         if route == "/user":
             user = {"id": account.user_id, "email": account.email, "full_name": "Fake"}
             if account.timezone is not None:
-                user["tz_info"] = _tz_info(account.timezone)
-            return _json(200, user)
+                user["tz_info"] = tz_info(account.timezone)
+            return json_reply(200, user)
         if route == "/tasks":
-            return self._page(req, self._filter_active(account, req), "results")
+            return page(req, self._filter_active(account, req), "results")
         if route == "/tasks/completed/by_completion_date":
             return self._completed(req, account)
-        return _json(404, error_body(404, "NOT_FOUND", "Not found"))
+        return json_reply(404, error_body(404, "NOT_FOUND", "Not found"))
 
     def _filter_active(self, account: Account, req: RecordedRequest) -> list[dict[str, Any]]:
         with self._lock:
@@ -289,130 +256,41 @@ class FakeTodoist(LoopbackServer):
             tasks = [t for t in tasks if req.param("label") in (t.get("labels") or [])]
         return tasks
 
-    def _completed(self, req: RecordedRequest, account: Account) -> tuple[int, dict[str, str], bytes]:
+    def _completed(self, req: RecordedRequest, account: Account) -> Reply:
         try:
-            since, until = _parse_stamp(req.param("since")), _parse_stamp(req.param("until"))
+            since, until = parse_stamp(req.param("since")), parse_stamp(req.param("until"))
         except ValueError:
-            return _json(400, error_body(400, "INVALID_ARGUMENT", "since and until must be ISO 8601 UTC times"))
+            return json_reply(400, error_body(400, "INVALID_ARGUMENT", "since and until must be ISO 8601 UTC times"))
         if (until - since).days > 92:
-            return _json(400, error_body(400, "INVALID_DATE_RANGE", "The window may span at most 3 months"))
+            return json_reply(400, error_body(400, "INVALID_DATE_RANGE", "The window may span at most 3 months"))
         with self._lock:
-            items = [t for t in account.completed if since <= _parse_stamp(t["completed_at"]) <= until]
-        return self._page(req, items, "items")
+            items = [t for t in account.completed if since <= parse_stamp(t["completed_at"]) <= until]
+        return page(req, items, "items")
 
-    def _page(self, req: RecordedRequest, items: list[dict[str, Any]], key: str) -> tuple[int, dict[str, str], bytes]:
-        try:
-            limit = int(req.param("limit") or 50)
-            offset = _decode_cursor(req.param("cursor"))
-        except ValueError:
-            return _json(400, error_body(400, "INVALID_ARGUMENT", "Invalid limit or cursor"))
-        if not 1 <= limit <= 200:
-            return _json(400, error_body(400, "INVALID_ARGUMENT", "limit must be between 1 and 200"))
-        page = items[offset : offset + limit]
-        more = offset + limit < len(items)
-        return _json(200, {key: page, "next_cursor": _encode_cursor(offset + limit) if more else None})
-
-    def _exchange_code(self, req: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
-        fields = _form_or_json(req)
+    def _exchange_code(self, req: RecordedRequest) -> Reply:
+        fields = form_or_json(req)
         if fields.get("client_id") != self.client_id or fields.get("client_secret") != self.client_secret:
-            return _json(401, {"error": "invalid_client"})
+            return json_reply(401, {"error": "invalid_client"})
         with self._lock:
             token = self._codes.pop(fields.get("code", ""), None)
         if token is None:
-            return _json(400, {"error": "invalid_grant"})
+            return json_reply(400, {"error": "invalid_grant"})
         self.add_account(token)
-        return _json(200, {"access_token": token, "token_type": "Bearer"})
+        return json_reply(200, {"access_token": token, "token_type": "Bearer"})
 
-    def _revoke(self, req: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+    def _revoke(self, req: RecordedRequest) -> Reply:
         if req.method == "POST":
-            client_id, client_secret = _basic_auth(req.headers.get("authorization", ""))
-            token = _form_or_json(req).get("token", "")
+            client_id, client_secret = basic_auth(req.headers.get("authorization", ""))
+            token = form_or_json(req).get("token", "")
         else:
             client_id, client_secret = req.param("client_id"), req.param("client_secret")
             token = req.param("access_token") or ""
         if client_id != self.client_id or client_secret != self.client_secret:
-            return _json(401, {"error": "invalid_client"})
+            return json_reply(401, {"error": "invalid_client"})
         with self._lock:
             self.revoked.append(token)
             self._rejected[token] = 401
         return 200, {"Content-Length": "0"}, b""
-
-    def _scripted(self, script: Script) -> tuple[int, dict[str, str], bytes]:
-        if script.raw_body is not None:
-            return script.status, {"Content-Type": "application/json", **script.headers}, script.raw_body
-        if script.json_body is not None:
-            status, headers, body = _json(script.status, script.json_body)
-            return status, {**headers, **script.headers}, body
-        phrase = HTTPStatus(script.status).phrase
-        extra = {"retry_after": int(script.headers["Retry-After"])} if "Retry-After" in script.headers else {}
-        envelope = error_body(script.status, phrase.upper().replace(" ", "_"), phrase, **extra)
-        status, headers, body = _json(script.status, envelope)
-        return status, {**headers, **script.headers}, body
-
-
-def _tz_info(name: str) -> dict[str, Any]:
-    """Todoist's `tz_info` for zone `name` now (an unknown name is reported as given, with a zero offset)."""
-    try:
-        now = datetime.now(ZoneInfo(name))
-    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
-        now = datetime.now(UTC)
-    minutes = int(now.utcoffset().total_seconds() // 60)  # type: ignore[union-attr]
-    hours, mins = divmod(abs(minutes), 60)
-    sign = "-" if minutes < 0 else "+"
-    return {
-        "timezone": name,
-        "gmt_string": f"{sign}{hours:02d}:{mins:02d}",
-        "hours": -hours if minutes < 0 else hours,
-        "minutes": mins,
-        "is_dst": int(bool(now.dst())),
-    }
-
-
-def _json(status: int, payload: Any) -> tuple[int, dict[str, str], bytes]:
-    return status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
-
-
-def _form_or_json(req: RecordedRequest) -> dict[str, str]:
-    if req.headers.get("content-type", "").startswith("application/json"):
-        try:
-            data = json.loads(req.body or b"{}")
-        except ValueError:
-            return {}
-        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
-    return {k: v[0] for k, v in parse_qs(req.body.decode(errors="replace")).items()}
-
-
-def _basic_auth(header: str) -> tuple[str | None, str | None]:
-    if not header.startswith("Basic "):
-        return None, None
-    try:
-        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-    except (ValueError, binascii.Error):
-        return None, None
-    return user, password
-
-
-def _parse_stamp(value: str | None) -> datetime:
-    if not value:
-        raise ValueError("missing")
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode()
-
-
-def _decode_cursor(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        offset = json.loads(base64.urlsafe_b64decode(cursor.encode()))["o"]
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise ValueError("bad cursor") from exc
-    if not isinstance(offset, int) or offset < 0:
-        raise ValueError("bad cursor")
-    return offset
 
 
 def _handler_for(fake: FakeTodoist) -> type[BaseHTTPRequestHandler]:
@@ -426,7 +304,7 @@ def _handler_for(fake: FakeTodoist) -> type[BaseHTTPRequestHandler]:
             if script is not None and script.delay_s and not fake.pause(script.delay_s):
                 return
             status, out_headers, payload = (
-                fake._scripted(script) if script is not None and not script.passthrough else fake._answer(request)
+                script.reply() if script is not None and not script.passthrough else fake._answer(request)
             )
             self.send(status, out_headers, payload)
 

@@ -1,4 +1,4 @@
-"""Todoist wire payloads for tests: tasks as API v1 returns them, signed webhook deliveries, error bodies."""
+"""Todoist wire payloads for tests: tasks and tz_info as API v1 sends them, signed webhook deliveries, errors."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 _ids = itertools.count(1)
 
@@ -55,6 +56,24 @@ def make_task(**overrides: Any) -> dict[str, Any]:
     }
     task.update(overrides)
     return task
+
+
+def tz_info(name: str) -> dict[str, Any]:
+    """Todoist's `tz_info` for zone `name` now (an unknown name is reported as given, with a zero offset)."""
+    try:
+        now = datetime.now(ZoneInfo(name))
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        now = datetime.now(UTC)
+    minutes = int(now.utcoffset().total_seconds() // 60)  # type: ignore[union-attr]
+    hours, mins = divmod(abs(minutes), 60)
+    sign = "-" if minutes < 0 else "+"
+    return {
+        "timezone": name,
+        "gmt_string": f"{sign}{hours:02d}:{mins:02d}",
+        "hours": -hours if minutes < 0 else hours,
+        "minutes": mins,
+        "is_dst": int(bool(now.dst())),
+    }
 
 
 def sign_webhook_body(body: bytes, client_secret: str) -> str:

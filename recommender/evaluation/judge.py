@@ -16,7 +16,7 @@ from generation import gateway
 from generation.candidates import TipCandidate
 from generation.errors import GenerationError
 from generation.parsing import OutputError, extract_json
-from recommender.evaluation.simulation import KINDS, Context, World
+from recommender.evaluation.world import KINDS, Context, World
 from recommender.reward_rules import Action
 
 logger = logging.getLogger(__name__)

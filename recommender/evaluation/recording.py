@@ -14,13 +14,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import reset_queries, transaction
 
-from recommender.evaluation.simulation import (
-    Served,
-    SimulationResult,
-    finalized_time,
-    request_time,
-    simulated_policy,
-)
+from recommender.evaluation.simulation import simulated_policy
+from recommender.evaluation.simulation_result import Served, SimulationResult, finalized_time, request_time
 from recommender.models import FeedbackEvent, TipRequest, TipScore
 from recommender.policies import Choice
 

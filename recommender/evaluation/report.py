@@ -14,7 +14,7 @@ from recommender.evaluation.diagnostics import PositionDiagnostics
 from recommender.evaluation.estimators import Estimate
 from recommender.evaluation.logs import explain_skipped
 from recommender.evaluation.offline import Evaluation
-from recommender.evaluation.simulation import ORACLE, SimulationResult
+from recommender.evaluation.simulation_result import ORACLE, SimulationResult
 
 ESTIMATORS = (
     ("logged", "logged policy (observed)"),

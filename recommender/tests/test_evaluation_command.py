@@ -14,7 +14,8 @@ from recommender.evaluation.logs import SlateBuilder
 from recommender.evaluation.offline import evaluate as evaluate_in_memory
 from recommender.evaluation.recording import simulation_logs_write
 from recommender.evaluation.selectors import policy_evaluation
-from recommender.evaluation.simulation import DEFAULT_START, ROUND, simulate
+from recommender.evaluation.simulation import simulate
+from recommender.evaluation.simulation_result import DEFAULT_START, ROUND
 from recommender.models import FeedbackEvent, TipRequest, TipScore
 from recommender.policies import get_policy
 from tipengine.testing import make_user

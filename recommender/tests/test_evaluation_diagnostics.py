@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from recommender.evaluation.logs import SlateBuilder
 from recommender.evaluation.offline import evaluate
-from recommender.evaluation.simulation import ARMS, simulate, simulated_policy
+from recommender.evaluation.simulation import simulate, simulated_policy
+from recommender.evaluation.world import ARMS
 from recommender.models import TipRequest, TipScore
 from recommender.policies import get_policy
 from tipengine.testing import make_user

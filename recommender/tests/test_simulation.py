@@ -16,7 +16,9 @@ from django.test import SimpleTestCase, TestCase, override_settings
 from generation.testing.fake_ollama import FakeOllama, Reply
 from recommender.evaluation.logs import SlateBuilder
 from recommender.evaluation.offline import evaluate
-from recommender.evaluation.simulation import ARMS, ORACLE, simulate
+from recommender.evaluation.simulation import simulate
+from recommender.evaluation.simulation_result import ORACLE
+from recommender.evaluation.world import ARMS
 from recommender.policies import get_policy
 
 

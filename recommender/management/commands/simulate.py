@@ -12,7 +12,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from recommender.evaluation.report import simulation_table, write_csv, write_png
-from recommender.evaluation.simulation import DEFAULT_START, SimulationResult, simulate
+from recommender.evaluation.simulation import simulate
+from recommender.evaluation.simulation_result import DEFAULT_START, SimulationResult
 from recommender.policies import POLICIES
 
 
