@@ -32,6 +32,7 @@ REDIS_URL=redis://127.0.0.1:6379/$SMOKE_REDIS_DB
 STATIC_ROOT=$work/static
 GUNICORN_BIND=127.0.0.1:$SMOKE_PORT
 GUNICORN_WORKERS=2
+CELERY_METRICS_BIND=127.0.0.1:$(( SMOKE_PORT + 1 ))
 TIPS_FINALIZE_INTERVAL_S=2   # beat's first send comes after one interval
 PATH=$PWD/.venv/bin:$PATH
 set +a
@@ -111,7 +112,9 @@ grep -q "Site administration" "$work/admin.html" || fail "the admin index did no
 
 say "a tips call and a feedback call"
 auth=(-H "Authorization: Token $token")
-tips=$(curl -fsS "${site[@]}" "${auth[@]}" "$base/api/v1/tips/?limit=2") || fail "the tips call failed"
+request_id=$(python -c 'import uuid; print(uuid.uuid4())')
+tips=$(curl -fsS "${site[@]}" "${auth[@]}" -H "X-Request-ID: $request_id" "$base/api/v1/tips/?limit=2") \
+  || fail "the tips call failed"
 echo "$tips" | jq -e '.tips | length >= 1' >/dev/null || fail "no tip served: $tips"
 tip_id=$(echo "$tips" | jq -r '.tips[0].id')
 feedback=$(curl -fsS "${site[@]}" "${auth[@]}" -H "Content-Type: application/json" \
@@ -121,5 +124,22 @@ say "served $(echo "$tips" | jq -c '[.tips[] | {source, kind}]'), feedback $(ech
 say "beat -> broker -> worker"
 until_ok 60 grep -q "recommender.finalize_rewards.*succeeded" "$work/worker.log" \
   || fail "the worker ran no task that beat sent"
+
+say "logs: JSON lines, the tips call's under its request id"
+jq -e . "$work/web.log" >/dev/null || fail "web logged a line that is not JSON"
+jq -se --arg id "$request_id" 'any(.[]; .request_id == $id and .logger == "tipengine.access")' "$work/web.log" \
+  >/dev/null || fail "no access line under the request id $request_id"
+
+say "metrics: web's /metrics and the worker's exporter moved"
+bearer=(-H "Authorization: Bearer $METRICS_TOKEN")
+[ "$(code "$base/metrics")" = 401 ] || fail "/metrics answered without the token"
+curl -fsS "${bearer[@]}" "$base/metrics" >"$work/web.metrics" || fail "/metrics did not answer"
+curl -fsS "${bearer[@]}" "http://$CELERY_METRICS_BIND/" >"$work/worker.metrics" || fail "no worker metrics"
+moved() {  # moved FILE PATTERN: a sample matching PATTERN has a value above 0
+  grep -E "^$2" "$1" | awk '$NF > 0 {found=1} END {exit !found}' || fail "$2 did not move in $1"
+}
+moved "$work/web.metrics" 'tipengine_http_requests_total\{method="GET",route="api/v1/tips/",status="200"\}'
+moved "$work/web.metrics" 'tipengine_db_queries_total\{outcome="ok"\}'
+moved "$work/worker.metrics" 'tipengine_celery_tasks_total\{outcome="success",task="recommender.finalize_rewards"\}'
 
 say "green"

@@ -7,4 +7,5 @@ class TipengineConfig(AppConfig):
     name = "tipengine"
 
     def ready(self) -> None:
-        from tipengine import auth  # noqa: F401  (connects the token cache's signal receivers)
+        # Connect signal receivers: the token cache's, the tasks' metrics, the request id's.
+        from tipengine import auth, monitoring, request_id  # noqa: F401

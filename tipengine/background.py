@@ -1,5 +1,6 @@
 """Run a Celery task in the background, whatever TASKS_MODE this process runs in."""
 
+import contextvars
 import logging
 import threading
 from typing import Any
@@ -26,6 +27,8 @@ def enqueue(task: Task, *args: Any) -> None:
     if mode == "celery":
         task.delay(*args)
     elif mode == "thread":
-        threading.Thread(target=_run_in_thread, args=(task, args), daemon=True, name=task.name).start()
+        # The caller's context goes along: the task logs under the request's id.
+        context = contextvars.copy_context()
+        threading.Thread(target=context.run, args=(_run_in_thread, task, args), daemon=True, name=task.name).start()
     else:
         task.apply(args=args, throw=True)

@@ -8,12 +8,13 @@ from cryptography.fernet import Fernet
 
 
 def secret_lines() -> list[str]:
-    """Return a fresh SECRET_KEY, a one-key TOKEN_ENCRYPTION_KEYS and a LITELLM_MASTER_KEY, in .env syntax."""
+    """Return fresh SECRET_KEY, TOKEN_ENCRYPTION_KEYS (one key), LITELLM_MASTER_KEY and METRICS_TOKEN lines."""
     return [
         "# fresh secrets from `python -m tipengine.generate_secrets`: keep them out of version control",
         f"SECRET_KEY={secrets.token_urlsafe(50)}",
         f"TOKEN_ENCRYPTION_KEYS={Fernet.generate_key().decode()}",
         f"LITELLM_MASTER_KEY=sk-{secrets.token_urlsafe(32)}",
+        f"METRICS_TOKEN={secrets.token_urlsafe(32)}",
     ]
 
 

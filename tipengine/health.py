@@ -11,6 +11,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from tipengine.errors import error_body
+from tipengine.monitoring import metrics_view
 
 PROBE_TIMEOUT_S = 1.0
 
@@ -64,9 +65,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-class LivenessMiddleware:
-    """Answer /healthz first: a container or kubelet probe calls the process by its own address, which
-    ALLOWED_HOSTS need not list, and over plain HTTP, which the HTTPS redirect would otherwise turn away."""
+class ProbeMiddleware:
+    """Answer /healthz and /metrics first: probes and scrapers call the process by its own address, which
+    ALLOWED_HOSTS need not list, over plain HTTP, which the HTTPS redirect would otherwise turn away."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -74,6 +75,8 @@ class LivenessMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path_info == "/healthz":
             return healthz(request)
+        if request.path_info == "/metrics":
+            return metrics_view(request)
         return self.get_response(request)
 
 

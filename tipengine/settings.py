@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "corsheaders",
+    "django_guid",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -50,8 +51,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # /healthz answers before host validation and the HTTPS redirect: probes call the process by its own address.
-    "tipengine.health.LivenessMiddleware",
+    # /healthz and /metrics answer before host validation and the HTTPS redirect: probes and scrapers call the
+    # process by its own address (tipengine/health.py).
+    "tipengine.health.ProbeMiddleware",
+    "django_guid.middleware.guid_middleware",  # the request id: X-Request-ID in and out, on every log line
+    "tipengine.monitoring.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -198,14 +202,42 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# --- logs and metrics (docs/operations.md) ---
+# One JSON object per line (LOG_FORMAT=plain for reading by eye), each with the request id: X-Request-ID when
+# the caller sends a UUID, else a fresh one; it is returned in the answer and carried into the Celery tasks the
+# request queues (a message header: tipengine/request_id.py).
+LOG_FORMAT = env_choice("LOG_FORMAT", "plain" if DEBUG else "json", {"json", "plain"})
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    "VALIDATE_GUID": True,  # anything but a UUID is replaced, so a caller cannot write into our logs
+    "RETURN_HEADER": True,
+    "EXPOSE_HEADER": True,
+}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "django_guid.log_filters.CorrelationId", "correlation_id_field": "request_id"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"LiteLLM": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
+    "loggers": {
+        "LiteLLM": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "django_guid": {"level": "WARNING"},  # it logs each id it sets at INFO
+        "django.server": {"level": "WARNING"},  # runserver's own access line; tipengine.access logs each request
+    },
 }
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING too
+# /metrics (web) and a Celery worker's exporter answer only `Authorization: Bearer <METRICS_TOKEN>`; unset: off.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+CELERY_METRICS_BIND = env_str("CELERY_METRICS_BIND", "")  # host:port of a worker's exporter; unset: none
 
 # --- tips ---
 TIPS_EPSILON = env_float("TIPS_EPSILON", 0.1, low=0.0, high=1.0)

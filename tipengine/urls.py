@@ -1,4 +1,4 @@
-"""Root URL configuration: readiness (/healthz is answered by health.LivenessMiddleware), the admin, the API."""
+"""Root URL configuration: readiness (/healthz is answered by health.ProbeMiddleware), the admin, the API."""
 
 from django.contrib import admin
 from django.urls import include, path

@@ -56,22 +56,23 @@ def test_the_admin_login_page_and_its_stylesheet_answer_with_debug_off(static_ro
     assert content_type == "text/css"
 
 
-def test_a_probe_by_the_container_address_over_plain_http_is_alive_but_nothing_else_is():
+def test_a_probe_or_scraper_by_the_container_address_over_plain_http_is_answered_but_nothing_else_is():
     code = SETUP + (
         "probe = Client(HTTP_HOST='127.0.0.1:8000')\n"
         "site = Client(HTTP_HOST='tips.example.org')\n"
-        "print(probe.get('/healthz').status_code, probe.get('/readyz').status_code,"
+        "scrape = probe.get('/metrics', HTTP_AUTHORIZATION='Bearer m')\n"
+        "print(probe.get('/healthz').status_code, scrape.status_code, probe.get('/readyz').status_code,"
         " site.get('/api/v1/tips/').status_code, site.get('/api/v1/tips/')['Location'])"
     )
-    result = run_python(code, **PRODUCTION)
+    result = run_python(code, **PRODUCTION, METRICS_TOKEN="m")
     assert result.returncode == 0, result.stderr
-    # /healthz: 200; /readyz from an unlisted host: 400; the API over plain HTTP: redirected to https.
-    assert result.stdout.split() == ["200", "400", "301", "https://tips.example.org/api/v1/tips/"]
+    # /healthz and /metrics: 200; /readyz from an unlisted host: 400; the API over plain HTTP: redirected to https.
+    assert result.stdout.split() == ["200", "200", "400", "301", "https://tips.example.org/api/v1/tips/"]
 
 
 def test_generated_secrets_start_production_and_differ_each_time():
     first, second = (dict(line.split("=", 1) for line in secret_lines() if not line.startswith("#")) for _ in "ab")
-    assert set(first) == {"SECRET_KEY", "TOKEN_ENCRYPTION_KEYS", "LITELLM_MASTER_KEY"}
+    assert set(first) == {"SECRET_KEY", "TOKEN_ENCRYPTION_KEYS", "LITELLM_MASTER_KEY", "METRICS_TOKEN"}
     assert all(first[name] != second[name] for name in first)
     env = {**PRODUCTION, **first}
     result = run_python(

@@ -1,0 +1,145 @@
+"""/metrics: who may read it, what moves when requests and tasks run, and totals across gunicorn workers."""
+
+import os
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+from django.test import override_settings
+from prometheus_client.parser import text_string_to_metric_families
+
+from recommender.tasks import finalize_rewards
+from tipengine.background import enqueue
+from tipengine.testing import BaseTestCase
+from tipengine.tests.test_settings import PRODUCTION, ROOT
+
+TOKEN = "scrape-" + "s" * 30
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in a Prometheus text answer (0 when absent)."""
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == name and found.labels == labels:
+                return found.value
+    return 0.0
+
+
+@override_settings(METRICS_TOKEN=TOKEN)
+class MetricsEndpointTestCase(BaseTestCase):
+    def scrape(self) -> str:
+        response = self.client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+        self.assertEqual(response.status_code, 200)
+        self.assertTrue(response["Content-Type"].startswith("text/plain; version=0.0.4"))
+        return response.content.decode()
+
+    def test_it_serves_nothing_when_no_token_is_set(self):
+        with override_settings(METRICS_TOKEN=""):
+            response = self.client.get("/metrics", HTTP_AUTHORIZATION="Bearer ")
+        self.assertEqual(response.status_code, 404)
+        self.assertEqual(response.json()["error"]["code"], "not_found")
+
+    def test_it_refuses_a_scraper_without_the_token(self):
+        for header in ({}, {"HTTP_AUTHORIZATION": "Bearer wrong"}, {"HTTP_AUTHORIZATION": f"Token {TOKEN}"}):
+            response = self.client.get("/metrics", **header)
+            self.assertEqual(response.status_code, 401)
+            self.assertEqual(response["WWW-Authenticate"], "Bearer")
+            self.assertEqual(response.json()["error"]["code"], "not_authenticated")
+
+    def test_it_counts_requests_by_route_and_their_database_statements(self):
+        labels = {"method": "GET", "route": "api/v1/tips/history/", "status": "200"}
+        before = self.scrape()
+        for _ in range(2):
+            self.assertEqual(self.api(self.alice).get("/api/v1/tips/history/").status_code, 200)
+        self.assertEqual(self.api(self.alice).get("/api/v1/tips/999999/feedback/").status_code, 405)
+        after = self.scrape()
+        self.assertEqual(
+            sample(after, "tipengine_http_requests_total", **labels)
+            - sample(before, "tipengine_http_requests_total", **labels),
+            2,
+        )
+        route = "api/v1/tips/<int:tip_id>/feedback/"  # the pattern, not the id: one series per route
+        self.assertEqual(
+            sample(after, "tipengine_http_requests_total", method="GET", route=route, status="405")
+            - sample(before, "tipengine_http_requests_total", method="GET", route=route, status="405"),
+            1,
+        )
+        moved = sample(after, "tipengine_db_queries_total", outcome="ok") - sample(
+            before, "tipengine_db_queries_total", outcome="ok"
+        )
+        self.assertGreaterEqual(moved, 2)
+
+    def test_it_counts_task_outcomes(self):
+        labels = {"task": "recommender.finalize_rewards", "outcome": "success"}
+        before = sample(self.scrape(), "tipengine_celery_tasks_total", **labels)
+        enqueue(finalize_rewards)
+        self.assertEqual(sample(self.scrape(), "tipengine_celery_tasks_total", **labels), before + 1)
+
+
+def test_gunicorn_workers_report_one_total_across_processes():
+    """Two workers, each replaced after 10 requests: the scrape, answered by whichever process, counts every
+    request answered by any of them, the replaced ones included (without it: at most 10)."""
+    with socket_port() as port:
+        env = {
+            k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"
+        } | PRODUCTION  # gunicorn.conf.py's
+        env.update(METRICS_TOKEN=TOKEN, GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="2")
+        server = subprocess.Popen(
+            [str(Path(os.sys.executable).parent / "gunicorn"), "tipengine.wsgi", "--max-requests", "10"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_until(lambda: status(f"{base}/healthz") == 200, seconds=180)
+            site = {"Host": "tips.example.org", "X-Forwarded-Proto": "https"}
+            sent = 35
+            answered = sum(status(f"{base}/api/v1/tips/", site) == 401 for _ in range(sent))
+            text = fetch(f"{base}/metrics", {"Authorization": f"Bearer {TOKEN}"})
+            labels = {"method": "GET", "route": "api/v1/tips/", "status": "401"}
+            assert answered > 20
+            # A client may miss an answer the server sent as its worker is replaced: counted, not received.
+            assert answered <= sample(text, "tipengine_http_requests_total", **labels) <= sent
+        finally:
+            os.killpg(server.pid, 15)
+            server.wait(timeout=60)
+
+
+class socket_port:
+    """A free loopback port, for the lifetime of the block."""
+
+    def __enter__(self) -> int:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def status(url: str, headers: dict[str, str] | None = None) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return 0
+
+
+def fetch(url: str, headers: dict[str, str]) -> str:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as response:
+        return response.read().decode()
+
+
+def wait_until(condition, *, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.2)
