@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> None:
 
 def choose(args: argparse.Namespace) -> None:
     """Median and p95 of one `choose()` call (a slate of 3 from 10 candidates over 12 learned arms)."""
-    from recommender.candidates import TipCandidate
+    from generation.candidates import TipCandidate
     from recommender.policies import ArmEstimate, get_policy
 
     rng = np.random.default_rng(args.seed)

@@ -5,7 +5,7 @@ loopback that answers at once), interleaved call by call so machine noise hits b
 
 - bare:     litellm.Router.completion(...) built from the same alias file
 - chat:     generation.gateway.chat(...)            (alias client: timeout, error mapping, logging)
-- generate: generation.client.generate_tips(...)    (+ breaker in the cache, parsing, validation)
+- generate: generation.tip_generator.generate_tips(...)    (+ breaker in the cache, parsing, validation)
 
 Run (embedded settings; add REDIS_URL=redis://127.0.0.1:6379/4 to put the breaker in Redis):
     DEBUG=1 .venv/bin/python bench/gateway_overhead.py --calls 300
@@ -52,9 +52,9 @@ def run(calls: int, warmup: int, fake: object) -> None:
 
     from generation import gateway
     from generation.breaker import gateway_breaker
-    from generation.client import generate_tips, tips_response_format
     from generation.prompting import build_messages, load_template
     from generation.tests.utils import sample_context
+    from generation.tip_generator import generate_tips, tips_response_format
 
     logging.disable(logging.INFO)  # the client logs one line per call; measure the work, not the console
     context = sample_context()

@@ -167,9 +167,9 @@ def seed_active(user_ids: list[int], *, pool_hours: float = 48.0) -> None:
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
+    from generation.candidates import TipCandidate, TipSource
     from generation.models import CandidatePool, candidate_to_dict
     from integrations.services import integration_connect_sample
-    from recommender.candidates import TipCandidate, TipSource
 
     candidates = [
         TipCandidate(

@@ -8,6 +8,7 @@ class GenerationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Project imports wait for ready(): models cannot load while the app registry is being built.
         from django.test.signals import setting_changed
 
         from generation import gateway

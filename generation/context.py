@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.utils import timezone
 
+from generation.candidates import TipKind
 from integrations.todoist.types import TodoistTask
 
 logger = logging.getLogger(__name__)
@@ -148,8 +149,6 @@ def _context_task(task: TodoistTask, today: date, now: datetime, zone: ZoneInfo)
 
 
 def _clean_feedback(feedback: Mapping[str, Mapping[str, int]] | None) -> dict[str, dict[str, int]]:
-    from recommender.candidates import TipKind
-
     kinds = set(TipKind.values)
     return {
         kind: {str(action): int(count) for action, count in sorted(actions.items()) if int(count) > 0}

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from recommender.candidates import TipCandidate, TipSource
+from generation.candidates import TipCandidate, TipSource
 
 
 class CandidatePool(models.Model):

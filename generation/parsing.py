@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from generation.candidates import BODY_MAX, RATIONALE_MAX, TITLE_MAX, TipCandidate, TipKind, TipSource
 from generation.context import PromptContext
-from recommender.candidates import BODY_MAX, RATIONALE_MAX, TITLE_MAX, TipCandidate, TipKind, TipSource
 
 # ```json ... ```, bare ``` ... ```, ~~~ ... ~~~ (any info string after the opener).
 FENCE_RE = re.compile(r"(?P<fence>```|~~~)[^\n]*\n(?P<body>.*?)(?:\n[ \t]*(?P=fence)|\Z)", re.DOTALL)

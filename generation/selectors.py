@@ -7,12 +7,11 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists
 from django.utils import timezone
 
+from generation.candidates import TipCandidate
 from generation.models import CandidatePool
-from recommender.candidates import TipCandidate
-from recommender.models import TipRequest
 from tipengine.caching import cache_get
 
 
@@ -39,12 +38,15 @@ def fresh_pool(*, user: AbstractBaseUser) -> list[TipCandidate] | None:
     return candidates if expires_at > now else None
 
 
-def pools_due_for_refresh(*, now: datetime, horizon: timedelta, active_since: datetime, limit: int) -> list[int]:
-    """Return ids of recently served users whose pool expires within `horizon` (soonest first, at most `limit`)."""
-    recently_served = TipRequest.objects.filter(user_id=OuterRef("user_id"), created_at__gte=active_since)
+def pools_due_for_refresh(*, now: datetime, horizon: timedelta, active: Exists, limit: int) -> list[int]:
+    """Return ids of active users whose pool expires within `horizon` (soonest first, at most `limit`).
+
+    `active` is an `Exists` correlated on `OuterRef("user_id")`: the caller (the recommender, which serves the
+    tips) says who counts as active, so generation needs no knowledge of how tips are served.
+    """
     return list(
         CandidatePool.objects.filter(expires_at__lt=now + horizon)
-        .filter(Exists(recently_served))
+        .filter(active)
         .order_by("expires_at")
         .values_list("user_id", flat=True)[:limit]
     )

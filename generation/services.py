@@ -6,23 +6,26 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from generation.breaker import gateway_breaker
-from generation.client import GenerationResult, generate_tips
+from generation.candidates import TipCandidate
 from generation.context import PromptContext, build_context, resolve_timezone
 from generation.errors import CircuitOpen, RefreshInProgress, TasksUnavailable
 from generation.models import CandidatePool, candidate_to_dict
 from generation.prompting import load_template
+from generation.tip_generator import GenerationResult, generate_tips
+from integrations import errors as integration_errors
+from integrations import services as integration_services
 from integrations.todoist.types import TodoistTask
-from recommender.candidates import TipCandidate
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +36,7 @@ LOCK_MARGIN_S = 30
 def pool_refresh(
     *,
     user: AbstractBaseUser,
+    feedback: Mapping[str, Mapping[str, int]] | None = None,
     tasks: list[TodoistTask] | None = None,
     timeout_s: float | None = None,
     tz: str | None = None,
@@ -44,7 +48,8 @@ def pool_refresh(
     returned without calling the gateway (a refresh-ahead passes `fresh_for_s` so that a pool expiring
     within that many seconds is regenerated all the same). Safe under concurrency: one refresh per user runs at a time
     (a cache lock; others get RefreshInProgress) and an older generation never overwrites a newer one.
-    Raises GenerationError subclasses; a failure leaves the stored pool as it was.
+    `feedback` (recent actions per tip kind) comes from the caller: generation knows nothing of how tips were
+    received. Raises GenerationError subclasses; a failure leaves the stored pool as it was.
     """
     timeout_s = settings.GENERATION_TIMEOUT_S if timeout_s is None else timeout_s
     deadline = time.monotonic() + timeout_s
@@ -53,7 +58,7 @@ def pool_refresh(
     if tasks is None:
         tasks = _open_tasks(user, budget_s=timeout_s)
     tz = tz or getattr(user, "timezone", None)  # users carry no time zone yet: settings.TIME_ZONE then
-    context = build_context(tasks=tasks, feedback=_recent_feedback(user), tz=tz)
+    context = build_context(tasks=tasks, feedback=feedback, tz=tz)
     fingerprint = context.fingerprint()
     prompt_version = load_template().version
 
@@ -137,25 +142,9 @@ def _store_pool(
 
 
 def _open_tasks(user: AbstractBaseUser, *, budget_s: float) -> list[TodoistTask]:
-    from integrations import errors as integration_errors
-    from integrations import selectors as integration_selectors
-
     try:
-        return integration_selectors.open_tasks(user=user, budget_s=budget_s)
+        return integration_services.open_tasks_fetch(user=user, budget_s=budget_s)
     except integration_errors.TasksUnavailable as exc:
         raise TasksUnavailable(
             f"The user's tasks cannot be read: {exc.reason}.", details={"reason": exc.reason}
         ) from exc
-
-
-def _recent_feedback(user: AbstractBaseUser) -> dict[str, dict[str, int]]:
-    # Feedback only steers the prompt: without it (selector missing, database hiccup) we still generate.
-    try:
-        from recommender.selectors import recent_feedback_by_kind
-    except ImportError:
-        return {}
-    try:
-        return recent_feedback_by_kind(user=user)
-    except DatabaseError:
-        logger.warning("generation: recent feedback unavailable for user %s", user.pk, exc_info=True)
-        return {}

@@ -7,6 +7,7 @@ class IntegrationsConfig(AppConfig):
     name = "integrations"
 
     def ready(self) -> None:
+        # Project imports wait for ready(): models cannot load while the app registry is being built.
         from integrations.models import Integration
         from integrations.services import tasks_cache_key
         from tipengine.caching import forget_on_change

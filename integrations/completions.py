@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from integrations.clients import todoist_client
+from integrations.client_factory import todoist_client
 from integrations.crypto import TokenDecryptError
 from integrations.models import (
     AuthKind,
@@ -30,9 +30,10 @@ from integrations.models import (
 )
 from integrations.services import integration_record_check, tasks_cache_invalidate
 from integrations.signals import task_completed
+from integrations.tasks import process_webhook_delivery
 from integrations.todoist.errors import TodoistError
+from tipengine import domain_errors
 from tipengine.background import enqueue
-from tipengine.errors import ApiError
 
 logger = logging.getLogger(__name__)
 
@@ -86,26 +87,29 @@ def webhook_signature_valid(*, body: bytes, signature: str | None) -> bool:
 def webhook_delivery_receive(*, body: bytes, signature: str | None, delivery_id: str | None) -> tuple[str, int]:
     """Accept one webhook delivery: verify, store once, queue its processing. Returns (status, delivery pk).
 
-    A bad signature: ApiError 403 and nothing stored. A delivery id seen before: ("duplicate", pk), no work.
+    A bad signature: NotAllowed and nothing stored. A delivery id seen before: ("duplicate", pk), no work.
     """
     if len(body) > MAX_WEBHOOK_BYTES:
-        raise ApiError(status=413, code="webhook_too_large", message="The webhook body is larger than 1 MiB.")
+        raise domain_errors.TooLarge(code="webhook_too_large", message="The webhook body is larger than 1 MiB.")
     if not webhook_signature_valid(body=body, signature=signature):
         logger.warning("Rejected a Todoist webhook with a missing or wrong signature")
-        raise ApiError(
-            status=403,
+        raise domain_errors.NotAllowed(
             code="webhook_signature_invalid",
             message="The X-Todoist-Hmac-SHA256 signature does not match the body.",
         )
     delivery_id = (delivery_id or "").strip()
     if not delivery_id or len(delivery_id) > 128:
-        raise ApiError(status=400, code="webhook_delivery_id_missing", message="X-Todoist-Delivery-ID is required.")
+        raise domain_errors.InvalidInput(
+            code="webhook_delivery_id_missing", message="X-Todoist-Delivery-ID is required."
+        )
     try:
         payload = json.loads(body)
     except ValueError:
         payload = None
     if not isinstance(payload, dict) or not isinstance(payload.get("event_name"), str):
-        raise ApiError(status=400, code="webhook_body_invalid", message="The body is not a Todoist webhook event.")
+        raise domain_errors.InvalidInput(
+            code="webhook_body_invalid", message="The body is not a Todoist webhook event."
+        )
     try:
         with transaction.atomic():
             delivery = WebhookDelivery.objects.create(
@@ -117,8 +121,6 @@ def webhook_delivery_receive(*, body: bytes, signature: str | None, delivery_id:
     except IntegrityError:
         existing = WebhookDelivery.objects.only("pk").get(delivery_id=delivery_id)
         return "duplicate", existing.pk
-    from integrations.tasks import process_webhook_delivery  # the task module imports this one
-
     try:
         enqueue(process_webhook_delivery, delivery.pk)
     except Exception:

@@ -1,4 +1,4 @@
-"""Reads for the integration: connection statuses, and a user's open tasks (cached briefly)."""
+"""Reads for the integration: connections and their statuses."""
 
 from __future__ import annotations
 
@@ -6,22 +6,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.cache import cache
-from django.utils import timezone
 
-from integrations.errors import TasksUnavailable
 from integrations.models import Integration, Provider, TokenStatus
-from integrations.sample import sample_tasks
-from integrations.services import integration_fetch_open_tasks, tasks_cache_key
-from integrations.todoist.types import TodoistTask
-from tipengine.caching import cache_get
 
 logger = logging.getLogger(__name__)
-
-# Failures worth remembering for TODOIST_FAILURE_CACHE_S: retrying at once would only hammer Todoist.
-_TRANSIENT = {"unavailable", "rate_limited", "bad_response"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,38 +59,3 @@ def integration_status(*, user: AbstractBaseUser, provider: str = Provider.TODOI
     """Return `user`'s status with one provider."""
     integration = integration_get(user=user, provider=provider)
     return IntegrationStatus.of(integration) if integration is not None else IntegrationStatus.missing(provider)
-
-
-def open_tasks(*, user: AbstractBaseUser, budget_s: float | None = None) -> list[TodoistTask]:
-    """Return `user`'s open Todoist tasks, from a short per-user cache when fresh.
-
-    The demo user (sample connection) gets the bundled sample set. Raises TasksUnavailable(reason) when the
-    tasks cannot be read; Todoist is never called with a token it refused, nor again within
-    TODOIST_FAILURE_CACHE_S after it failed, and one live read never runs past `budget_s`.
-    """
-    key = tasks_cache_key(user.pk)
-    cached = cache_get(key)
-    if cached is not None:
-        kind, value = cached
-        if kind == "ok":
-            return list(value)
-        raise TasksUnavailable(value)
-    integration = integration_get(user=user)
-    if integration is None:
-        raise TasksUnavailable("not_connected", "Todoist is not connected.")
-    if integration.is_sample:
-        tasks = sample_tasks(today=timezone.localdate())
-        cache.set(key, ("ok", tuple(tasks)), timeout=settings.TODOIST_TASKS_CACHE_S)
-        return tasks
-    if integration.token_status == TokenStatus.REVOKED or not integration.has_token:
-        raise TasksUnavailable("revoked", "Todoist was disconnected.")
-    if integration.token_status == TokenStatus.INVALID:
-        raise TasksUnavailable("token_invalid", "Todoist refused the token; reconnect Todoist.")
-    try:
-        tasks = integration_fetch_open_tasks(integration=integration, budget_s=budget_s)
-    except TasksUnavailable as exc:
-        if exc.reason in _TRANSIENT:
-            cache.set(key, ("error", exc.reason), timeout=settings.TODOIST_FAILURE_CACHE_S)
-        raise
-    cache.set(key, ("ok", tuple(tasks)), timeout=settings.TODOIST_TASKS_CACHE_S)
-    return tasks

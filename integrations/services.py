@@ -1,4 +1,4 @@
-"""Writes for the integration: connect (personal token, OAuth, sample), verify, record checks, disconnect."""
+"""Writes for the integration: connect (token, OAuth, sample), verify, record checks, disconnect, fetch tasks."""
 
 from __future__ import annotations
 
@@ -13,15 +13,18 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from integrations.clients import oauth_configured, todoist_client, todoist_oauth
+from integrations.client_factory import oauth_configured, todoist_client, todoist_oauth
 from integrations.crypto import TokenDecryptError
 from integrations.errors import TasksUnavailable
 from integrations.models import AuthKind, Integration, Provider, TokenStatus
+from integrations.sample import sample_tasks
+from integrations.tasks import verify_integration
 from integrations.todoist.client import TodoistUser
 from integrations.todoist.errors import TodoistAuthError, TodoistError, TodoistRequestRejected
 from integrations.todoist.types import TodoistTask
+from tipengine import domain_errors
 from tipengine.background import enqueue
-from tipengine.errors import ApiError
+from tipengine.caching import cache_get
 
 logger = logging.getLogger(__name__)
 
@@ -122,9 +125,8 @@ def _store_token(
     return integration
 
 
-def _rejected() -> ApiError:
-    return ApiError(
-        status=400,
+def _rejected() -> domain_errors.DomainError:
+    return domain_errors.InvalidInput(
         code="token_rejected",
         message="Todoist rejected this token. Copy your API token again from Todoist: Settings > Integrations > "
         "Developer, or reconnect with OAuth.",
@@ -135,7 +137,7 @@ def _rejected() -> ApiError:
 def integration_connect_token(*, user: AbstractBaseUser, token: str) -> Integration:
     """Connect Todoist with a personal API token, checked live.
 
-    Todoist refuses it: ApiError 400 `token_rejected`, nothing stored. Todoist unreachable: stored as
+    Todoist refuses it: InvalidInput `token_rejected`, nothing stored. Todoist unreachable: stored as
     `unverified` (a periodic task verifies it). Otherwise stored `active`.
     """
     try:
@@ -173,26 +175,27 @@ def oauth_state_create(*, user: AbstractBaseUser) -> str:
 
 
 def oauth_state_consume(*, user: AbstractBaseUser, state: str) -> None:
-    """Accept `state` once, for the user it was made for, before it expires; else ApiError 400."""
+    """Accept `state` once, for the user it was made for, before it expires; else InvalidInput."""
     restart = " Start connecting Todoist again."
     try:
         data = signing.loads(state, salt=OAUTH_STATE_SALT, max_age=settings.TODOIST_OAUTH_STATE_MAX_AGE_S)
     except signing.SignatureExpired:
-        raise ApiError(status=400, code="oauth_state_expired", message="This sign-in has expired." + restart) from None
+        raise domain_errors.InvalidInput(
+            code="oauth_state_expired", message="This sign-in has expired." + restart
+        ) from None
     except signing.BadSignature:
-        raise ApiError(
-            status=400, code="oauth_state_invalid", message="The OAuth state is not valid." + restart
+        raise domain_errors.InvalidInput(
+            code="oauth_state_invalid", message="The OAuth state is not valid." + restart
         ) from None
     if not isinstance(data, dict) or data.get("u") != user.pk or not isinstance(data.get("n"), str):
-        raise ApiError(status=400, code="oauth_state_invalid", message="The OAuth state is not valid." + restart)
+        raise domain_errors.InvalidInput(code="oauth_state_invalid", message="The OAuth state is not valid." + restart)
     if not cache.delete(OAUTH_NONCE_PREFIX + data["n"]):
-        raise ApiError(status=400, code="oauth_state_used", message="This sign-in was already used." + restart)
+        raise domain_errors.InvalidInput(code="oauth_state_used", message="This sign-in was already used." + restart)
 
 
 def _require_oauth() -> None:
     if not oauth_configured():
-        raise ApiError(
-            status=503,
+        raise domain_errors.NotConfigured(
             code="oauth_not_configured",
             message="Connecting with OAuth is not configured on this server (TODOIST_CLIENT_ID and "
             "TODOIST_CLIENT_SECRET); connect with a personal API token instead.",
@@ -213,15 +216,13 @@ def integration_connect_oauth(*, user: AbstractBaseUser, code: str, state: str) 
     try:
         token = todoist_oauth().exchange_code(code)
     except TodoistRequestRejected:
-        raise ApiError(
-            status=400,
+        raise domain_errors.InvalidInput(
             code="oauth_code_rejected",
             message="Todoist did not accept the authorization code (expired or already used). "
             "Start connecting Todoist again.",
         ) from None
     except TodoistError as exc:
-        raise ApiError(
-            status=502,
+        raise domain_errors.UpstreamFailed(
             code="todoist_unavailable",
             message=f"Todoist could not be reached to finish connecting ({exc}). Please try again.",
         ) from None
@@ -240,7 +241,7 @@ def integration_disconnect(*, user: AbstractBaseUser) -> Integration:
     with transaction.atomic():
         integration = Integration.objects.select_for_update().filter(user=user, provider=Provider.TODOIST).first()
         if integration is None:
-            raise ApiError(status=404, code="not_connected", message="Todoist is not connected for this account.")
+            raise domain_errors.NotFound(code="not_connected", message="Todoist is not connected for this account.")
         token = None
         if integration.auth_kind == AuthKind.OAUTH and integration.has_token:
             try:
@@ -311,7 +312,44 @@ def integration_fetch_open_tasks(*, integration: Integration, budget_s: float | 
         integration_record_check(integration=integration, ciphertext=ciphertext, error=None)
         if not integration.external_user_id:
             # Stored while Todoist was down: learn the account id (webhooks name only that) off the request path.
-            from integrations.tasks import verify_integration  # the task module imports this one
-
             enqueue(verify_integration, integration.pk)
+    return tasks
+
+
+# Failures worth remembering for TODOIST_FAILURE_CACHE_S: retrying at once would only hammer Todoist.
+_TRANSIENT = {"unavailable", "rate_limited", "bad_response"}
+
+
+def open_tasks_fetch(*, user: AbstractBaseUser, budget_s: float | None = None) -> list[TodoistTask]:
+    """Return `user`'s open Todoist tasks, from a short per-user cache when fresh (a write: it fills the cache).
+
+    The demo user (sample connection) gets the bundled sample set. Raises TasksUnavailable(reason) when the
+    tasks cannot be read; Todoist is never called with a token it refused, nor again within
+    TODOIST_FAILURE_CACHE_S after it failed, and one live read never runs past `budget_s`.
+    """
+    key = tasks_cache_key(user.pk)
+    cached = cache_get(key)
+    if cached is not None:
+        kind, value = cached
+        if kind == "ok":
+            return list(value)
+        raise TasksUnavailable(value)
+    integration = Integration.objects.filter(user=user, provider=Provider.TODOIST).first()
+    if integration is None:
+        raise TasksUnavailable("not_connected", "Todoist is not connected.")
+    if integration.is_sample:
+        tasks = sample_tasks(today=timezone.localdate())
+        cache.set(key, ("ok", tuple(tasks)), timeout=settings.TODOIST_TASKS_CACHE_S)
+        return tasks
+    if integration.token_status == TokenStatus.REVOKED or not integration.has_token:
+        raise TasksUnavailable("revoked", "Todoist was disconnected.")
+    if integration.token_status == TokenStatus.INVALID:
+        raise TasksUnavailable("token_invalid", "Todoist refused the token; reconnect Todoist.")
+    try:
+        tasks = integration_fetch_open_tasks(integration=integration, budget_s=budget_s)
+    except TasksUnavailable as exc:
+        if exc.reason in _TRANSIENT:
+            cache.set(key, ("error", exc.reason), timeout=settings.TODOIST_FAILURE_CACHE_S)
+        raise
+    cache.set(key, ("ok", tuple(tasks)), timeout=settings.TODOIST_TASKS_CACHE_S)
     return tasks

@@ -7,14 +7,10 @@ from collections.abc import Iterable, Iterator
 
 from celery import Task, shared_task
 
-from integrations.completions import (
-    integration_pull_completions,
-    webhook_deliveries_maintain,
-    webhook_delivery_process,
-)
 from integrations.models import AuthKind, Integration, TokenStatus
-from integrations.services import integration_verify
 from tipengine.background import enqueue
+
+# The services below are imported inside each task: they enqueue these tasks, so they import this module first.
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +26,8 @@ def _fan_out(task: Task, ids: Iterable[int]) -> int:
 @shared_task(name="integrations.tasks.verify_integration", ignore_result=True)
 def verify_integration(integration_id: int, include_invalid: bool = False) -> str:
     """Check one stored token live; returns the resulting token_status (`include_invalid`: operators only)."""
+    from integrations.services import integration_verify
+
     integration = Integration.objects.filter(pk=integration_id).first()
     if integration is None:
         return "missing"
@@ -61,6 +59,8 @@ def verify_pending_integrations() -> int:
 @shared_task(name="integrations.tasks.pull_completions", ignore_result=True)
 def pull_completions(integration_id: int) -> int:
     """Pull one personal-token user's recent completions; returns how many were new."""
+    from integrations.completions import integration_pull_completions
+
     integration = Integration.objects.filter(pk=integration_id).first()
     return 0 if integration is None else integration_pull_completions(integration=integration)
 
@@ -83,12 +83,16 @@ def pull_all_completions() -> int:
 @shared_task(name="integrations.tasks.process_webhook_delivery", ignore_result=True)
 def process_webhook_delivery(delivery_id: int) -> str:
     """Apply one stored webhook delivery (a no-op when it was applied before)."""
+    from integrations.completions import webhook_delivery_process
+
     return webhook_delivery_process(delivery_id=delivery_id)
 
 
 @shared_task(name="integrations.tasks.prune_webhook_deliveries", ignore_result=True)
 def prune_webhook_deliveries() -> int:
     """Daily: delete old processed deliveries and retry ones whose processing never finished."""
+    from integrations.completions import webhook_deliveries_maintain
+
     deleted, stale = webhook_deliveries_maintain()
     if stale:
         logger.warning("Retrying %d webhook deliveries that were never processed", len(stale))

@@ -2,15 +2,15 @@
 
 from django.urls import path
 
-from integrations.api import views
+from integrations.api import connections, webhooks
 
 app_name = "integrations"
 
 urlpatterns = [
-    path("", views.IntegrationListView.as_view(), name="list"),
-    path("todoist/", views.TodoistView.as_view(), name="todoist"),
-    path("todoist/token/", views.TodoistTokenView.as_view(), name="todoist-token"),
-    path("todoist/authorize/", views.TodoistAuthorizeView.as_view(), name="todoist-authorize"),
-    path("todoist/callback/", views.TodoistCallbackView.as_view(), name="todoist-callback"),
-    path("todoist/webhook/", views.TodoistWebhookView.as_view(), name="todoist-webhook"),
+    path("", connections.IntegrationListApi.as_view(), name="list"),
+    path("todoist/", connections.TodoistApi.as_view(), name="todoist"),
+    path("todoist/token/", connections.TodoistTokenApi.as_view(), name="todoist-token"),
+    path("todoist/authorize/", connections.TodoistAuthorizeApi.as_view(), name="todoist-authorize"),
+    path("todoist/callback/", connections.TodoistCallbackApi.as_view(), name="todoist-callback"),
+    path("todoist/webhook/", webhooks.TodoistWebhookApi.as_view(), name="todoist-webhook"),
 ]

@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
-from recommender.adminutils import NONE_VALUE, EstimatedCountPaginator, RangeDatesQuerySet, indexed_values_filter
+from recommender.admin_tools import NONE_VALUE, EstimatedCountPaginator, RangeDatesQuerySet, indexed_values_filter
 from recommender.models import TipRequest, TipScore
 from recommender.selectors.arm_summary import DIMENSIONS, arm_summary
 

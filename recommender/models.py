@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from recommender.candidates import TipKind, TipSource, arm_name
+from generation.candidates import TipKind, TipSource, arm_name
 
 
 class TipRequest(models.Model):
@@ -28,6 +28,12 @@ class TipRequest(models.Model):
 
     def __str__(self) -> str:
         return f"TipRequest {self.pk} for user {self.user_id}"
+
+
+# What a served tip says and where it came from: the one list serving writes and the history API shows.
+SERVED_TIP_CONTENT = ("tip_kind", "source", "title", "body", "rationale", "task_ids", "prompt_version", "llm_model")
+# The columns a served tip is written with (slate order, content, the policy's numbers); the rest start empty.
+SERVED_TIP_COLUMNS = ("position", *SERVED_TIP_CONTENT, "score", "propensity", "due_age_days", "features")
 
 
 class TipScore(models.Model):

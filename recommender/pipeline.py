@@ -23,10 +23,17 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connections
 from django.utils import timezone
 
+from generation.candidates import TipCandidate, TipSource
+from generation.errors import GenerationError
+from generation.selectors import fresh_pool
+from integrations.errors import TasksUnavailable
+from integrations.services import open_tasks_fetch
 from integrations.todoist.types import TodoistTask
-from recommender.candidates import TipCandidate, TipSource
 from recommender.rules import rule_candidates
 from recommender.selectors.serving import cooling_down_keys
+from recommender.services.pools import tip_pool_refresh
+from recommender.tasks import refresh_candidates
+from tipengine.background import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +91,6 @@ def user_now(user: AbstractBaseUser, now: datetime | None = None) -> datetime:
 
 def assemble(*, user: AbstractBaseUser, now: datetime | None = None, budget_s: float | None = None) -> Assembly:
     """Return the user's deduplicated, filtered candidates; never waits longer than `budget_s` on the LLM."""
-    from generation.selectors import fresh_pool  # generation imports recommender.candidates: import late
-
     budget_s = settings.TIPS_REQUEST_BUDGET_S if budget_s is None else budget_s
     deadline = time.monotonic() + budget_s
     now = user_now(user, now)
@@ -106,11 +111,8 @@ def assemble(*, user: AbstractBaseUser, now: datetime | None = None, budget_s: f
 
 
 def _read_tasks(*, user: AbstractBaseUser, budget_s: float, assembly: Assembly) -> list[TodoistTask] | None:
-    from integrations.errors import TasksUnavailable
-    from integrations.selectors import open_tasks
-
     try:
-        return open_tasks(user=user, budget_s=budget_s)
+        return open_tasks_fetch(user=user, budget_s=budget_s)
     except TasksUnavailable as exc:
         assembly.degrade(TASKS_UNAVAILABLE, "Your Todoist tasks could not be read.", reason=exc.reason)
         return None
@@ -118,13 +120,11 @@ def _read_tasks(*, user: AbstractBaseUser, budget_s: float, assembly: Assembly) 
 
 def _generate(user: AbstractBaseUser, tasks: list[TodoistTask], deadline: float) -> list[TipCandidate]:
     """Run on a worker thread: call the LLM with whatever budget is left, never after the deadline."""
-    from generation.services import pool_refresh
-
     try:
         remaining = deadline - time.monotonic()
         if remaining <= MIN_LLM_BUDGET_S:  # queued behind other calls past the budget: too late to be useful
             raise TimeoutError("budget spent before the call started")
-        return pool_refresh(user=user, tasks=tasks, timeout_s=remaining)
+        return tip_pool_refresh(user=user, tasks=tasks, timeout_s=remaining)
     finally:
         connections.close_all()  # this thread's connections go back to the pool
 
@@ -133,8 +133,6 @@ def _pool_within_budget(
     *, user: AbstractBaseUser, tasks: list[TodoistTask] | None, deadline: float, assembly: Assembly
 ) -> list[TipCandidate] | None:
     """No fresh pool: call the LLM within the budget; on a miss, degrade and refresh in the background."""
-    from generation.errors import GenerationError
-
     if tasks is None:
         assembly.degrade(LLM_SKIPPED, "No LLM tips without your tasks; they are refreshed in the background.")
         _refresh_in_background(user.pk)
@@ -163,9 +161,6 @@ def _pool_within_budget(
 
 def _refresh_in_background(user_id: int) -> None:
     """Queue a pool refresh; a broker hiccup must not cost the user the rule tips already assembled."""
-    from generation.tasks import refresh_candidates
-    from tipengine.background import enqueue
-
     try:
         enqueue(refresh_candidates, user_id)
     except Exception:

@@ -14,8 +14,8 @@ from datetime import date, datetime
 from functools import cached_property
 from typing import Any
 
+from generation.candidates import BODY_MAX, RATIONALE_MAX, TITLE_MAX, TipCandidate, TipKind, TipSource
 from integrations.todoist.types import TodoistTask
-from recommender.candidates import BODY_MAX, RATIONALE_MAX, TITLE_MAX, TipCandidate, TipKind, TipSource
 
 RULES_VERSION = "rules-v1"
 

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from recommender.tasks import credit_task_completion
 from tipengine.background import enqueue
 
 
@@ -13,8 +14,6 @@ def on_task_completed(*, user_id: int, task_id: str, completed_at: datetime | No
 
     Delivering the same completion twice is harmless: the crediting finalizes each tip at most once.
     """
-    from recommender.tasks import credit_task_completion
-
     completed_at = completed_at or timezone.now()
     if timezone.is_naive(completed_at):
         completed_at = completed_at.replace(tzinfo=UTC)

@@ -1,10 +1,21 @@
-"""Celery tasks for learning: thin wrappers that take ids and call a service."""
+"""Celery tasks for learning and pool refreshes: thin wrappers that take ids and call a service."""
 
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
 
 from celery import shared_task
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.utils import timezone
 
+from generation.errors import GenerationError
+from generation.selectors import pools_due_for_refresh
+from recommender.selectors.history import served_since
+from recommender.services.pools import tip_pool_refresh
 from recommender.services.rewards import rewards_finalize_expired, tips_credit_completion
+from tipengine.background import enqueue
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="recommender.finalize_rewards", ignore_result=True)
@@ -19,3 +30,37 @@ def credit_task_completion(user_id: int, task_id: str, completed_at: str) -> int
     return len(
         tips_credit_completion(user_id=user_id, task_id=task_id, completed_at=datetime.fromisoformat(completed_at))
     )
+
+
+@shared_task(name="recommender.refresh_candidates", ignore_result=True)
+def refresh_candidates(user_id: int, fresh_for_s: float = 0.0) -> str:
+    """Refresh one user's candidate pool; returns "ok" or the error code (never raises on gateway trouble).
+
+    `fresh_for_s` > 0 regenerates a pool that would expire within that many seconds (refresh-ahead).
+    """
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return "no_user"
+    try:
+        candidates = tip_pool_refresh(user=user, fresh_for_s=fresh_for_s)
+    except GenerationError as exc:
+        # Expected outcomes (gateway down, breaker open, another refresh running): the old pool stays.
+        logger.warning("refresh_candidates user=%s skipped: %s (%s)", user_id, exc.code, exc.message)
+        return exc.code
+    logger.info("refresh_candidates user=%s ok: %d candidates", user_id, len(candidates))
+    return "ok"
+
+
+@shared_task(name="recommender.refresh_expiring_pools", ignore_result=True)
+def refresh_expiring_pools() -> int:
+    """Queue a refresh for active users whose pool is about to expire, so requests find it fresh; returns how many."""
+    now, ahead_s = timezone.now(), settings.GENERATION_REFRESH_AHEAD_S
+    user_ids = pools_due_for_refresh(
+        now=now,
+        horizon=timedelta(seconds=ahead_s),
+        active=served_since(since=now - timedelta(days=settings.GENERATION_ACTIVE_DAYS)),
+        limit=settings.GENERATION_REFRESH_BATCH,
+    )
+    for user_id in user_ids:
+        enqueue(refresh_candidates, user_id, ahead_s)
+    return len(user_ids)

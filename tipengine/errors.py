@@ -1,4 +1,4 @@
-"""The one error shape: every API error answers {"error": {"code", "message", "details"}}."""
+"""The one error shape {"error": {"code", "message", "details"}}, and the one map from domain errors to statuses."""
 
 import logging
 from typing import Any
@@ -8,11 +8,13 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from tipengine import domain_errors
+
 logger = logging.getLogger(__name__)
 
 
 class ApiError(exceptions.APIException):
-    """An error a client can act on, raised by services and views."""
+    """An error a client can act on, raised by views (services raise `tipengine.domain_errors` instead)."""
 
     def __init__(self, *, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(detail=message, code=code)
@@ -20,6 +22,25 @@ class ApiError(exceptions.APIException):
         self.code = code
         self.message = message
         self.details = details or {}
+
+
+# The one place a domain error becomes an HTTP status.
+STATUS_BY_ERROR: dict[type[domain_errors.DomainError], int] = {
+    domain_errors.InvalidInput: status.HTTP_400_BAD_REQUEST,
+    domain_errors.NotAllowed: status.HTTP_403_FORBIDDEN,
+    domain_errors.NotFound: status.HTTP_404_NOT_FOUND,
+    domain_errors.Conflict: status.HTTP_409_CONFLICT,
+    domain_errors.TooLarge: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    domain_errors.KeyReused: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    domain_errors.UpstreamFailed: status.HTTP_502_BAD_GATEWAY,
+    domain_errors.NotConfigured: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
+def api_error(exc: domain_errors.DomainError) -> ApiError:
+    """Return the HTTP form of a domain error (its class decides the status)."""
+    status_code = next(code for kind, code in STATUS_BY_ERROR.items() if isinstance(exc, kind))
+    return ApiError(status=status_code, code=exc.code, message=exc.message, details=exc.details)
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -45,6 +66,8 @@ def _describe(exc: exceptions.APIException) -> tuple[str, str, dict[str, Any]]:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's EXCEPTION_HANDLER: known errors in the envelope, anything else a logged 500."""
+    if isinstance(exc, domain_errors.DomainError):
+        exc = api_error(exc)
     response = exception_handler(exc, context)
     if response is None:
         logger.exception("Unhandled error in %s", context.get("view").__class__.__name__, exc_info=exc)

@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from tipengine.celery import app
 from tipengine.errors import error_body
 from tipengine.monitoring import metrics_view
 
@@ -30,8 +31,6 @@ def check_cache() -> None:
 
 
 def check_broker() -> None:
-    from tipengine.celery import app
-
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=PROBE_TIMEOUT_S)
 

@@ -243,7 +243,7 @@ CELERY_METRICS_BIND = env_str("CELERY_METRICS_BIND", "")  # host:port of a worke
 TIPS_EPSILON = env_float("TIPS_EPSILON", 0.1, low=0.0, high=1.0)
 TIPS_REQUEST_BUDGET_S = env_float("TIPS_REQUEST_BUDGET_S", 2.0, low=0.0)
 TIPS_REWARD_WINDOW_H = env_float("TIPS_REWARD_WINDOW_H", 24.0, low=0.0)
-TIPS_POLICY = env_choice("TIPS_POLICY", "egreedy", {"egreedy", "uniform", "thompson", "ucb1"})
+TIPS_POLICY = env_str("TIPS_POLICY", "egreedy")  # one of recommender.policies.POLICIES (a system check says so)
 
 # --- integrations ---
 TODOIST_API_URL = env_str("TODOIST_API_URL", "https://api.todoist.com/api/v1")
@@ -297,8 +297,8 @@ GENERATION_BREAKER_COOLDOWN_S = env_float("GENERATION_BREAKER_COOLDOWN_S", 60.0,
 GENERATION_REFRESH_AHEAD_S = env_int("GENERATION_REFRESH_AHEAD_S", 1800)
 GENERATION_ACTIVE_DAYS = env_int("GENERATION_ACTIVE_DAYS", 7)
 GENERATION_REFRESH_BATCH = env_int("GENERATION_REFRESH_BATCH", 1000)
-CELERY_BEAT_SCHEDULE["generation.refresh_expiring_pools"] = {
-    "task": "generation.refresh_expiring_pools",
+CELERY_BEAT_SCHEDULE["recommender.refresh_expiring_pools"] = {
+    "task": "recommender.refresh_expiring_pools",
     "schedule": GENERATION_REFRESH_AHEAD_S / 2,
 }
 
@@ -321,7 +321,7 @@ TIPS_COOLDOWN_DISMISSED_H = env_float("TIPS_COOLDOWN_DISMISSED_H", 72.0, low=0.0
 TIPS_COOLDOWN_SNOOZED_H = env_float("TIPS_COOLDOWN_SNOOZED_H", 4.0, low=0.0)
 TIPS_SNOOZE_MAX_H = env_float("TIPS_SNOOZE_MAX_H", 168.0, low=0.0)  # how far back a snooze `until` is honoured
 # What serving reads per user (cool-downs, arm statistics) is cached this long; the writes that change it
-# forget it at once (recommender/caching.py). The global arm statistics move with every final reward, so
+# forget it at once (recommender/cache_keys.py). The global arm statistics move with every final reward, so
 # they are only cached briefly and never forgotten: an estimate a few seconds old is still an estimate.
 TIPS_USER_STATE_CACHE_S = env_int("TIPS_USER_STATE_CACHE_S", 300)
 TIPS_GLOBAL_ARMS_CACHE_S = env_int("TIPS_GLOBAL_ARMS_CACHE_S", 10)

@@ -35,8 +35,8 @@ django.setup()
 from django.test import Client
 from django.test.utils import setup_test_environment
 setup_test_environment()
-import generation.selectors, generation.services, generation.tasks, generation.admin  # noqa: F401
-import recommender.pipeline  # noqa: F401
+import generation.selectors, generation.services, generation.admin  # noqa: F401
+import recommender.pipeline, recommender.tasks  # noqa: F401
 response = Client().get("/healthz")
 assert response.status_code == 200, response.status_code
 print("litellm" in sys.modules)

@@ -2,9 +2,9 @@
 
 from django.test import SimpleTestCase
 
+from generation.candidates import TipKind
 from generation.prompting import PromptTemplate, build_messages, load_template
 from generation.tests.utils import sample_context, task
-from recommender.candidates import TipKind
 
 
 class PromptTemplateTests(SimpleTestCase):

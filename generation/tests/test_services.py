@@ -6,19 +6,15 @@ from zoneinfo import ZoneInfo
 from django.test import override_settings
 from django.utils import timezone
 
-from generation.breaker import gateway_breaker
-from generation.errors import CircuitOpen, InvalidOutput, RefreshInProgress
+from generation.errors import InvalidOutput, RefreshInProgress
 from generation.models import CandidatePool
 from generation.prompting import load_template
 from generation.selectors import fresh_pool
 from generation.services import pool_expiry, pool_refresh
-from generation.tasks import refresh_candidates
 from generation.testing.fake_ollama import Reply, tip, tips_json
 from generation.testing.gateway import FakeGatewayMixin
 from generation.tests.test_gateway import configured_model
 from generation.tests.utils import SAMPLE_TASKS, task
-from integrations.selectors import open_tasks
-from integrations.services import integration_connect_sample
 from tipengine.testing import BaseTestCase
 
 VALID = tips_json([tip("do_now", ["101"]), tip("wellbeing", [])])
@@ -94,22 +90,8 @@ class PoolRefreshTests(FakeGatewayMixin, BaseTestCase):
         self.refresh(user=self.bob)  # other users are not blocked
         self.assertEqual(len(self.fake.chat_requests), 1)
 
-    def test_it_passes_recent_feedback_into_the_prompt(self):
-        from recommender.models import FeedbackEvent, TipRequest, TipScore
-
-        request = TipRequest.objects.create(user=self.alice, policy="egreedy")
-        score = TipScore.objects.create(
-            request=request,
-            user=self.alice,
-            position=0,
-            tip_kind="batch",
-            source="llm",
-            title="t",
-            score=0.5,
-            propensity=1,
-        )
-        FeedbackEvent.objects.create(user=self.alice, tip=score, action="dismissed")
-        self.refresh()
+    def test_it_passes_the_given_feedback_into_the_prompt(self):
+        self.refresh(feedback={"batch": {"dismissed": 1}})
         self.assertIn('"batch": {"dismissed": 1}', self.fake.chat_requests[0].last_user_message)
 
     @override_settings(GENERATION_POOL_TTL_S=6 * 3600)
@@ -119,47 +101,3 @@ class PoolRefreshTests(FakeGatewayMixin, BaseTestCase):
         morning = datetime(2026, 3, 10, 8, 0, tzinfo=berlin)
         self.assertEqual(pool_expiry(generated_at=evening, tz="Europe/Berlin"), datetime(2026, 3, 11, tzinfo=berlin))
         self.assertEqual(pool_expiry(generated_at=morning, tz="Europe/Berlin"), morning + timedelta(hours=6))
-
-
-@override_settings(GENERATION_BREAKER_THRESHOLD=2)
-class RefreshCandidatesTaskTests(FakeGatewayMixin, BaseTestCase):
-    """The Celery task end to end: the user's tasks (the bundled sample set), the real router, the fake model."""
-
-    def setUp(self):
-        super().setUp()
-        integration_connect_sample(user=self.alice)
-        self.fake.default = Reply.text(tips_json([tip("plan"), tip("wellbeing")]))  # task-free tips fit any set
-        self.addCleanup(setattr, self.fake, "default", self.fake.default)
-
-    def test_it_refreshes_the_pool_from_the_users_tasks_and_reports_ok(self):
-        self.assertEqual(refresh_candidates(self.alice.pk), "ok")
-        self.assertEqual([c.kind for c in fresh_pool(user=self.alice)], ["plan", "wellbeing"])
-        sample_task = open_tasks(user=self.alice)[0]
-        self.assertIn(sample_task.content[:40], self.fake.chat_requests[0].last_user_message)
-        self.assertEqual(refresh_candidates(self.alice.pk), "ok")  # idempotent: nothing changed
-        self.assertEqual(len(self.fake.chat_requests), 1)
-
-    def test_it_fails_fast_with_the_gateway_down_and_opens_the_breaker(self):
-        self.fake.script(*[Reply.failure(503)] * 2)
-        results = [refresh_candidates(self.alice.pk) for _ in range(4)]
-        self.assertEqual(results, ["gateway_unavailable", "gateway_unavailable", "circuit_open", "circuit_open"])
-        self.assertEqual(len(self.fake.chat_requests), 2)  # once open, no call leaves the process
-        self.assertTrue(gateway_breaker().is_open())
-        self.assertFalse(CandidatePool.objects.exists())
-
-    def test_it_reports_a_user_without_tasks_and_a_missing_user_without_raising(self):
-        self.assertEqual(refresh_candidates(self.bob.pk), "tasks_unavailable")  # bob never connected Todoist
-        self.assertEqual(refresh_candidates(999_999), "no_user")
-        self.assertEqual(self.fake.chat_requests, [])
-
-    def test_it_skips_the_tasks_read_while_the_breaker_is_open(self):
-        for _ in range(2):
-            gateway_breaker().record_failure()
-        with self.assertRaises(CircuitOpen):
-            pool_refresh(user=self.bob)  # bob has no Todoist: reading tasks would have failed differently
-
-    def test_it_recovers_once_the_gateway_is_back(self):
-        self.fake.script(Reply.failure(502))
-        self.assertEqual(refresh_candidates(self.alice.pk), "gateway_unavailable")
-        self.assertEqual(refresh_candidates(self.alice.pk), "ok")
-        self.assertFalse(gateway_breaker().is_open())

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from integrations.errors import TasksUnavailable
 from integrations.models import AuthKind, Integration, TokenStatus
-from integrations.selectors import open_tasks
+from integrations.services import open_tasks_fetch
 from integrations.tests.support import TodoistTestCase
 
 LIST_URL = reverse("integrations:list")
@@ -116,14 +116,14 @@ class ConnectTests(TodoistTestCase):
         self.connect(self.alice)
         self.fake.reject_token(GOOD, status=401)
         with self.assertRaises(TasksUnavailable) as caught:
-            open_tasks(user=self.alice)
+            open_tasks_fetch(user=self.alice)
         self.assertEqual(caught.exception.reason, "token_invalid")
         status = self.todoist_status(self.alice)
         self.assertEqual((status["token_status"], status["connected"]), ("invalid", False))
         self.assertIn("401", status["last_error"])
         calls = len(self.fake.requests)
         with self.assertRaises(TasksUnavailable):
-            open_tasks(user=self.alice)
+            open_tasks_fetch(user=self.alice)
         self.assertEqual(len(self.fake.requests), calls)
 
     @override_settings(TODOIST_CONNECT_RATE="2/hour")
@@ -169,7 +169,7 @@ class DisconnectTests(TodoistTestCase):
         self.assertIn("oauth-alice-token", self.fake.revoked)
         self.assertEqual(self.api(self.alice).get(TODOIST_URL).json()["token_status"], "revoked")
         with self.assertRaises(TasksUnavailable) as caught:
-            open_tasks(user=self.alice)
+            open_tasks_fetch(user=self.alice)
         self.assertEqual(caught.exception.reason, "revoked")
 
     def test_it_disconnects_even_when_todoist_cannot_revoke(self):

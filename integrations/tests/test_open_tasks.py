@@ -1,4 +1,4 @@
-"""open_tasks: live reads within a budget, a short per-user cache, failures that keep the token, the demo."""
+"""open_tasks_fetch: live reads within a budget, a short per-user cache, failures that keep the token, the demo."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from django.utils import timezone
 from integrations.errors import TasksUnavailable
 from integrations.models import AuthKind, Integration, TokenStatus
 from integrations.sample import is_sample_task_id
-from integrations.selectors import open_tasks
-from integrations.services import integration_connect_sample, integration_connect_token
+from integrations.services import integration_connect_sample, integration_connect_token, open_tasks_fetch
 from integrations.testing.fake_todoist import webhook_request
 from integrations.tests.support import CLIENT_SECRET, TodoistTestCase
 
@@ -30,15 +29,15 @@ class OpenTasksTests(TodoistTestCase):
 
     def reason(self, user=None, **kwargs) -> str:
         with self.assertRaises(TasksUnavailable) as caught:
-            open_tasks(user=user or self.alice, **kwargs)
+            open_tasks_fetch(user=user or self.alice, **kwargs)
         return caught.exception.reason
 
     def test_it_reads_the_tasks_once_then_serves_them_from_cache(self):
         with self.assertNumQueries(1):  # the integration row; an active token needs no status write
-            tasks = open_tasks(user=self.alice)
+            tasks = open_tasks_fetch(user=self.alice)
         self.assertIn("Pay rent", [t.content for t in tasks])
         with self.assertNumQueries(0):
-            self.assertEqual(open_tasks(user=self.alice), tasks)
+            self.assertEqual(open_tasks_fetch(user=self.alice), tasks)
         self.assertEqual(self.task_reads(), 1)
 
     def test_it_keeps_caches_apart_per_user(self):
@@ -46,13 +45,13 @@ class OpenTasksTests(TodoistTestCase):
         self.fake.add_account(other)
         self.fake.add_task(other, content="Bob's own task")
         integration_connect_token(user=self.bob, token=other)
-        self.assertEqual([t.content for t in open_tasks(user=self.bob)], ["Bob's own task"])
-        self.assertNotIn("Bob's own task", [t.content for t in open_tasks(user=self.alice)])
+        self.assertEqual([t.content for t in open_tasks_fetch(user=self.bob)], ["Bob's own task"])
+        self.assertNotIn("Bob's own task", [t.content for t in open_tasks_fetch(user=self.alice)])
 
     @override_settings(TODOIST_TASKS_CACHE_S=0)
     def test_it_reads_live_when_the_cache_is_off(self):
-        open_tasks(user=self.alice)
-        open_tasks(user=self.alice)
+        open_tasks_fetch(user=self.alice)
+        open_tasks_fetch(user=self.alice)
         self.assertEqual(self.task_reads(), 2)
 
     def test_it_reports_todoist_down_keeps_the_token_and_does_not_hammer(self):
@@ -72,7 +71,7 @@ class OpenTasksTests(TodoistTestCase):
         self.fake.clear_scripts()
         with override_settings(TODOIST_FAILURE_CACHE_S=0):
             cache.clear()
-            open_tasks(user=self.alice)
+            open_tasks_fetch(user=self.alice)
         self.assertEqual(Integration.objects.get(user=self.alice).token_status, TokenStatus.ACTIVE)
 
     def test_it_reports_rate_limiting_and_garbage_with_their_reasons(self):
@@ -101,7 +100,7 @@ class OpenTasksTests(TodoistTestCase):
         self.assertEqual(Integration.objects.get(user=self.alice).token_status, TokenStatus.ERROR)
 
     def test_it_rereads_after_a_webhook_says_the_tasks_changed(self):
-        open_tasks(user=self.alice)
+        open_tasks_fetch(user=self.alice)
         self.fake.add_task(TOKEN, content="Added in the Todoist app")
         body, headers = webhook_request(
             "item:added", user_id="4242", event_data={"id": "new-1", "content": "x"}, client_secret=CLIENT_SECRET
@@ -110,28 +109,28 @@ class OpenTasksTests(TodoistTestCase):
         self.api(None).generic(
             "POST", "/api/v1/integrations/todoist/webhook/", body, content_type="application/json", **extra
         )
-        self.assertIn("Added in the Todoist app", [t.content for t in open_tasks(user=self.alice)])
+        self.assertIn("Added in the Todoist app", [t.content for t in open_tasks_fetch(user=self.alice)])
 
     def test_it_stops_serving_cached_tasks_once_todoist_is_disconnected(self):
-        self.assertIn("Pay rent", [t.content for t in open_tasks(user=self.alice)])  # now cached
+        self.assertIn("Pay rent", [t.content for t in open_tasks_fetch(user=self.alice)])  # now cached
         self.api(self.alice).delete("/api/v1/integrations/todoist/")
         self.assertEqual(self.reason(), "revoked")
 
     def test_it_serves_a_new_connection_s_tasks_not_the_cached_ones(self):
         integration_connect_sample(user=self.bob)
-        self.assertTrue(all(is_sample_task_id(t.id) for t in open_tasks(user=self.bob)))  # now cached
+        self.assertTrue(all(is_sample_task_id(t.id) for t in open_tasks_fetch(user=self.bob)))  # now cached
         other = "n3w".ljust(40, "3")
         self.fake.add_account(other)
         self.fake.add_task(other, content="Bob's real task")
         integration_connect_token(user=self.bob, token=other)
-        self.assertEqual([t.content for t in open_tasks(user=self.bob)], ["Bob's real task"])
+        self.assertEqual([t.content for t in open_tasks_fetch(user=self.bob)], ["Bob's real task"])
 
 
 class SampleTasksTests(TodoistTestCase):
     def test_it_gives_the_demo_user_the_bundled_sample_tasks_around_today(self):
         integration = integration_connect_sample(user=self.alice)
         self.assertEqual((integration.auth_kind, integration.token_status), (AuthKind.SAMPLE, TokenStatus.ACTIVE))
-        tasks = open_tasks(user=self.alice)
+        tasks = open_tasks_fetch(user=self.alice)
         today = timezone.localdate()
         self.assertGreaterEqual(len(tasks), 10)
         self.assertTrue(all(is_sample_task_id(t.id) for t in tasks))

@@ -15,8 +15,7 @@ from django.utils import timezone
 from integrations import tasks
 from integrations.completions import Completion, completions_record
 from integrations.models import AuthKind, Integration, TaskCompletion, TokenStatus
-from integrations.selectors import open_tasks
-from integrations.services import integration_connect_token
+from integrations.services import integration_connect_token, open_tasks_fetch
 from integrations.signals import task_completed
 from integrations.tests.support import TodoistTestCase, TodoistTransactionTestCase
 from tipengine.testing import require_service
@@ -68,7 +67,7 @@ class VerifyTests(TodoistTestCase):
         self.fake.add_account(token("readfirst"), user_id="8080")
         self.fake.script("/api/v1/user", status=503, times=3)  # the connect's check: all its tries fail
         integration_connect_token(user=self.alice, token=token("readfirst"))
-        open_tasks(user=self.alice)
+        open_tasks_fetch(user=self.alice)
         row = Integration.objects.get(user=self.alice)
         self.assertEqual((row.token_status, row.external_user_id), (TokenStatus.ACTIVE, "8080"))
 

@@ -15,8 +15,7 @@ from django.test import override_settings
 from integrations.crypto import token_decrypt, token_encrypt
 from integrations.errors import TasksUnavailable
 from integrations.models import AuthKind, Integration, TokenStatus
-from integrations.selectors import open_tasks
-from integrations.services import integration_disconnect, integration_verify
+from integrations.services import integration_disconnect, integration_verify, open_tasks_fetch
 from integrations.tests.support import TEST_KEY, TodoistTestCase
 
 SECRET = "5ec7e7".ljust(40, "9")
@@ -127,7 +126,7 @@ class SecrecyTests(TodoistTestCase):
             self.fake.add_task(SECRET, content="Something")
             post = self.api(self.alice).post
             bodies.append(post("/api/v1/integrations/todoist/token/", {"token": SECRET}, format="json").content)
-            open_tasks(user=self.alice)
+            open_tasks_fetch(user=self.alice)
             self.fake.script("/api/v1/", status=503, times=None)
             bodies.append(post("/api/v1/integrations/todoist/token/", {"token": SECRET}, format="json").content)
             self.fake.clear_scripts()
@@ -135,7 +134,7 @@ class SecrecyTests(TodoistTestCase):
             bodies.append(post("/api/v1/integrations/todoist/token/", {"token": SECRET}, format="json").content)
             integration_verify(integration=Integration.objects.get(user=self.alice))
             with self.assertRaises(TasksUnavailable) as caught:
-                open_tasks(user=self.alice)
+                open_tasks_fetch(user=self.alice)
             Integration.objects.filter(user=self.alice).update(auth_kind=AuthKind.OAUTH)
             row = Integration.objects.get(user=self.alice)
             row.set_token(oauth_secret)

@@ -2,14 +2,14 @@
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from recommender.models import FeedbackEvent, TipScore
-from recommender.rewards import Action, window_closes_at
+from recommender.models import SERVED_TIP_CONTENT, FeedbackEvent, TipScore
+from recommender.reward_rules import Action, window_closes_at
 from recommender.selectors.history import tips_history
 from recommender.services.feedback import feedback_record
 
@@ -52,7 +52,7 @@ class FeedbackApi(APIView):
             idempotency_key=request.headers.get("Idempotency-Key"),
         )
         # The service's body is already the wire format (it is also what a replay sends back verbatim).
-        response = Response(outcome.body, status=outcome.status)
+        response = Response(outcome.body, status=status.HTTP_201_CREATED)
         if outcome.replayed:
             response[REPLAYED_HEADER] = "true"
         return response
@@ -81,14 +81,7 @@ class HistoryApi(ListAPIView):
                 "id",
                 "request_id",
                 "position",
-                "kind",
-                "source",
-                "title",
-                "body",
-                "rationale",
-                "task_ids",
-                "prompt_version",
-                "llm_model",
+                *("kind" if name == "tip_kind" else name for name in SERVED_TIP_CONTENT),
                 "served_at",
                 "last_action",
                 "reward",

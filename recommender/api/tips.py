@@ -8,8 +8,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from generation.candidates import TipKind, TipSource
 from integrations.todoist.types import TodoistTask
-from recommender.candidates import TipKind, TipSource
 from recommender.services.serving import ServedTips, tips_serve
 
 LIMIT_DEFAULT = 3

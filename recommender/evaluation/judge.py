@@ -12,9 +12,12 @@ import logging
 import os
 from typing import Any
 
-from recommender.candidates import TipCandidate
+from generation import gateway
+from generation.candidates import TipCandidate
+from generation.errors import GenerationError
+from generation.parsing import OutputError, extract_json
 from recommender.evaluation.simulation import KINDS, Context, World
-from recommender.rewards import Action
+from recommender.reward_rules import Action
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +40,6 @@ class JudgeError(RuntimeError):
 
 def judge_configured() -> bool:
     """True when the `judge` alias can be called: a LiteLLM proxy, or the alias file's variables are all set."""
-    from generation import gateway
-
     if gateway.proxy_mode():
         return True
     for entry in gateway.load_config().get("model_list", []):
@@ -86,10 +87,6 @@ class JudgeResponder:
         self.calls = 0
 
     def __call__(self, world: World, context: Context, candidate: TipCandidate, u: float) -> str | None:
-        from generation import gateway
-        from generation.errors import GenerationError
-        from generation.parsing import OutputError, extract_json
-
         self.calls += 1
         try:
             result = gateway.chat(

@@ -32,7 +32,7 @@ from django.db.models import (
     When,
 )
 
-from recommender.candidates import TipKind, TipSource, arm_name
+from generation.candidates import TipKind, TipSource, arm_name
 from recommender.evaluation.logs import SlateBuilder
 from recommender.evaluation.offline import Evaluation, NothingToEvaluate, evaluate
 from recommender.evaluation.targets import RewardEvents
@@ -188,7 +188,7 @@ def policy_evaluation(
         n_arms=len(builder.arm_ids),
         positions=positions,
         stats=stats,
-        shrinkage=float(getattr(settings, "TIPS_SHRINKAGE_STRENGTH", 0.0)),
+        shrinkage=settings.TIPS_SHRINKAGE_STRENGTH,
         by=by,
         frozen_at=since.timestamp() if since is not None else -np.inf,
     )

@@ -4,7 +4,7 @@ The world (docs/evaluation.md): each user has a hidden taste per tip kind (a log
 plus a personal deviation) and, each round, a task urgency in [0, 1] that makes urgent kinds (do_now,
 reschedule) more welcome. A tip engages the user with probability sigmoid(taste + urgency effect + source
 effect); an engaged user completes or accepts it, a disengaged one snoozes, dismisses or says nothing. The
-action becomes a reward through the project's reward table (`recommender.rewards`), and rewards update the
+action becomes a reward through the project's reward table (`recommender.reward_rules`), and rewards update the
 same statistics serving reads (global and per user, shrunk), finalized at the end of each round.
 
 All policies see the same users, the same candidate pools and the same response draws (common random
@@ -19,12 +19,12 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from recommender.candidates import TipCandidate, TipKind, TipSource
+from generation.candidates import TipCandidate, TipKind, TipSource
 from recommender.evaluation.logs import LoggedRow, SlateBuilder
 from recommender.evaluation.targets import RewardEvents, arm_probabilities, replay_stats, shrink
-from recommender.policies import Policy, get_policy
+from recommender.policies import POLICIES, Policy, get_policy
 from recommender.policies.base import ArmEstimate, Choice
-from recommender.rewards import DEFAULT_REWARD, REWARDS, Action
+from recommender.reward_rules import DEFAULT_REWARD, REWARDS, Action
 
 KINDS: tuple[str, ...] = tuple(TipKind.values)
 SOURCES: tuple[str, ...] = (TipSource.TODOIST, TipSource.LLM)
@@ -277,6 +277,11 @@ class StatsBook:
 Responder = Callable[["World", Context, TipCandidate, float], str | None]
 
 
+def _tuned(name: str, *, epsilon: float) -> dict[str, float]:
+    """The run's `epsilon` for the policies the registry says take one."""
+    return {"epsilon": epsilon} if "epsilon" in POLICIES[name].tuned_by else {}
+
+
 def simulate(
     *,
     users: int = 100,
@@ -307,7 +312,7 @@ def simulate(
     for name in (ORACLE, *policies):
         # Each policy's own rng depends only on the seed and its name, so adding a policy changes no other curve.
         policy_seed = np.random.SeedSequence([seed, *name.encode(), *([replicate] if replicate else [])])
-        policy = None if name == ORACLE else get_policy(name, **({"epsilon": epsilon} if name == "egreedy" else {}))
+        policy = None if name == ORACLE else get_policy(name, **_tuned(name, epsilon=epsilon))
         runs[name] = _run(
             name, policy, world, contexts, expected, best, draws, np.random.default_rng(policy_seed),
             StatsBook(users, shrinkage), slate, name in keep, responder,

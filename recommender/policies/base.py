@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from recommender.candidates import TipCandidate
+from generation.candidates import TipCandidate
 
 # An arm nobody has rewarded yet is scored as this mean: neutral, so new arms still get picked.
 PRIOR_MEAN = 0.5

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from recommender.candidates import TipCandidate
+from generation.candidates import TipCandidate
 from recommender.policies.base import ArmEstimate, Choice, greedy_slate
 
 

@@ -1,12 +1,12 @@
 """Reads over a user's served tips and their feedback."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
 
-from recommender.models import FeedbackEvent, TipScore
+from recommender.models import FeedbackEvent, TipRequest, TipScore
 from recommender.services.stats import LEGACY_KIND
 
 
@@ -34,3 +34,8 @@ def recent_feedback_by_kind(*, user: AbstractBaseUser, days: int = 14) -> dict[s
     for kind, action, n in rows:
         counts.setdefault(kind or LEGACY_KIND, {})[action] = n
     return counts
+
+
+def served_since(*, since: datetime) -> Exists:
+    """Return an `Exists` true for a row whose `user_id` was served tips at or after `since` (who is active)."""
+    return Exists(TipRequest.objects.filter(user_id=OuterRef("user_id"), created_at__gte=since))

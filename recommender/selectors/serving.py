@@ -23,11 +23,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db.models import QuerySet
 
-from recommender.caching import GLOBAL_ARMS_KEY, arms_key, cooldowns_key
-from recommender.candidates import TipCandidate
+from generation.candidates import TipCandidate
+from recommender.cache_keys import GLOBAL_ARMS_KEY, arms_key, cooldowns_key
 from recommender.models import ArmStat, FeedbackEvent
 from recommender.policies.base import ArmEstimate
-from recommender.rewards import COOLDOWN_ACTIONS, Action
+from recommender.reward_rules import COOLDOWN_ACTIONS, Action
 from tipengine.caching import cache_get, cache_get_many
 
 # A snooze holds the tip back until its `until` (else a short cool-down), a dismissal or "not relevant"
@@ -48,7 +48,7 @@ def _arm_rows(queryset: QuerySet[ArmStat]) -> dict[str, tuple[float, float]]:
 
 
 def arm_estimates(*, user: AbstractBaseUser) -> dict[str, ArmEstimate]:
-    """Return arm -> estimate for this user, from their and the global ArmStat rows (cached: recommender/caching.py)."""
+    """Return arm -> estimate for this user, from their and the global ArmStat rows (cached; keys in cache_keys.py)."""
     cached = cache_get_many([arms_key(user.pk), GLOBAL_ARMS_KEY])
     mine = cached.get(arms_key(user.pk))
     everyone = cached.get(GLOBAL_ARMS_KEY)

@@ -13,7 +13,7 @@ from django.db.models import Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
-from recommender.candidates import TipSource
+from generation.candidates import TipSource
 from recommender.models import TipRequest, TipScore
 
 LEGACY = "legacy"

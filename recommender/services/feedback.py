@@ -13,16 +13,15 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from recommender.caching import serving_state_forget
-from recommender.candidates import arm_name
+from generation.candidates import arm_name
+from recommender.cache_keys import serving_state_forget
 from recommender.models import FeedbackEvent, TipScore
-from recommender.rewards import COOLDOWN_ACTIONS, REWARDS, Action, window_closes_at
+from recommender.reward_rules import COOLDOWN_ACTIONS, REWARDS, Action, window_closes_at
 from recommender.services.rewards import ActionResult, action_result, due_age_days_of, reward_logged
 from recommender.services.stats import LEGACY_KIND, FinalReward, arm_stats_add, arm_stats_upsert_sql
-from tipengine.errors import ApiError
+from tipengine import domain_errors
 
 IDEMPOTENCY_KEY_MAX = 255
-SNOOZE_MAX_H_DEFAULT = 168.0
 _BIGINT_MAX = 2**63 - 1
 # What feedback reads of a tip (not its text), the fields of _Tip.
 _TIP_FIELDS = (
@@ -44,7 +43,6 @@ class FeedbackOutcome:
     """The answer to a feedback call; `replayed` when it is the stored answer to an earlier call with the key."""
 
     body: dict[str, Any]
-    status: int
     replayed: bool = False
 
     def __post_init__(self) -> None:
@@ -52,8 +50,8 @@ class FeedbackOutcome:
         object.__setattr__(self, "body", dict(sorted(self.body.items())))
 
 
-def _invalid(field: str, message: str) -> ApiError:
-    return ApiError(status=400, code="invalid", message=message, details={"fields": {field: [message]}})
+def _invalid(field: str, message: str) -> domain_errors.DomainError:
+    return domain_errors.InvalidInput(code="invalid", message=message, details={"fields": {field: [message]}})
 
 
 def _validate(*, action: str, until: datetime | None, idempotency_key: str | None, now: datetime) -> None:
@@ -65,7 +63,7 @@ def _validate(*, action: str, until: datetime | None, idempotency_key: str | Non
         if until <= now:
             raise _invalid("until", "`until` must be in the future.")
         # Serving honours a snooze for at most this long (its cool-down look-back): say so instead of ignoring it.
-        max_h = getattr(settings, "TIPS_SNOOZE_MAX_H", SNOOZE_MAX_H_DEFAULT)
+        max_h = settings.TIPS_SNOOZE_MAX_H
         if until > now + timedelta(hours=max_h):
             raise _invalid("until", f"`until` must be at most {max_h:g} hours ahead.")
     if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
@@ -87,18 +85,17 @@ def _replay(*, user_id: int, idempotency_key: str, fingerprint: str) -> Feedback
     if prior is None:
         return None
     if prior.request_fingerprint != fingerprint:
-        raise ApiError(
-            status=422,
+        raise domain_errors.KeyReused(
             code="idempotency_key_reused",
             message="This Idempotency-Key was already used with a different request; use a new key for a new request.",
             details={"idempotency_key": idempotency_key},
         )
-    return FeedbackOutcome(body=prior.response, status=201, replayed=True)
+    return FeedbackOutcome(body=prior.response, replayed=True)
 
 
-def _tip_not_found(tip_id: int) -> ApiError:
+def _tip_not_found(tip_id: int) -> domain_errors.DomainError:
     # The same answer for a tip that does not exist and for someone else's: ids reveal nothing.
-    return ApiError(status=404, code="not_found", message=f"Tip {tip_id} was not found.", details={"tip_id": tip_id})
+    return domain_errors.NotFound(code="not_found", message=f"Tip {tip_id} was not found.", details={"tip_id": tip_id})
 
 
 class _Tip(NamedTuple):
@@ -139,11 +136,10 @@ def _read_sql(*, lock: bool) -> str:
     return f"SELECT {columns} FROM {table} WHERE id = %s AND user_id = %s" + (" FOR UPDATE" if lock else "")
 
 
-def _closed(tip: _Tip, now: datetime) -> ApiError | None:
+def _closed(tip: _Tip, now: datetime) -> domain_errors.DomainError | None:
     """Return the 409 for a tip whose reward can no longer change, or None while its window is open."""
     if tip.finalized_at is not None:
-        return ApiError(
-            status=409,
+        return domain_errors.Conflict(
             code="already_final",
             message="This tip's reward is already final, so feedback can no longer change it.",
             details={
@@ -155,8 +151,7 @@ def _closed(tip: _Tip, now: datetime) -> ApiError | None:
         )
     closes_at = window_closes_at(tip.served_at)
     if closes_at <= now:
-        return ApiError(
-            status=409,
+        return domain_errors.Conflict(
             code="window_closed",
             message="This tip's feedback window has closed; its reward is being finalized.",
             details={"tip_id": tip.id, "window_closed_at": closes_at.isoformat()},
@@ -212,7 +207,7 @@ def _attempt(call: _Call, *, lock: bool) -> FeedbackOutcome | None:
     if result.final or call.action in COOLDOWN_ACTIONS:
         # What serving caches of this user (cool-downs, arm statistics) just changed.
         serving_state_forget(user_id=call.user_id)
-    return FeedbackOutcome(body=body, status=201)
+    return FeedbackOutcome(body=body)
 
 
 def _write(call: _Call, *, tip: _Tip, result: ActionResult, arm: str, body: dict[str, Any], locked: bool) -> bool:
@@ -327,8 +322,9 @@ def feedback_record(
 ) -> FeedbackOutcome:
     """Record one feedback action on the user's tip and return the answer for the client.
 
-    Raises ApiError: 400 bad action/until/key, 404 not the user's tip (or no such tip), 409 the tip's
-    reward is final or its window closed, 422 the Idempotency-Key was used for a different request.
+    Raises domain errors: InvalidInput (bad action/until/key), NotFound (not the user's tip, or no such tip),
+    Conflict (the tip's reward is final or its window closed), KeyReused (the Idempotency-Key was used for a
+    different request).
     The same key with the same request returns the first answer again and records nothing.
     """
     now = now or timezone.now()

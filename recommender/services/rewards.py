@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from recommender.models import FeedbackEvent, TipScore
-from recommender.rewards import DEFAULT_REWARD, IMPLICIT_ACTIONS, Action, infer_reward, is_terminal, reward_window
+from recommender.reward_rules import DEFAULT_REWARD, IMPLICIT_ACTIONS, Action, infer_reward, is_terminal, reward_window
 from recommender.services.stats import FinalReward, arm_stats_add
 
 logger = logging.getLogger(__name__)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
+from generation.selectors import pool_cache_key
+from integrations.services import tasks_cache_key
 from integrations.todoist.types import TodoistTask
-from recommender.caching import GLOBAL_ARMS_KEY, arms_key, cooldowns_key
+from recommender.cache_keys import GLOBAL_ARMS_KEY, arms_key, cooldowns_key
 from recommender.models import TipRequest, TipScore
 from recommender.pipeline import assemble
-from recommender.policies import Policy, get_policy
+from recommender.policies import Policy, get_policy, policy_settings
 from recommender.selectors.serving import arm_estimates
 from recommender.services.slate_log import slate_log
 from tipengine.caching import cache_prefetch
@@ -30,21 +33,18 @@ class ServedTips:
 
 
 @lru_cache(maxsize=8)
-def _policy(name: str, epsilon: float) -> Policy:
-    params = {"epsilon": epsilon} if name == "egreedy" else {}
-    return get_policy(name, **params)
+def _policy(name: str, params: tuple[tuple[str, Any], ...]) -> Policy:
+    return get_policy(name, **dict(params))
 
 
 def serving_policy() -> Policy:
-    """Return the policy named by TIPS_POLICY (built once per process and settings value)."""
-    return _policy(settings.TIPS_POLICY, settings.TIPS_EPSILON)
+    """Return the policy named by TIPS_POLICY, tuned by its settings (built once per process and settings value)."""
+    name = settings.TIPS_POLICY
+    return _policy(name, tuple(sorted(policy_settings(name).items())))
 
 
 def _serving_cache_keys(user_id: int) -> list[str]:
     """Everything a serve reads from the cache for one user, fetched in one round trip."""
-    from generation.selectors import pool_cache_key  # generation imports recommender: import late
-    from integrations.services import tasks_cache_key
-
     return [
         pool_cache_key(user_id),
         tasks_cache_key(user_id),

@@ -8,24 +8,9 @@ from functools import cache
 from django.db import connection, transaction
 from psycopg.types.json import Jsonb
 
-from recommender.models import TipRequest, TipScore
+from recommender.models import SERVED_TIP_COLUMNS, TipRequest, TipScore
 
-# The columns a served tip is written with; the rest (feedback, reward) start empty.
-TIP_COLUMNS = (
-    "position",
-    "tip_kind",
-    "source",
-    "title",
-    "body",
-    "rationale",
-    "task_ids",
-    "prompt_version",
-    "llm_model",
-    "score",
-    "propensity",
-    "due_age_days",
-    "features",
-)
+TIP_COLUMNS = SERVED_TIP_COLUMNS
 REQUEST_COLUMNS = ("user_id", "created_at", "policy", "policy_params", "candidates", "degraded")
 
 

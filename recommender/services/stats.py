@@ -9,8 +9,8 @@ from django.db.models import Count, Sum, Value
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
-from recommender.caching import GLOBAL_ARMS_KEY, arms_key, serving_state_forget
-from recommender.candidates import arm_name
+from generation.candidates import arm_name
+from recommender.cache_keys import GLOBAL_ARMS_KEY, arms_key, serving_state_forget
 from recommender.models import ArmStat, TipScore
 from tipengine.caching import cache_forget
 

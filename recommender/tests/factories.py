@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from generation.candidates import TipCandidate, TipSource
 from integrations.todoist.types import TodoistTask
-from recommender.candidates import TipCandidate, TipSource
 
 # A fixed instant: 08:30 UTC on a Wednesday, so "start of the day" rules apply unless a test moves it.
 NOW = datetime(2026, 11, 25, 8, 30, tzinfo=UTC)

@@ -6,7 +6,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
-from recommender.candidates import TipCandidate
+from generation.candidates import TipCandidate
 from recommender.models import ArmStat, TipRequest, TipScore
 
 

@@ -8,10 +8,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.utils import timezone
 
+from generation.candidates import TipCandidate
 from generation.models import CandidatePool, candidate_to_dict
 from integrations.services import integration_connect_sample
-from recommender.caching import GLOBAL_ARMS_KEY, serving_state_forget
-from recommender.candidates import TipCandidate
+from recommender.cache_keys import GLOBAL_ARMS_KEY, serving_state_forget
 from recommender.models import ArmStat
 from recommender.tests.factories import llm_tip
 

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from recommender.adminutils import EstimatedCountPaginator, RangeDatesQuerySet, distinct_values, planner_estimate
+from recommender.admin_tools import EstimatedCountPaginator, RangeDatesQuerySet, distinct_values, planner_estimate
 from recommender.models import TipRequest, TipScore
 from tipengine.testing import BaseTestCase, require_service
 

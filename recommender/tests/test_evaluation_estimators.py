@@ -5,7 +5,7 @@ import math
 import numpy as np
 from django.test import SimpleTestCase, override_settings
 
-from recommender.candidates import TipCandidate
+from generation.candidates import TipCandidate
 from recommender.evaluation.estimators import effective_sample_size, per_arm_means, ratio_estimate
 from recommender.evaluation.targets import RewardEvents, arm_probabilities, replay_stats, shrink
 from recommender.policies import ArmEstimate, get_policy

@@ -10,9 +10,11 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from django.test import SimpleTestCase, override_settings
 
-from recommender.candidates import TipCandidate
-from recommender.policies import ArmEstimate, get_policy
+from generation.candidates import TipCandidate
+from recommender.checks import check_tips_policy
+from recommender.policies import POLICIES, ArmEstimate, get_policy
 from recommender.policies.egreedy import EpsilonGreedy
 from recommender.policies.uniform import Uniform
 
@@ -113,3 +115,16 @@ def test_it_finds_policies_by_name_and_rejects_unknown_ones():
         get_policy("nope")
     with pytest.raises(ValueError, match="epsilon"):
         EpsilonGreedy(epsilon=1.5)
+
+
+class TipsPolicyCheckTests(SimpleTestCase):
+    def test_it_accepts_every_registered_policy(self):
+        for name in POLICIES:
+            with self.subTest(policy=name), override_settings(TIPS_POLICY=name):
+                self.assertEqual(check_tips_policy(), [])
+
+    def test_it_flags_an_unknown_policy_at_start_up(self):
+        with override_settings(TIPS_POLICY="egredy"):
+            errors = check_tips_policy()
+        self.assertEqual([e.id for e in errors], ["recommender.E001"])
+        self.assertIn("egreedy", errors[0].hint)

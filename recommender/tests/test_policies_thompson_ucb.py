@@ -5,7 +5,7 @@ from collections import Counter
 import numpy as np
 from django.test import SimpleTestCase
 
-from recommender.candidates import TipCandidate
+from generation.candidates import TipCandidate
 from recommender.policies import ArmEstimate, get_policy
 from recommender.policies.thompson import Thompson, win_probabilities
 from recommender.policies.ucb1 import UCB1

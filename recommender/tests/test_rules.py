@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from recommender.candidates import BODY_MAX, TITLE_MAX, TipKind, TipSource
+from generation.candidates import BODY_MAX, TITLE_MAX, TipKind, TipSource
 from recommender.rules import (
     BATCH_MAX_TASKS,
     OVERLOAD_TASKS,

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from integrations.testing.fake_todoist import fake_due
 from integrations.tests.support import FakeTodoistMixin
-from recommender.caching import serving_state_forget
+from recommender.cache_keys import serving_state_forget
 from recommender.models import FeedbackEvent, TipRequest, TipScore
 from recommender.pipeline import assemble
 from recommender.selectors.serving import arm_estimates

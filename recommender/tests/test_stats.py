@@ -19,7 +19,8 @@ from recommender.services.feedback import feedback_record
 from recommender.services.rewards import rewards_finalize_expired, tips_credit_completion
 from recommender.services.stats import arm_stats_rebuild
 from recommender.tests.feedback_support import candidate, serve, stats_snapshot, tip
-from tipengine.errors import ApiError
+from tipengine.domain_errors import Conflict
+from tipengine.errors import api_error
 from tipengine.testing import ActorsMixin, BaseTestCase, require_service
 
 
@@ -222,7 +223,7 @@ class ConcurrentFeedbackTests(ActorsMixin, TransactionTestCase):
             probe.join()
         feedback.join()
         self.assertEqual(free, [True])  # the call waits for the global row without holding the user's
-        self.assertEqual(outcome[0].status, 201)
+        self.assertFalse(outcome[0].replayed)
         self.assertEqual(stats_snapshot()[(self.alice.pk, "todoist:plan")], (2, 2.0))
 
     def test_it_decides_again_when_the_tip_changed_between_its_read_and_its_write(self):
@@ -238,8 +239,8 @@ class ConcurrentFeedbackTests(ActorsMixin, TransactionTestCase):
         target = tip(self.alice, hours_ago=1, kind="plan")
         now = timezone.now()
         outcome = self.feedback_while_held(target, "completed", last_action="dismissed", reward=0.0, finalized_at=now)
-        self.assertIsInstance(outcome, ApiError)
-        self.assertEqual((outcome.status_code, outcome.code), (409, "already_final"))
+        self.assertIsInstance(outcome, Conflict)
+        self.assertEqual((api_error(outcome).status_code, outcome.code), (409, "already_final"))
         self.assertFalse(FeedbackEvent.objects.exists())
         self.assertFalse(ArmStat.objects.exists())  # the holder wrote no statistics, and the call none either
 

@@ -2,6 +2,8 @@
 
 from django.test import override_settings
 
+from tipengine.domain_errors import DomainError
+from tipengine.errors import api_error
 from tipengine.testing import BaseTestCase
 
 
@@ -50,6 +52,11 @@ class ErrorShapeTestCase(BaseTestCase):
     def test_it_passes_service_errors_through_with_their_code_and_details(self):
         error = self.assertErrorShape(self.api(self.alice).get("/api/conflict/"), 409, "already_final")
         self.assertEqual(error["details"], {"id": 1})
+
+    def test_every_kind_of_domain_error_has_a_status(self):
+        for kind in DomainError.__subclasses__():
+            with self.subTest(kind=kind.__name__):
+                self.assertGreaterEqual(api_error(kind(code="c", message="m")).status_code, 400)
 
     def test_it_hides_crash_details_behind_a_json_500(self):
         with self.assertLogs("tipengine.errors", level="ERROR"):

@@ -5,7 +5,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tipengine.errors import ApiError
+from tipengine.domain_errors import Conflict
 from tipengine.urls import handler400, handler403, handler404, handler500  # noqa: F401 (the handlers of this URLconf)
 
 
@@ -22,7 +22,7 @@ class EchoView(APIView):
 
 class ConflictView(APIView):
     def get(self, request):
-        raise ApiError(status=409, code="already_final", message="This tip's reward is final.", details={"id": 1})
+        raise Conflict(code="already_final", message="This tip's reward is final.", details={"id": 1})
 
 
 class CrashView(APIView):

@@ -6,14 +6,13 @@ import json
 from datetime import UTC, datetime, time
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_date, parse_datetime
 
 from recommender.evaluation.offline import POSITIONS, STATS, NothingToEvaluate
 from recommender.evaluation.report import evaluation_table
 from recommender.evaluation.selectors import SEGMENT_COLUMNS, policy_evaluation
-from recommender.policies import POLICIES, get_policy
+from recommender.policies import POLICIES, get_policy, policy_settings
 
 
 def parse_moment(value: str, option: str) -> datetime:
@@ -33,12 +32,13 @@ def target_policy(name: str, epsilon: float | None) -> Any:
     """Build the named policy; CommandError for unknown names or parameters that do not apply."""
     if name not in POLICIES:
         raise CommandError(f"Unknown policy {name!r}; choose one of: {', '.join(sorted(POLICIES))}.")
-    if epsilon is not None and name != "egreedy":
-        raise CommandError("--epsilon applies to --policy egreedy only.")
-    if name == "egreedy" and epsilon is None:
-        epsilon = settings.TIPS_EPSILON  # the epsilon serving uses
+    params = policy_settings(name)  # what serving uses, unless overridden
+    if epsilon is not None:
+        if "epsilon" not in params:
+            raise CommandError("--epsilon applies to --policy egreedy only.")
+        params["epsilon"] = epsilon
     try:
-        return get_policy(name, **({"epsilon": epsilon} if epsilon is not None else {}))
+        return get_policy(name, **params)
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
 

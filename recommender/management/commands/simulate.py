@@ -72,6 +72,7 @@ class Command(BaseCommand):
         png_path = write_png(result, out / "learning_curves.png")
         written = None
         if keep:
+            # Only --keep writes to the database: a dry run does not load the recorder.
             from recommender.evaluation.recording import simulation_logs_write
 
             written = simulation_logs_write(result=result, policy=keep)
@@ -90,6 +91,7 @@ class Command(BaseCommand):
             self.stdout.write(f"The judge answered {responder.calls} times.")
 
     def _judge(self) -> Any:
+        # Only --judge needs the judge (and with it the gateway module).
         from recommender.evaluation.judge import JudgeResponder, judge_configured
 
         if not judge_configured():
@@ -100,14 +102,14 @@ class Command(BaseCommand):
         return JudgeResponder()
 
     def _simulate(self, names: list[str], keep: str | None, responder: Any, **params: Any) -> SimulationResult:
-        from recommender.evaluation.judge import JudgeError
+        from recommender.evaluation.judge import JudgeError  # as in _judge: loaded only when a run may judge
 
         try:
             return simulate(
                 policies=names,
                 keep=(keep,) if keep else (),
                 responder=responder,
-                shrinkage=float(getattr(settings, "TIPS_SHRINKAGE_STRENGTH", 0.0)),
+                shrinkage=settings.TIPS_SHRINKAGE_STRENGTH,
                 **params,
             )
         except JudgeError as exc:

@@ -12,11 +12,11 @@ from django.conf import settings
 
 from generation import gateway
 from generation.breaker import CircuitBreaker, gateway_breaker
+from generation.candidates import TipCandidate, TipKind
 from generation.context import PromptContext
 from generation.errors import GatewayUnavailable, InvalidOutput, RateLimited, RequestRejected
 from generation.parsing import OutputError, parse_tips
 from generation.prompting import PromptTemplate, build_messages, correction_messages, load_template
-from recommender.candidates import TipCandidate, TipKind
 
 logger = logging.getLogger(__name__)
 

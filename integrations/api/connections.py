@@ -1,11 +1,10 @@
-"""Thin views for /api/v1/integrations/: statuses, connect/disconnect Todoist, OAuth and the webhook."""
+"""Thin views for /api/v1/integrations/: statuses, connect and disconnect Todoist (token or OAuth)."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
@@ -17,9 +16,7 @@ from integrations.api.serializers import (
     IntegrationOutputSerializer,
     OAuthCallbackInputSerializer,
     TokenInputSerializer,
-    WebhookOutputSerializer,
 )
-from integrations.completions import MAX_WEBHOOK_BYTES, webhook_delivery_receive
 from integrations.models import Integration, TokenStatus
 from integrations.selectors import IntegrationStatus, integration_status, integration_statuses
 from integrations.services import (
@@ -47,25 +44,30 @@ def _connected_response(integration: Integration) -> Response:
     return Response(IntegrationOutputSerializer(IntegrationStatus.of(integration)).data, status=code)
 
 
-class IntegrationListView(APIView):
+class IntegrationListApi(APIView):
+    OutputSerializer = IntegrationListOutputSerializer
+
     @extend_schema(responses=IntegrationListOutputSerializer, summary="Every provider with its token_status")
     def get(self, request: Request) -> Response:
         statuses = integration_statuses(user=request.user)
-        return Response(IntegrationListOutputSerializer({"results": statuses}).data)
+        return Response(self.OutputSerializer({"results": statuses}).data)
 
 
-class TodoistView(APIView):
+class TodoistApi(APIView):
+    OutputSerializer = IntegrationOutputSerializer
+
     @extend_schema(responses=IntegrationOutputSerializer, summary="The Todoist connection")
     def get(self, request: Request) -> Response:
-        return Response(IntegrationOutputSerializer(integration_status(user=request.user)).data)
+        return Response(self.OutputSerializer(integration_status(user=request.user)).data)
 
     @extend_schema(responses=IntegrationOutputSerializer, summary="Disconnect Todoist (revoke, forget the token)")
     def delete(self, request: Request) -> Response:
         integration = integration_disconnect(user=request.user)
-        return Response(IntegrationOutputSerializer(IntegrationStatus.of(integration)).data)
+        return Response(self.OutputSerializer(IntegrationStatus.of(integration)).data)
 
 
-class TodoistTokenView(APIView):
+class TodoistTokenApi(APIView):
+    InputSerializer = TokenInputSerializer
     throttle_classes = [ConnectThrottle]
 
     @extend_schema(
@@ -74,22 +76,25 @@ class TodoistTokenView(APIView):
         summary="Connect Todoist with a personal API token (checked live)",
     )
     def post(self, request: Request) -> Response:
-        serializer = TokenInputSerializer(data=request.data)
+        serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return _connected_response(
             integration_connect_token(user=request.user, token=serializer.validated_data["token"])
         )
 
 
-class TodoistAuthorizeView(APIView):
+class TodoistAuthorizeApi(APIView):
+    OutputSerializer = AuthorizeOutputSerializer
+
     @extend_schema(responses=AuthorizeOutputSerializer, summary="Start OAuth: the Todoist URL to send the user to")
     def get(self, request: Request) -> Response:
         url = integration_oauth_authorize_url(user=request.user)
         payload = {"authorize_url": url, "state_expires_in_s": settings.TODOIST_OAUTH_STATE_MAX_AGE_S}
-        return Response(AuthorizeOutputSerializer(payload).data)
+        return Response(self.OutputSerializer(payload).data)
 
 
-class TodoistCallbackView(APIView):
+class TodoistCallbackApi(APIView):
+    InputSerializer = OAuthCallbackInputSerializer
     throttle_classes = [ConnectThrottle]
 
     @extend_schema(
@@ -102,7 +107,7 @@ class TodoistCallbackView(APIView):
         summary="Finish OAuth: exchange the code (state is checked: signed, single use, short-lived)",
     )
     def get(self, request: Request) -> Response:
-        serializer = OAuthCallbackInputSerializer(data=request.query_params.dict())
+        serializer = self.InputSerializer(data=request.query_params.dict())
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         if data.get("error") or not data.get("code"):
@@ -114,26 +119,3 @@ class TodoistCallbackView(APIView):
                 details={"todoist_error": data.get("error", "")},
             )
         return _connected_response(integration_connect_oauth(user=request.user, code=data["code"], state=data["state"]))
-
-
-class TodoistWebhookView(APIView):
-    """Todoist's webhook: no user authentication; the HMAC signature over the raw body authenticates it."""
-
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-    parser_classes: list = []  # the raw body is what is signed: it is read as bytes, never parsed first
-
-    @extend_schema(request=None, responses=WebhookOutputSerializer, summary="Todoist webhook (HMAC-checked)")
-    def post(self, request: Request) -> Response:
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > MAX_WEBHOOK_BYTES:  # refuse before reading: Django would fail past its own upload limit
-            raise ApiError(status=413, code="webhook_too_large", message="The webhook body is larger than 1 MiB.")
-        outcome, _ = webhook_delivery_receive(
-            body=request.body,
-            signature=request.headers.get("X-Todoist-Hmac-SHA256"),
-            delivery_id=request.headers.get("X-Todoist-Delivery-ID"),
-        )
-        return Response(WebhookOutputSerializer({"status": outcome}).data)
