@@ -140,6 +140,10 @@ moved() {  # moved FILE PATTERN: a sample matching PATTERN has a value above 0
 }
 moved "$work/web.metrics" 'tipengine_http_requests_total\{method="GET",route="api/v1/tips/",status="200"\}'
 moved "$work/web.metrics" 'tipengine_db_queries_total\{outcome="ok"\}'
+moved "$work/web.metrics" 'tipengine_tips_served_total\{'
+moved "$work/web.metrics" 'tipengine_feedback_total\{action="accepted"\}'
+moved "$work/web.metrics" 'tipengine_rewards_finalized_total'
+moved "$work/web.metrics" 'tipengine_llm_breaker_state\{breaker="tip-generator",state="closed"\}'
 moved "$work/worker.metrics" 'tipengine_celery_tasks_total\{outcome="success",task="recommender.finalize_rewards"\}'
 
 say "green"

@@ -26,3 +26,8 @@ class GenerationConfig(AppConfig):
 
         # Serving caches each user's pool (generation.selectors.fresh_pool) until it expires or changes.
         forget_on_change(CandidatePool, lambda pool: pool_cache_key(pool.user_id))
+
+        from generation.breaker import breaker_state_metrics
+        from tipengine.metrics import register_scrape_time
+
+        register_scrape_time(breaker_state_metrics)

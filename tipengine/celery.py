@@ -4,9 +4,8 @@ import os
 import sys
 
 from celery import Celery
-from celery.signals import worker_ready, worker_shutdown
 
-from tipengine.metrics_dir import prepare_multiprocess_dir, remove_multiprocess_dir
+from tipengine.metrics_dir import prepare_multiprocess_dir
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tipengine.settings")
 # A worker's pool processes count metrics into one directory that its exporter sums (ADR 0074). It must be set
@@ -17,18 +16,3 @@ if "worker" in sys.argv[1:]:
 app = Celery("tipengine")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-
-
-@worker_ready.connect
-def _serve_worker_metrics(**kwargs: object) -> None:
-    from django.conf import settings
-
-    if settings.CELERY_METRICS_BIND:
-        from tipengine.monitoring import start_worker_exporter
-
-        start_worker_exporter(settings.CELERY_METRICS_BIND)
-
-
-@worker_shutdown.connect
-def _forget_worker_metrics(**kwargs: object) -> None:
-    remove_multiprocess_dir()

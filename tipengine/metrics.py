@@ -1,6 +1,7 @@
 """Prometheus metrics (tipengine_*) and their exposition, summed over every process of a server (ADR 0074)."""
 
 import hmac
+import logging
 import os
 from collections.abc import Callable, Iterator
 
@@ -9,6 +10,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from tipengine.metrics_dir import MULTIPROC_ENV
+
+logger = logging.getLogger(__name__)
 
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 _LLM_LATENCY = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0)
@@ -38,11 +41,31 @@ CELERY_DURATION = Histogram(
 )
 
 
+def llm_call_observed(
+    *, alias: str, outcome: str, seconds: float, prompt_tokens: int | None = None, completion_tokens: int | None = None
+) -> None:
+    """Count one gateway call (outcome: `ok` or the error code), its time and the tokens it reported."""
+    LLM_CALLS.labels(alias, outcome).inc()
+    LLM_DURATION.labels(alias).observe(seconds)
+    for kind, tokens in (("prompt", prompt_tokens), ("completion", completion_tokens)):
+        if tokens:
+            LLM_TOKENS.labels(alias, kind).inc(tokens)
+
+
 class _ScrapeTimeCollector:
-    """Collects figures read when scraped from state every process shares (the cache)."""
+    """Collects figures read, when scraped, from state every process shares (the cache); a failing read
+    (the cache is down) leaves its figures out rather than failing the scrape."""
 
     def __init__(self, collect: Callable[[], Iterator[GaugeMetricFamily]]) -> None:
-        self.collect = collect
+        self._collect = collect
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            families = list(self._collect())
+        except Exception:
+            logger.warning("metrics: %s failed; its figures are left out", self._collect.__name__, exc_info=True)
+            return iter(())
+        return iter(families)
 
 
 _scrape_time: list[Callable[[], Iterator[GaugeMetricFamily]]] = []
@@ -50,7 +73,8 @@ _scrape_time: list[Callable[[], Iterator[GaugeMetricFamily]]] = []
 
 def register_scrape_time(collect: Callable[[], Iterator[GaugeMetricFamily]]) -> None:
     """Add a collector that reads shared state at scrape time (e.g. the LLM breaker)."""
-    _scrape_time.append(collect)
+    if collect not in _scrape_time:  # ready() may run twice
+        _scrape_time.append(collect)
 
 
 def exposition() -> bytes:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_ready, worker_shutdown
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -15,6 +15,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4 as TEXT_FORMAT
 
 from tipengine import metrics
 from tipengine.errors import error_body
+from tipengine.metrics_dir import remove_multiprocess_dir
 
 access_logger = logging.getLogger("tipengine.access")
 logger = logging.getLogger(__name__)
@@ -105,8 +106,20 @@ def _exporter_app(environ: dict, start_response: Callable) -> Iterable[bytes]:
     return [metrics.exposition()]
 
 
+@worker_ready.connect
+def _serve_worker_metrics(**kwargs: Any) -> None:
+    """Serve a Celery worker's metrics (all its pool processes) at http://<CELERY_METRICS_BIND>/, if set."""
+    if settings.CELERY_METRICS_BIND:
+        start_worker_exporter(settings.CELERY_METRICS_BIND)
+
+
+@worker_shutdown.connect
+def _forget_worker_metrics(**kwargs: Any) -> None:
+    remove_multiprocess_dir()
+
+
 def start_worker_exporter(bind: str) -> None:
-    """Serve a Celery worker's metrics (all its pool processes) at http://<bind>/ on a daemon thread."""
+    """Serve the metrics at http://<bind>/ on a daemon thread."""
     host, _, port = bind.rpartition(":")
     server = make_server(host or "0.0.0.0", int(port), _exporter_app, handler_class=_QuietHandler)
     threading.Thread(target=server.serve_forever, name="metrics-exporter", daemon=True).start()

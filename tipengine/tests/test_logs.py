@@ -4,19 +4,16 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from celery import shared_task
 from celery.contrib.testing.worker import start_worker
 from django.test import override_settings
 from django_guid import get_guid, set_guid
-from django_guid.log_filters import CorrelationId
 
 from tipengine.background import enqueue
 from tipengine.celery import app
-from tipengine.testing import require_service
+from tipengine.testing import captured_logs, require_service
 from tipengine.tests.test_settings import PRODUCTION, run_python
 
 said: list[str] = []
@@ -27,20 +24,6 @@ task_done = threading.Event()
 def say(word: str) -> None:
     logging.getLogger("tipengine.tests").warning("task says %s", word)
     task_done.set()
-
-
-@contextmanager
-def captured() -> Iterator[list[logging.LogRecord]]:
-    """Records reaching the root logger, with the request id as the project's handler adds it."""
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler(logging.INFO)
-    handler.addFilter(CorrelationId("request_id"))
-    handler.emit = records.append
-    logging.getLogger().addHandler(handler)
-    try:
-        yield records
-    finally:
-        logging.getLogger().removeHandler(handler)
 
 
 def said_by_the_task(records: list[logging.LogRecord]) -> logging.LogRecord:
@@ -84,7 +67,7 @@ def test_every_line_of_a_request_is_json_with_the_id_it_returned():
 
 def test_a_task_run_in_process_logs_under_the_callers_id_and_leaves_it_in_place():
     set_guid("a" * 32)
-    with captured() as records:
+    with captured_logs(logging.INFO) as records:
         enqueue(say, "inline")
     assert said_by_the_task(records).request_id == "a" * 32
     assert get_guid() == "a" * 32
@@ -94,7 +77,7 @@ def test_a_task_run_in_process_logs_under_the_callers_id_and_leaves_it_in_place(
 def test_a_task_on_a_thread_logs_under_the_id_of_the_request_that_queued_it():
     set_guid("b" * 32)
     task_done.clear()
-    with captured() as records:
+    with captured_logs(logging.INFO) as records:
         enqueue(say, "thread")
         assert task_done.wait(30)
     assert said_by_the_task(records).request_id == "b" * 32
@@ -106,7 +89,7 @@ def test_a_task_sent_through_the_broker_logs_under_the_id_of_the_request_that_qu
     app.conf.task_always_eager = False
     task_done.clear()
     try:
-        with start_worker(app, pool="solo", perform_ping_check=False), captured() as records:
+        with start_worker(app, pool="solo", perform_ping_check=False), captured_logs(logging.INFO) as records:
             set_guid("c" * 32)
             say.delay("broker")
             set_guid("d" * 32)  # the request has moved on; the task keeps the id it was sent with

@@ -7,23 +7,13 @@ import urllib.request
 from pathlib import Path
 
 from django.test import override_settings
-from prometheus_client.parser import text_string_to_metric_families
 
 from recommender.tasks import finalize_rewards
 from tipengine.background import enqueue
-from tipengine.testing import BaseTestCase
+from tipengine.testing import BaseTestCase, metric_value
 from tipengine.tests.test_settings import PRODUCTION, ROOT
 
 TOKEN = "scrape-" + "s" * 30
-
-
-def sample(text: str, name: str, **labels: str) -> float:
-    """The value of one sample in a Prometheus text answer (0 when absent)."""
-    for family in text_string_to_metric_families(text):
-        for found in family.samples:
-            if found.name == name and found.labels == labels:
-                return found.value
-    return 0.0
 
 
 @override_settings(METRICS_TOKEN=TOKEN)
@@ -55,26 +45,26 @@ class MetricsEndpointTestCase(BaseTestCase):
         self.assertEqual(self.api(self.alice).get("/api/v1/tips/999999/feedback/").status_code, 405)
         after = self.scrape()
         self.assertEqual(
-            sample(after, "tipengine_http_requests_total", **labels)
-            - sample(before, "tipengine_http_requests_total", **labels),
+            metric_value("tipengine_http_requests_total", after, **labels)
+            - metric_value("tipengine_http_requests_total", before, **labels),
             2,
         )
         route = "api/v1/tips/<int:tip_id>/feedback/"  # the pattern, not the id: one series per route
         self.assertEqual(
-            sample(after, "tipengine_http_requests_total", method="GET", route=route, status="405")
-            - sample(before, "tipengine_http_requests_total", method="GET", route=route, status="405"),
+            metric_value("tipengine_http_requests_total", after, method="GET", route=route, status="405")
+            - metric_value("tipengine_http_requests_total", before, method="GET", route=route, status="405"),
             1,
         )
-        moved = sample(after, "tipengine_db_queries_total", outcome="ok") - sample(
-            before, "tipengine_db_queries_total", outcome="ok"
+        moved = metric_value("tipengine_db_queries_total", after, outcome="ok") - metric_value(
+            "tipengine_db_queries_total", before, outcome="ok"
         )
         self.assertGreaterEqual(moved, 2)
 
     def test_it_counts_task_outcomes(self):
         labels = {"task": "recommender.finalize_rewards", "outcome": "success"}
-        before = sample(self.scrape(), "tipengine_celery_tasks_total", **labels)
+        before = metric_value("tipengine_celery_tasks_total", self.scrape(), **labels)
         enqueue(finalize_rewards)
-        self.assertEqual(sample(self.scrape(), "tipengine_celery_tasks_total", **labels), before + 1)
+        self.assertEqual(metric_value("tipengine_celery_tasks_total", self.scrape(), **labels), before + 1)
 
 
 def test_gunicorn_workers_report_one_total_across_processes():
@@ -103,7 +93,7 @@ def test_gunicorn_workers_report_one_total_across_processes():
             labels = {"method": "GET", "route": "api/v1/tips/", "status": "401"}
             assert answered > 20
             # A client may miss an answer the server sent as its worker is replaced: counted, not received.
-            assert answered <= sample(text, "tipengine_http_requests_total", **labels) <= sent
+            assert answered <= metric_value("tipengine_http_requests_total", text, **labels) <= sent
         finally:
             os.killpg(server.pid, 15)
             server.wait(timeout=60)
