@@ -142,7 +142,6 @@ moved "$work/web.metrics" 'tipengine_http_requests_total\{method="GET",route="ap
 moved "$work/web.metrics" 'tipengine_db_queries_total\{outcome="ok"\}'
 moved "$work/web.metrics" 'tipengine_tips_served_total\{'
 moved "$work/web.metrics" 'tipengine_feedback_total\{action="accepted"\}'
-moved "$work/web.metrics" 'tipengine_rewards_finalized_total'
 moved "$work/web.metrics" 'tipengine_llm_breaker_state\{breaker="tip-generator",state="closed"\}'
 moved "$work/worker.metrics" 'tipengine_celery_tasks_total\{outcome="success",task="recommender.finalize_rewards"\}'
 
