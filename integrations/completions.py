@@ -157,9 +157,14 @@ def _completion_in(payload: dict[str, Any]) -> Completion | None:
     return Completion(task_id=str(task_id), completed_at=when)
 
 
+@transaction.atomic
 def webhook_delivery_process(*, delivery_id: int) -> str:
-    """Apply a stored delivery once: credit a completion, or note that the user's tasks changed."""
-    delivery = WebhookDelivery.objects.filter(pk=delivery_id, processed_at__isnull=True).first()
+    """Apply a stored delivery once: credit a completion, or note that the user's tasks changed.
+
+    One transaction, the delivery row locked: it is marked processed only if its credit commits with it, and
+    a credit that fails raises and leaves it unprocessed, for the task's retry or the maintenance sweep.
+    """
+    delivery = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id, processed_at__isnull=True).first()
     if delivery is None:
         return "already_processed"
     payload = delivery.payload if isinstance(delivery.payload, dict) else {}

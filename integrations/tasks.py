@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterable, Iterator
 
 from celery import Task, shared_task
+from django.db import DatabaseError
 
 from integrations.models import AuthKind, Integration, TokenStatus
 from tipengine.background import enqueue
@@ -80,7 +81,14 @@ def pull_all_completions() -> int:
     return _fan_out(pull_completions, ids)
 
 
-@shared_task(name="integrations.tasks.process_webhook_delivery", ignore_result=True)
+# A database failure (a lock timeout, a dropped connection) rolls the delivery back unprocessed: try it again.
+@shared_task(
+    name="integrations.tasks.process_webhook_delivery",
+    ignore_result=True,
+    autoretry_for=(DatabaseError,),
+    max_retries=3,
+    retry_backoff=True,
+)
 def process_webhook_delivery(delivery_id: int) -> str:
     """Apply one stored webhook delivery (a no-op when it was applied before)."""
     from integrations.completions import webhook_delivery_process

@@ -33,11 +33,9 @@ DISTINCT_VALUES_TTL_S = 300
 NONE_VALUE = "__none__"
 
 
-def planner_estimate(queryset: QuerySet) -> int | None:
-    """Return PostgreSQL's estimate of how many rows `queryset` returns, or None on other databases."""
+def planner_estimate(queryset: QuerySet) -> int:
+    """Return PostgreSQL's estimate of how many rows `queryset` returns."""
     connection = connections[queryset.db]
-    if connection.vendor != "postgresql":
-        return None
     try:
         sql, params = queryset.order_by().values("pk").query.sql_with_params()
     except EmptyResultSet:  # e.g. .none(), or `id__in=[]`: nothing to ask the planner
@@ -66,8 +64,6 @@ class EstimatedCountPaginator(Paginator):
         if not isinstance(object_list, QuerySet):
             return super().count
         estimate = planner_estimate(object_list)
-        if estimate is None:
-            return super().count  # not PostgreSQL: no estimate to trust
         if estimate >= self.exact_below:
             return estimate
         capped = object_list.order_by()[: self.exact_below].count()
@@ -86,14 +82,6 @@ def distinct_values(model: type[Model], field: str, *, using: str = "default") -
 
 def _skip_scan(model: type[Model], field: str, using: str) -> list[Any]:
     connection = connections[using]
-    if connection.vendor != "postgresql":
-        return list(
-            model._default_manager.using(using)
-            .exclude(**{f"{field}__isnull": True})
-            .order_by(field)
-            .values_list(field, flat=True)
-            .distinct()
-        )
     table = connection.ops.quote_name(model._meta.db_table)
     column = connection.ops.quote_name(model._meta.get_field(field).column)
     # Each step finds the next larger value with one index probe: cost grows with distinct values, not rows.
@@ -202,7 +190,7 @@ class RangeDatesQuerySet(QuerySet):
     def aggregate(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         fields = {getattr(a, "source_expressions", [None])[0] for a in kwargs.values()}
         plain = not args and kwargs and all(type(a) in (Min, Max) for a in kwargs.values())
-        if not (plain and self.query.where and connections[self.db].vendor == "postgresql"):
+        if not (plain and self.query.where):
             return super().aggregate(*args, **kwargs)
         if self._pinned:
             return {

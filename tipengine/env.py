@@ -3,6 +3,7 @@
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -69,13 +70,17 @@ def env_choice(name: str, default: str, choices: set[str]) -> str:
     return value
 
 
-def env_database(name: str, default: str) -> dict[str, Any]:
-    """Return a Django DATABASES entry parsed from a URL such as postgres://user@host:5432/db."""
-    url = env_str(name, default)
+def env_database(name: str) -> dict[str, Any]:
+    """Return a Django DATABASES entry parsed from a PostgreSQL URL such as postgres://user@host:5432/db.
+
+    A socket directory goes percent-encoded in the host: postgres://postgres@%2Frun%2Fpg:5432/db.
+    """
+    url = env_str(name)
     try:
         config = environ.Env.db_url_config(url)
     except (ValueError, KeyError, ImproperlyConfigured) as exc:
         raise ImproperlyConfigured(f"{name} is not a valid database URL ({exc}).") from None
-    if config.get("ENGINE") not in {"django.db.backends.postgresql", "django.db.backends.sqlite3"}:
-        raise ImproperlyConfigured(f"{name} must be a postgres:// or sqlite:// URL.")
+    if config.get("ENGINE") != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(f"{name} must be a postgres:// URL (tipengine runs on PostgreSQL only).")
+    config["HOST"] = unquote(config.get("HOST") or "")
     return config

@@ -92,26 +92,35 @@ TEMPLATES = [
 ]
 
 # --- database ---
-# Unset DATABASE_URL: an embedded SQLite file, so `make run` needs no server.
-VAR_DIR.mkdir(exist_ok=True)  # the embedded SQLite file lives here
-DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'tipengine.sqlite3'}")}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # psycopg 3's pool replaces persistent connections (CONN_MAX_AGE must stay 0 with it).
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    # Parameters travel apart from the SQL, and a statement run DB_PREPARE_THRESHOLD times on a connection is
-    # prepared: PostgreSQL stops parsing and planning the serving and feedback writes (ADR 0058). Set 0 behind a
-    # pooler in transaction mode that does not track prepared statements.
-    prepare_threshold = env_int("DB_PREPARE_THRESHOLD", 5)
-    DATABASES["default"]["OPTIONS"] = {
-        **DATABASES["default"].get("OPTIONS", {}),
-        "server_side_binding": True,
-        "prepare_threshold": prepare_threshold if prepare_threshold > 0 else None,
-        "pool": {
-            "min_size": env_int("DB_POOL_MIN", 1),
-            "max_size": env_int("DB_POOL_MAX", 10),
-            "timeout": env_float("DB_POOL_TIMEOUT_S", 10.0),
-        },
+# PostgreSQL only (ADR 0060). Unset DATABASE_URL: the embedded server whose data lives in var/postgres (or
+# EMBEDDED_PGDATA), started on the first connection and left running for the next command to attach to.
+if env_str("DATABASE_URL"):
+    DATABASES = {"default": env_database("DATABASE_URL")}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "tipengine.embedded_db",
+            "NAME": "tipengine",
+            "USER": "postgres",
+            "PGDATA": env_str("EMBEDDED_PGDATA", str(VAR_DIR / "postgres")),
+        }
     }
+# psycopg 3's pool replaces persistent connections (CONN_MAX_AGE must stay 0 with it).
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Parameters travel apart from the SQL, and a statement run DB_PREPARE_THRESHOLD times on a connection is
+# prepared: PostgreSQL stops parsing and planning the serving and feedback writes (ADR 0058). Set 0 behind a
+# pooler in transaction mode that does not track prepared statements.
+prepare_threshold = env_int("DB_PREPARE_THRESHOLD", 5)
+DATABASES["default"]["OPTIONS"] = {
+    **DATABASES["default"].get("OPTIONS", {}),
+    "server_side_binding": True,
+    "prepare_threshold": prepare_threshold if prepare_threshold > 0 else None,
+    "pool": {
+        "min_size": env_int("DB_POOL_MIN", 1),
+        "max_size": env_int("DB_POOL_MAX", 10),
+        "timeout": env_float("DB_POOL_TIMEOUT_S", 10.0),
+    },
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache, broker, background work ---

@@ -1,10 +1,18 @@
-"""Test settings: the real settings, with background work run inline so tests see its effects."""
+"""Test settings: the real settings, with background work run inline so tests see its effects.
+
+With no DATABASE_URL the run gets its own embedded PostgreSQL, and with no REDIS_URL its own redis-server when
+one is installed (tipengine/private_services.py, ADR 0060).
+"""
 
 import os
 
-os.environ.setdefault("DEBUG", "1")
+from tipengine.private_services import provide_postgres, provide_redis
 
-from tipengine.settings import *  # noqa: F403
+os.environ.setdefault("DEBUG", "1")
+provide_postgres()
+provide_redis()
+
+from tipengine.settings import *  # noqa: E402, F403
 
 TASKS_MODE = "inline"
 CELERY_TASK_ALWAYS_EAGER = True

@@ -11,7 +11,7 @@ from generation.services import pool_refresh
 from generation.testing.fake_ollama import Reply, tip, tips_json
 from generation.testing.gateway import FakeGatewayMixin
 from generation.tests.utils import SAMPLE_TASKS
-from tipengine.testing import ActorsMixin, require_service
+from tipengine.testing import ActorsMixin
 
 WORKERS = 4
 
@@ -19,7 +19,6 @@ WORKERS = 4
 class ConcurrentRefreshTests(FakeGatewayMixin, ActorsMixin, TransactionTestCase):
     def setUp(self):
         super().setUp()
-        require_service("postgresql", connection.vendor == "postgresql", "set DATABASE_URL to a PostgreSQL server")
         # A model that takes a moment, so the refreshes really overlap.
         self.fake.default = Reply(content=tips_json([tip("do_now", ["101"])]), delay_s=0.2)
         self.addCleanup(setattr, self.fake, "default", Reply.text(tips_json([tip()])))

@@ -18,7 +18,6 @@ from integrations.models import AuthKind, Integration, TaskCompletion, TokenStat
 from integrations.services import integration_connect_token, open_tasks_fetch
 from integrations.signals import task_completed
 from integrations.tests.support import TodoistTestCase, TodoistTransactionTestCase
-from tipengine.testing import require_service
 
 
 def token(name: str) -> str:
@@ -173,7 +172,6 @@ class PullCompletionsTests(TodoistTestCase):
 
 class ConcurrentCreditTests(TodoistTransactionTestCase):
     def test_it_sends_one_signal_when_two_workers_credit_the_same_completion(self):
-        require_service("PostgreSQL", connection.vendor == "postgresql", "row locks need a real database")
         Integration.objects.create(user=self.alice, auth_kind=AuthKind.OAUTH, token_status=TokenStatus.ACTIVE)
         credits: list[str] = []
         task_completed.connect(lambda sender, task_id, **kw: credits.append(task_id), weak=False, dispatch_uid="cc")

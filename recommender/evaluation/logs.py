@@ -133,7 +133,7 @@ class SlateBuilder:
         self._arms.extend(arms if isinstance(arms[0], int) else self._arm_ids(arms))
         self._propensities.extend(_floats(props))
         self._rewards.extend(_floats(rewards))
-        self._finals.extend(finals)  # booleans, or 0/1 from SQLite
+        self._finals.extend(finals)
         policy_ids = self._policy_ids
         for policy in set(policies):
             policy_ids.setdefault(policy, len(policy_ids))

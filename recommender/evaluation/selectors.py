@@ -12,7 +12,6 @@ from array import array
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -45,16 +44,11 @@ CHUNK = 20_000  # rows per round trip of the server-side cursor
 
 
 class CandidateArms(Func):
-    """The `arm` of every candidate in a TipRequest.candidates JSON array: a JSON array of names on PostgreSQL
-    (one jsonpath call, a third of what a subquery aggregate costs), comma-separated on SQLite (arms have no
-    comma); the builder reads both."""
+    """The `arm` of every candidate in a TipRequest.candidates JSON array, as a JSON array of names (one
+    jsonpath call, a third of what a subquery aggregate costs)."""
 
     output_field = CharField()
     template = "jsonb_path_query_array(%(expressions)s, '$[*].arm')::text"
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        template = "(SELECT group_concat(json_extract(value, '$.arm'), ',') FROM json_each(%(expressions)s))"
-        return self.as_sql(compiler, connection, template=template, **extra)
 
 
 class Epoch(Func):
@@ -62,9 +56,6 @@ class Epoch(Func):
 
     output_field = FloatField()
     template = "EXTRACT(EPOCH FROM %(expressions)s)::float8"
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(compiler, connection, template="(julianday(%(expressions)s) - 2440587.5) * 86400.0", **extra)
 
 
 def _period(prefix: str, since: datetime | None, until: datetime | None) -> Q:
@@ -92,10 +83,10 @@ def _arm_expression() -> Case:
 
 
 def _chunks(rows: QuerySet) -> Iterator[list[tuple]]:
-    """Yield the raw tuples of a values_list queryset in chunks, from a server-side cursor (PostgreSQL).
+    """Yield the raw tuples of a values_list queryset in chunks, from a server-side cursor.
 
     The SQL is the ORM's; only the per-row converters are skipped (a million rows spend seconds in them):
-    callers get text for JSON, and 0/1 for booleans on SQLite.
+    callers get text for JSON.
     """
     sql, params = rows.query.sql_with_params()
     with connection.chunked_cursor() as cursor:

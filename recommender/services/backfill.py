@@ -18,7 +18,6 @@ from recommender.models import TipRequest, TipScore
 
 LEGACY = "legacy"
 FIELDS = ("tip_kind", "prompt_version", "llm_model")
-WRITE_CHUNK = 5000  # rows per VALUES statement (4 parameters each; SQLite allows 32766)
 
 # Where a filled value came from, for the summary.
 FROM_ROW = "row"
@@ -159,31 +158,19 @@ def _request_indexes(request_ids: set[int]) -> dict[int, RequestIndex]:
 def _write(updates: list[tuple[int, str | None, str | None, str | None]]) -> None:
     """One set-based UPDATE for the batch (like a plain UPDATE), never a statement per row.
 
-    PostgreSQL gets the values as four arrays (a short statement, whatever the batch size); the primary-key
-    range lets the planner read only the batch's slice of the table.
+    The values travel as four arrays (a short statement, whatever the batch size); the primary-key range
+    lets the planner read only the batch's slice of the table.
     """
     table = connection.ops.quote_name(TipScore._meta.db_table)
     ids = [row[0] for row in updates]
+    columns = [list(column) for column in zip(*updates, strict=True)]
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            columns = [list(column) for column in zip(*updates, strict=True)]
-            cursor.execute(
-                f"UPDATE {table} SET tip_kind = v.k, prompt_version = v.p, llm_model = v.m "
-                "FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::varchar[]) AS v(i, k, p, m) "
-                f"WHERE {table}.id = v.i AND {table}.id BETWEEN %s AND %s",
-                [*columns, min(ids), max(ids)],
-            )
-            return
-        # SQLite (the embedded run): VALUES, whose columns SQLite names column1.., in chunks under its limit.
-        for start in range(0, len(updates), WRITE_CHUNK):
-            chunk = updates[start : start + WRITE_CHUNK]
-            values = ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
-            cursor.execute(
-                f"UPDATE {table} SET tip_kind = v.k, prompt_version = v.p, llm_model = v.m "
-                "FROM (SELECT column1 AS i, column2 AS k, column3 AS p, column4 AS m "
-                f"FROM (VALUES {values})) AS v WHERE {table}.id = v.i",
-                [value for row in chunk for value in row],
-            )
+        cursor.execute(
+            f"UPDATE {table} SET tip_kind = v.k, prompt_version = v.p, llm_model = v.m "
+            "FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::varchar[]) AS v(i, k, p, m) "
+            f"WHERE {table}.id = v.i AND {table}.id BETWEEN %s AND %s",
+            [*columns, min(ids), max(ids)],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,10 +250,10 @@ def backfill_batches(*, batch_size: int, dry_run: bool, summary: BackfillSummary
 
     Resumable: a killed run loses at most its open batch, and the next run starts from what is still
     pending. Idempotent: filled rows no longer match `needs_backfill`, so a second run finds nothing.
-    Inside a caller's transaction (or on SQLite) batches are read in turn: a second connection could not
+    Inside a caller's transaction batches are read in turn: a second connection could not
     see the caller's uncommitted rows.
     """
-    parallel = connection.vendor == "postgresql" and not connection.in_atomic_block
+    parallel = not connection.in_atomic_block
     for batch in (_read_ahead if parallel else _read_in_turn)(batch_size):
         if not dry_run:
             with transaction.atomic():

@@ -18,7 +18,7 @@ from recommender.cache_keys import serving_state_forget
 from recommender.models import FeedbackEvent, TipScore
 from recommender.reward_rules import COOLDOWN_ACTIONS, REWARDS, Action, window_closes_at
 from recommender.services.rewards import ActionResult, action_result, due_age_days_of, reward_logged
-from recommender.services.stats import LEGACY_KIND, FinalReward, arm_stats_add, arm_stats_upsert_sql
+from recommender.services.stats import LEGACY_KIND, arm_stats_upsert_sql
 from tipengine import domain_errors
 
 IDEMPOTENCY_KEY_MAX = 255
@@ -114,17 +114,13 @@ class _Tip(NamedTuple):
 
 
 def _read(*, tip_id: int, user_id: int, lock: bool) -> _Tip | None:
-    if connection.vendor == "postgresql":
-        # Raw SQL: the ORM would spend longer compiling this one-row read than the database answering it.
-        with connection.cursor() as cursor:
-            cursor.execute(_read_sql(lock=lock), [tip_id, user_id])
-            row = cursor.fetchone()
-        if row is not None and row[-1] is not None:
-            # Only the one key of `features` feedback reads; Django has psycopg return JSON as text.
-            row = (*row[:-1], {"due_age_days": json.loads(row[-1])})
-    else:
-        tips = TipScore.objects.filter(pk=tip_id, user_id=user_id)
-        row = (tips.select_for_update() if lock else tips).values_list(*_TIP_FIELDS).first()
+    # Raw SQL: the ORM would spend longer compiling this one-row read than the database answering it.
+    with connection.cursor() as cursor:
+        cursor.execute(_read_sql(lock=lock), [tip_id, user_id])
+        row = cursor.fetchone()
+    if row is not None and row[-1] is not None:
+        # Only the one key of `features` feedback reads; Django has psycopg return JSON as text.
+        row = (*row[:-1], {"due_age_days": json.loads(row[-1])})
     return None if row is None else _Tip(*row)
 
 
@@ -212,54 +208,28 @@ def _attempt(call: _Call, *, lock: bool) -> FeedbackOutcome | None:
 
 def _write(call: _Call, *, tip: _Tip, result: ActionResult, arm: str, body: dict[str, Any], locked: bool) -> bool:
     """Write the tip, the event and (when final) the arm statistics; False when the tip is no longer as read."""
-    if connection.vendor == "postgresql":
-        params = {
-            "tip_id": tip.id,
-            "user_id": call.user_id,
-            "was_action": tip.last_action,
-            "was_reward": tip.reward,
-            "last_action": result.last_action,
-            "reward": result.reward,
-            "finalized_at": call.now if result.final else None,
-            "now": call.now,
-            "action": call.action,
-            "until": call.until,
-            "key": call.idempotency_key,
-            "fingerprint": call.fingerprint,
-            "response": json.dumps(body),
-            "arm": arm,
-        }
-        # Unlocked inside a caller's transaction, a savepoint keeps a duplicate key's IntegrityError from
-        # aborting it; in autocommit the statement is its own transaction, and under the lock it is ours.
-        savepoint = transaction.atomic() if connection.in_atomic_block and not locked else contextlib.nullcontext()
-        with savepoint, connection.cursor() as cursor:
-            cursor.execute(feedback_write_sql(final=result.final), params)
-            return cursor.fetchone() is not None
-    # Portable path (SQLite): the caller holds the transaction; SQLite allows one writer at a time.
-    written = TipScore.objects.filter(
-        pk=tip.id, finalized_at__isnull=True, last_action=tip.last_action, reward=tip.reward
-    ).update(
-        last_action=result.last_action,
-        reward=result.reward,
-        feedback_at=call.now,
-        finalized_at=call.now if result.final else None,
-    )
-    if not written:
-        return False
-    if result.final:
-        arm_stats_add(rewards=[FinalReward(call.user_id, tip.source, tip.tip_kind, result.reward)])
-    FeedbackEvent.objects.create(
-        tip_id=tip.id,
-        user_id=call.user_id,
-        action=call.action,
-        created_at=call.now,
-        until=call.until,
-        reward=result.reward,
-        idempotency_key=call.idempotency_key,
-        request_fingerprint=call.fingerprint,
-        response=body,
-    )
-    return True
+    params = {
+        "tip_id": tip.id,
+        "user_id": call.user_id,
+        "was_action": tip.last_action,
+        "was_reward": tip.reward,
+        "last_action": result.last_action,
+        "reward": result.reward,
+        "finalized_at": call.now if result.final else None,
+        "now": call.now,
+        "action": call.action,
+        "until": call.until,
+        "key": call.idempotency_key,
+        "fingerprint": call.fingerprint,
+        "response": json.dumps(body),
+        "arm": arm,
+    }
+    # Unlocked inside a caller's transaction, a savepoint keeps a duplicate key's IntegrityError from
+    # aborting it; in autocommit the statement is its own transaction, and under the lock it is ours.
+    savepoint = transaction.atomic() if connection.in_atomic_block and not locked else contextlib.nullcontext()
+    with savepoint, connection.cursor() as cursor:
+        cursor.execute(feedback_write_sql(final=result.final), params)
+        return cursor.fetchone() is not None
 
 
 @functools.cache
@@ -297,13 +267,12 @@ def feedback_write_sql(*, final: bool) -> str:
 
 
 def _record(call: _Call) -> FeedbackOutcome:
-    if connection.vendor == "postgresql":
-        # Optimistic first, in autocommit: one read and one statement that writes only if the tip is still as
-        # read (the UPDATE re-checks its WHERE on the row it locks). Losing that race means another call just
-        # changed the tip: then take the row lock, as the portable path always does, and decide again.
-        outcome = _attempt(call, lock=False)
-        if outcome is not None:
-            return outcome
+    # Optimistic first, in autocommit: one read and one statement that writes only if the tip is still as
+    # read (the UPDATE re-checks its WHERE on the row it locks). Losing that race means another call just
+    # changed the tip: then take the row lock and decide again.
+    outcome = _attempt(call, lock=False)
+    if outcome is not None:
+        return outcome
     with transaction.atomic():
         outcome = _attempt(call, lock=True)
     if outcome is None:  # cannot happen under the row lock

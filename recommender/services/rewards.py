@@ -146,7 +146,7 @@ def tips_credit_completion(*, user_id: int, task_id: str, completed_at: datetime
     """
     task_id = str(task_id)
     window = reward_window()
-    # task_ids is JSON; filtering it in Python keeps this portable (SQLite has no JSON containment) and the
+    # task_ids is JSON of strings or numbers (legacy rows); filtering it in Python matches both, and the
     # candidate set is small: one user's open tips served within one window before the completion.
     open_tips = TipScore.objects.filter(
         user_id=user_id, finalized_at__isnull=True, served_at__lte=completed_at, served_at__gt=completed_at - window

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from functools import cache
 
-from django.db import connection, transaction
+from django.db import connection
 from psycopg.types.json import Jsonb
 
 from recommender.models import SERVED_TIP_COLUMNS, TipRequest, TipScore
@@ -43,16 +43,8 @@ def _one_statement_sql() -> str:
 def slate_log(*, request: TipRequest, tips: list[TipScore]) -> None:
     """Insert `request` and its `tips` (served_at and user from the request) in one atomic write; sets their ids.
 
-    On PostgreSQL it is a single statement (no BEGIN/COMMIT round trips on the serving path); elsewhere
-    (SQLite, the embedded default) one transaction with a bulk insert.
+    A single statement: no BEGIN/COMMIT round trips on the serving path.
     """
-    if connection.vendor != "postgresql":
-        with transaction.atomic():
-            request.save(force_insert=True)
-            for tip in tips:
-                tip.request = request
-            TipScore.objects.bulk_create(tips)
-        return
     rows = [{name: getattr(tip, name) for name in TIP_COLUMNS} for tip in tips]
     for row in rows:
         row["score"], row["propensity"] = _json_number(row["score"]), _json_number(row["propensity"])

@@ -39,7 +39,7 @@ def arm_stats_upsert_sql(*, scoped: bool, rows: str) -> str:
     """
     table = connection.ops.quote_name(ArmStat._meta.db_table)
     count = connection.ops.quote_name("count")
-    # ON CONFLICT names the partial unique index by its columns and predicate (PostgreSQL and SQLite >= 3.24).
+    # ON CONFLICT names the partial unique index by its columns and predicate .
     target = "(user_id, arm) WHERE user_id IS NOT NULL" if scoped else "(arm) WHERE user_id IS NULL"
     return (
         f"INSERT INTO {table} (user_id, arm, {count}, reward_sum, updated_at) {rows} "
@@ -92,13 +92,12 @@ def _final_totals(*, per_user: bool) -> list[dict]:
 def arm_stats_rebuild() -> dict[str, int]:
     """Recompute every arm statistic from the final rewards in tip_scores; return what was deleted and written.
 
-    The table is locked first (PostgreSQL) so no finalization commits between the aggregate and the write:
+    The table is locked first so no finalization commits between the aggregate and the write:
     one that is still open when the lock is taken adds its increment after the rebuild, on top of totals
     that do not contain it yet.
     """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {connection.ops.quote_name(ArmStat._meta.db_table)} IN EXCLUSIVE MODE")
+    with connection.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {connection.ops.quote_name(ArmStat._meta.db_table)} IN EXCLUSIVE MODE")
     now = timezone.now()
     # Global sums come from SQL too (not from adding per-user floats in Python), like the increments.
     rows = [

@@ -2,7 +2,6 @@
 
 from datetime import timedelta
 
-from django.db import connection
 from django.test import TransactionTestCase, override_settings
 from django.utils import timezone
 
@@ -44,16 +43,14 @@ class FeedbackTests(FeedbackApiTestCase):
         )
 
     def test_it_costs_a_fixed_number_of_queries(self):
-        # The token on its first use (then it is cached). PostgreSQL: the tip, then one statement for tip,
-        # event and statistics (in a savepoint only because the test holds a transaction; see the autocommit
-        # test below). SQLite: savepoint, locked tip, global + per-user statistics, tip, event, release. The
-        # key is looked up only when the event's unique constraint or a closed tip says it may have been used.
-        postgres = connection.vendor == "postgresql"
-        with self.assertNumQueries(1 + (4 if postgres else 7)):
+        # The token on its first use (then it is cached). The tip, then one statement for tip, event and
+        # statistics (in a savepoint only because the test holds a transaction; see the autocommit test below).
+        # The key is looked up only when the event's unique constraint or a closed tip says it may have been used.
+        with self.assertNumQueries(1 + 4):
             self.assertEqual(self.post({"action": "completed"}, key="q-1").status_code, 201)
         # a cached token, no key and no finality: no token, key or statistics queries
         other = tip(self.alice, hours_ago=1)
-        with self.assertNumQueries(4 if postgres else 5):
+        with self.assertNumQueries(4):
             self.assertEqual(self.post({"action": "accepted"}, tip_id=other.pk).status_code, 201)
 
     def test_it_keeps_every_event_not_only_the_last(self):
@@ -208,12 +205,10 @@ class FeedbackAutocommitTests(ActorsMixin, TransactionTestCase):
         final, provisional = tip(self.alice, hours_ago=1), tip(self.alice, hours_ago=1)
         client = self.api(self.alice)
         client.post(f"/api/v1/tips/{provisional.pk}/feedback/", {"action": "viewed"}, format="json")  # token cached
-        postgres = connection.vendor == "postgresql"
-        # PostgreSQL: the tip, then one statement (tip, event and, when final, both statistics) that is its own
+        # The tip, then one statement (tip, event and, when final, both statistics) that is its own
         # transaction, and nothing else (no middleware, authentication or DRF query once the token is cached).
-        # SQLite: its transaction around the tip and the ORM writes.
-        for target, action, portable in ((final, "completed", 7), (provisional, "accepted", 5)):
-            with self.assertNumQueries(2 if postgres else portable):
+        for target, action in ((final, "completed"), (provisional, "accepted")):
+            with self.assertNumQueries(2):
                 response = client.post(f"/api/v1/tips/{target.pk}/feedback/", {"action": action}, format="json")
                 self.assertEqual(response.status_code, 201, response.content)
         self.assertEqual(stats_snapshot()[(self.alice.pk, "todoist:do_now")], (1, 1.0))

@@ -21,7 +21,7 @@ from recommender.services.stats import arm_stats_rebuild
 from recommender.tests.feedback_support import candidate, serve, stats_snapshot, tip
 from tipengine.domain_errors import Conflict
 from tipengine.errors import api_error
-from tipengine.testing import ActorsMixin, BaseTestCase, require_service
+from tipengine.testing import ActorsMixin, BaseTestCase
 
 
 class IncrementalStatsTests(BaseTestCase):
@@ -101,7 +101,6 @@ class ConcurrentFeedbackTests(ActorsMixin, TransactionTestCase):
     """Real concurrent transactions on PostgreSQL: threads, each with its own connection, released together."""
 
     def setUp(self):
-        require_service("PostgreSQL", connection.vendor == "postgresql", "set DATABASE_URL=postgres://...")
         super().setUp()
 
     def run_together(self, calls: list[Callable[[], Any]]) -> list[Any]:

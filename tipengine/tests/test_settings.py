@@ -33,7 +33,13 @@ SETUP = "import django; django.setup()"
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("TIPS_EPSILON", "lots"), ("TIPS_EPSILON", "1.5"), ("DEBUG", "maybe"), ("DATABASE_URL", "mysql://x/y")],
+    [
+        ("TIPS_EPSILON", "lots"),
+        ("TIPS_EPSILON", "1.5"),
+        ("DEBUG", "maybe"),
+        ("DATABASE_URL", "mysql://x/y"),
+        ("DATABASE_URL", "sqlite:///var/tipengine.sqlite3"),  # PostgreSQL only (ADR 0060)
+    ],
 )
 def test_it_refuses_to_start_on_a_malformed_setting(name, value):
     result = run_python(SETUP, **{"DEBUG": "1", name: value})
@@ -81,3 +87,9 @@ def test_it_does_not_import_litellm_at_start_up_or_on_a_probe():
     result = run_python(code, DEBUG="1")
     assert result.returncode == 0, result.stderr
     assert "clean" in result.stdout
+
+
+def test_it_reads_a_socket_directory_from_a_percent_encoded_host():
+    code = SETUP + "; from django.conf import settings; print(settings.DATABASES['default']['HOST'])"
+    result = run_python(code, DEBUG="1", DATABASE_URL="postgres://postgres@%2Frun%2Fpostgresql:5432/tipengine")
+    assert result.stdout.strip().splitlines()[-1] == "/run/postgresql", result.stderr
