@@ -32,7 +32,6 @@ REDIS_URL=redis://127.0.0.1:6379/$SMOKE_REDIS_DB
 STATIC_ROOT=$work/static
 GUNICORN_BIND=127.0.0.1:$SMOKE_PORT
 GUNICORN_WORKERS=2
-CELERY_METRICS_BIND=127.0.0.1:$(( SMOKE_PORT + 1 ))
 TIPS_FINALIZE_INTERVAL_S=2   # beat's first send comes after one interval
 PATH=$PWD/.venv/bin:$PATH
 set +a
@@ -77,12 +76,19 @@ DJANGO_SUPERUSER_PASSWORD=smoke-admin-pw-1 python manage.py createsuperuser --no
 token=$(python manage.py seed_demo --username smoke | sed -n 's/^Demo API token: //p')
 [ -n "$token" ] || fail "seed_demo printed no token"
 
+exporters=()  # each Celery worker's metrics exporter (in compose each has its own container and port 9808)
 while IFS=$'\t' read -r name command; do
   [ "$name" = migrate ] && continue
+  bind=""
+  if [[ "$command" == *" worker"* ]]; then
+    bind=127.0.0.1:$(( SMOKE_PORT + 1 + ${#exporters[@]} ))
+    exporters+=("$name=$bind")
+  fi
   say "start $name: $command"
-  setsid bash -c "exec $command" >"$work/$name.log" 2>&1 &
+  CELERY_METRICS_BIND=$bind setsid bash -c "exec $command" >"$work/$name.log" 2>&1 &
   pids+=($!)
 done <"$work/commands.tsv"
+[ "${#exporters[@]}" -ge 1 ] || fail "compose runs no Celery worker"
 
 base=http://127.0.0.1:$SMOKE_PORT
 site=(-H "Host: tips.example.org" -H "X-Forwarded-Proto: https")  # what Caddy sends
@@ -122,7 +128,8 @@ feedback=$(curl -fsS "${site[@]}" "${auth[@]}" -H "Content-Type: application/jso
 say "served $(echo "$tips" | jq -c '[.tips[] | {source, kind}]'), feedback $(echo "$feedback" | jq -c '{action, reward}')"
 
 say "beat -> broker -> worker"
-until_ok 60 grep -q "recommender.finalize_rewards.*succeeded" "$work/worker.log" \
+worker_logs=("${exporters[@]%%=*}"); worker_logs=("${worker_logs[@]/#/$work/}"); worker_logs=("${worker_logs[@]/%/.log}")
+until_ok 60 grep -q "recommender.finalize_rewards.*succeeded" "${worker_logs[@]}" \
   || fail "the worker ran no task that beat sent"
 
 say "logs: JSON lines, the tips call's under its request id"
@@ -134,7 +141,9 @@ say "metrics: web's /metrics and the worker's exporter moved"
 bearer=(-H "Authorization: Bearer $METRICS_TOKEN")
 [ "$(code "$base/metrics")" = 401 ] || fail "/metrics answered without the token"
 curl -fsS "${bearer[@]}" "$base/metrics" >"$work/web.metrics" || fail "/metrics did not answer"
-curl -fsS "${bearer[@]}" "http://$CELERY_METRICS_BIND/" >"$work/worker.metrics" || fail "no worker metrics"
+for exporter in "${exporters[@]}"; do
+  curl -fsS "${bearer[@]}" "http://${exporter#*=}/" >>"$work/workers.metrics" || fail "no metrics from ${exporter%%=*}"
+done
 moved() {  # moved FILE PATTERN: a sample matching PATTERN has a value above 0
   grep -E "^$2" "$1" | awk '$NF > 0 {found=1} END {exit !found}' || fail "$2 did not move in $1"
 }
@@ -143,6 +152,6 @@ moved "$work/web.metrics" 'tipengine_db_queries_total\{outcome="ok"\}'
 moved "$work/web.metrics" 'tipengine_tips_served_total\{'
 moved "$work/web.metrics" 'tipengine_feedback_total\{action="accepted"\}'
 moved "$work/web.metrics" 'tipengine_llm_breaker_state\{breaker="tip-generator",state="closed"\}'
-moved "$work/worker.metrics" 'tipengine_celery_tasks_total\{outcome="success",task="recommender.finalize_rewards"\}'
+moved "$work/workers.metrics" 'tipengine_celery_tasks_total\{outcome="success",task="recommender.finalize_rewards"\}'
 
 say "green"
