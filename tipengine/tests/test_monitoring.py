@@ -60,6 +60,19 @@ class MetricsEndpointTestCase(BaseTestCase):
         )
         self.assertGreaterEqual(moved, 2)
 
+    def test_it_still_answers_when_the_cache_behind_a_scrape_time_figure_is_down(self):
+        with socket_port() as port:
+            down = {
+                "default": {
+                    "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                    "LOCATION": f"redis://127.0.0.1:{port}/0",
+                }
+            }
+            with override_settings(CACHES=down):
+                text = self.scrape()
+        self.assertNotIn("tipengine_llm_breaker_state", text)  # left out, not guessed
+        self.assertIn("tipengine_http_requests_total", text)
+
     def test_it_counts_task_outcomes(self):
         labels = {"task": "recommender.finalize_rewards", "outcome": "success"}
         before = metric_value("tipengine_celery_tasks_total", self.scrape(), **labels)
