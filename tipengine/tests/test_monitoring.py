@@ -4,13 +4,15 @@ import os
 import subprocess
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 
+from celery.exceptions import AlwaysEagerIgnored
 from django.test import override_settings
 
 from recommender.tasks import finalize_rewards
 from tipengine.background import enqueue
-from tipengine.testing import BaseTestCase, metric_value
+from tipengine.testing import BaseTestCase, metric_value, require_service
 from tipengine.tests.test_settings import PRODUCTION, ROOT
 
 TOKEN = "scrape-" + "s" * 30
@@ -146,3 +148,42 @@ def wait_until(condition, *, seconds: float) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.2)
+
+
+WORKER_OPTIONS = ["--concurrency", "2", "--max-tasks-per-child", "3", "--without-mingle", "--without-gossip"]
+
+
+def test_a_celery_worker_reports_one_total_across_its_pool_processes(settings):
+    """Two pool processes, each replaced after 3 tasks: the worker's exporter counts every task any of them ran."""
+    from tipengine.celery import app
+
+    require_service("Redis", bool(settings.REDIS_URL), "the broker")
+    with socket_port() as port:
+        env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+        env.update(DEBUG="1", TASKS_MODE="celery", METRICS_TOKEN=TOKEN, CELERY_METRICS_BIND=f"127.0.0.1:{port}")
+        worker = subprocess.Popen(
+            [str(Path(os.sys.executable).parent / "celery"), "-A", "tipengine", "worker", *WORKER_OPTIONS],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            exporter = f"http://127.0.0.1:{port}/"
+            wait_until(lambda: status(exporter, {"Authorization": f"Bearer {TOKEN}"}) == 200, seconds=120)
+            assert status(exporter) == 401
+            sent = 10
+            with warnings.catch_warnings():  # tests run tasks eagerly; send_task goes to the broker all the same
+                warnings.simplefilter("ignore", AlwaysEagerIgnored)
+                for _ in range(sent):
+                    app.send_task("celery.accumulate", args=[1])  # a built-in task: nothing of ours to register
+
+            def ran() -> float:
+                text = fetch(exporter, {"Authorization": f"Bearer {TOKEN}"})
+                return metric_value("tipengine_celery_tasks_total", text, task="celery.accumulate", outcome="success")
+
+            wait_until(lambda: ran() == sent, seconds=60)
+        finally:
+            os.killpg(worker.pid, 15)
+            worker.wait(timeout=60)
