@@ -3,6 +3,8 @@
 import hmac
 import logging
 import os
+import struct
+import time
 from collections.abc import Callable, Iterator
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
@@ -77,14 +79,24 @@ def register_scrape_time(collect: Callable[[], Iterator[GaugeMetricFamily]]) -> 
         _scrape_time.append(collect)
 
 
+def _all_processes(attempts: int = 3) -> bytes:
+    for attempt in range(attempts):
+        try:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+            return generate_latest(registry)
+        except (struct.error, RuntimeError):
+            # A process starting as we read (a replaced worker) has created its file but not sized it yet, and
+            # prometheus_client reads without a lock: read again a moment later.
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.01)
+    raise AssertionError("unreachable")
+
+
 def exposition() -> bytes:
     """Return every metric in the Prometheus text format, summed over the server's processes."""
-    if os.environ.get(MULTIPROC_ENV):
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)
-        text = generate_latest(registry)
-    else:
-        text = generate_latest(REGISTRY)
+    text = _all_processes() if os.environ.get(MULTIPROC_ENV) else generate_latest(REGISTRY)
     shared = CollectorRegistry()
     for collect in _scrape_time:
         shared.register(_ScrapeTimeCollector(collect))
