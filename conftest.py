@@ -32,3 +32,7 @@ def _fresh_cache():
 
     cache.clear()
     yield
+
+
+# private_redis, private_postgres, celery_workers: servers a test may kill (tipengine/fault_services.py)
+pytest_plugins = ["tipengine.fault_services"]

@@ -90,6 +90,10 @@ def server_env(ollama_url: str, args: argparse.Namespace) -> dict[str, str]:
         LOG_LEVEL="WARNING",
         DB_POOL_MAX=str(args.threads + 2),
         STATIC_ROOT=str(ROOT / "var/bench/static"),
+        # The load generator drives few tokens hard; throttles (a per-user policy) would only measure 429s.
+        THROTTLE_TIPS_RATE="1000000/min",
+        THROTTLE_FEEDBACK_RATE="1000000/min",
+        THROTTLE_HISTORY_RATE="1000000/min",
     )
     env.pop("LITELLM_URL", None)
     return env

@@ -34,6 +34,7 @@ from integrations.tasks import process_webhook_delivery
 from integrations.todoist.errors import TodoistError
 from tipengine import domain_errors
 from tipengine.background import enqueue
+from tipengine.jsonsafe import json_storable
 
 logger = logging.getLogger(__name__)
 
@@ -112,11 +113,14 @@ def webhook_delivery_receive(*, body: bytes, signature: str | None, delivery_id:
         )
     try:
         with transaction.atomic():
+            # PostgreSQL takes no NUL in text and no lone surrogate anywhere, and Todoist retries a delivery we
+            # fail to store forever: the columns get a storable copy, raw_body the exact signed bytes.
             delivery = WebhookDelivery.objects.create(
-                delivery_id=delivery_id,
-                event_name=payload["event_name"][:64],
-                external_user_id=str(payload.get("user_id", ""))[:64],
-                payload=payload,
+                delivery_id=json_storable(delivery_id),
+                event_name=json_storable(payload["event_name"][:64]),
+                external_user_id=json_storable(str(payload.get("user_id", ""))[:64]),
+                payload=json_storable(payload),
+                raw_body=body,
             )
     except IntegrityError:
         existing = WebhookDelivery.objects.only("pk").get(delivery_id=delivery_id)

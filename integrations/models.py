@@ -102,7 +102,8 @@ class WebhookDelivery(models.Model):
     delivery_id = models.CharField(max_length=128, unique=True)
     event_name = models.CharField(max_length=64)
     external_user_id = models.CharField(max_length=64, blank=True, default="")
-    payload = models.JSONField()
+    payload = models.JSONField()  # what was parsed, made storable (NUL and lone surrogates replaced)
+    raw_body = models.BinaryField(null=True, editable=False)  # the signed bytes exactly as received
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=32, blank=True, default="")

@@ -44,6 +44,7 @@ LLM_TIMEOUT = "llm_timeout"
 LLM_UNAVAILABLE = "llm_unavailable"
 LLM_SKIPPED = "llm_skipped"
 NO_CANDIDATES = "no_candidates"
+CACHE_UNAVAILABLE = "cache_unavailable"
 
 # Someone else is on it (a refresh holds the lock) or nobody should be (breaker open): queue nothing.
 NO_REFRESH_CODES = frozenset({"circuit_open", "refresh_in_progress"})

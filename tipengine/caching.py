@@ -69,3 +69,9 @@ def forget_on_change(model: type[Model], key: Callable[[Any], str]) -> None:
     uid = f"forget_on_change:{model._meta.label}"
     post_save.connect(forget, sender=model, weak=False, dispatch_uid=uid)
     post_delete.connect(forget, sender=model, weak=False, dispatch_uid=uid)
+
+
+def cache_unavailable_reason() -> str:
+    """Return why the cache is being skipped right now (a Redis outage), or '' while it works."""
+    reason = getattr(cache, "unavailable_reason", None)
+    return reason() if reason is not None else ""

@@ -1,6 +1,7 @@
 """Django settings for tipengine, read from the environment (see .env.example)."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from corsheaders.defaults import default_headers as default_cors_headers
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files served by us: /api/docs/ works offline and without a CDN
+    "axes",  # admin login brute-force protection (ADR 0066)
     "tipengine",
     "integrations",
     "generation",
@@ -64,6 +66,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "tipengine.unavailable.DatabaseUnavailableMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]
 
 if not DEBUG:
@@ -118,12 +122,22 @@ DATABASES["default"]["OPTIONS"] = {
     "pool": {
         "min_size": env_int("DB_POOL_MIN", 1),
         "max_size": env_int("DB_POOL_MAX", 10),
-        "timeout": env_float("DB_POOL_TIMEOUT_S", 10.0),
+        "timeout": env_float("DB_POOL_TIMEOUT_S", 2.0, low=0.1),
     },
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# A stopped or unreachable PostgreSQL costs a request at most DB_POOL_TIMEOUT_S, then a 503 with Retry-After
+# (tipengine/unavailable.py, ADR 0064); the pool reconnects on its own when the server is back.
+DB_CONNECT_TIMEOUT_S = env_int("DB_CONNECT_TIMEOUT_S", 2)  # libpq's minimum is 2 s
+DB_UNAVAILABLE_RETRY_AFTER_S = env_int("DB_UNAVAILABLE_RETRY_AFTER_S", 5)
+DB_UNAVAILABLE_SKIP_S = env_float("DB_UNAVAILABLE_SKIP_S", 1.0, low=0.0)  # answer 503 at once this long after one
+DATABASES["default"]["OPTIONS"]["connect_timeout"] = DB_CONNECT_TIMEOUT_S
 
 # --- cache, broker, background work ---
+# Availability (ADR 0064): short timeouts on Redis, and how long a failed cache server is skipped per process.
+CACHE_SOCKET_TIMEOUT_S = env_float("CACHE_SOCKET_TIMEOUT_S", 0.25, low=0.01)
+CACHE_RETRY_S = env_float("CACHE_RETRY_S", 2.0, low=0.0)
+BROKER_SOCKET_TIMEOUT_S = env_float("BROKER_SOCKET_TIMEOUT_S", 1.0, low=0.01)
 REDIS_URL = env_str("REDIS_URL", "")
 if not REDIS_URL and not DEBUG:
     # Without Redis the cache is per process: under several gunicorn workers the LLM breaker, throttles, the
@@ -133,7 +147,17 @@ if not REDIS_URL and not DEBUG:
         "background work would be per process."
     )
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "tipengine.redis_cache.ReusingRedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "tipengine.redis_cache.ReusingRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {  # Redis is a cache: a dead or frozen server costs one short timeout, then misses (ADR 0064)
+                "socket_connect_timeout": CACHE_SOCKET_TIMEOUT_S,
+                "socket_timeout": CACHE_SOCKET_TIMEOUT_S,
+                "RETRY_S": CACHE_RETRY_S,
+            },
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -146,9 +170,37 @@ CELERY_TASK_ALWAYS_EAGER = TASKS_MODE != "celery"
 CELERY_TASK_ACKS_LATE = True  # every task is idempotent (see docs/adr/0001-foundation.md)
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_TIME_LIMIT = 300
+# A task lost with its worker (SIGKILL, OOM, a lost host) comes back after the broker's visibility timeout;
+# it must outlast the longest task, or a slow task would run twice (ADR 0065).
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT_S", 300)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT_S", CELERY_TASK_TIME_LIMIT * 4 // 5)
+CELERY_VISIBILITY_TIMEOUT_S = env_int("CELERY_VISIBILITY_TIMEOUT_S", 900)
+if not CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < CELERY_VISIBILITY_TIMEOUT_S:
+    raise ImproperlyConfigured(
+        "Celery needs CELERY_TASK_SOFT_TIME_LIMIT_S < CELERY_TASK_TIME_LIMIT_S < CELERY_VISIBILITY_TIMEOUT_S."
+    )
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_S,
+    # Workers look for such lost tasks every 10 s (kombu's default sweep runs every ~100 s).
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
+    # A request that enqueues must not hang on a dead or frozen broker: it falls back to the outbox.
+    "socket_connect_timeout": BROKER_SOCKET_TIMEOUT_S,
+    "socket_timeout": max(BROKER_SOCKET_TIMEOUT_S, 5.0),  # above the workers' 1 s BRPOP
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_SOCKET_TIMEOUT_S
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+# LLM refreshes run minutes and come in bursts: their own queue and worker, so webhooks and reward finalization
+# never wait behind them (README, docker-compose.yml).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {"generation.*": {"queue": "llm"}}
+# Background work the broker refused waits in PostgreSQL and is sent again by this beat task (ADR 0064).
+OUTBOX_FLUSH_INTERVAL_S = env_float("OUTBOX_FLUSH_INTERVAL_S", 20.0, low=1.0)
+OUTBOX_BROKER_RETRY_S = env_float("OUTBOX_BROKER_RETRY_S", 5.0, low=0.0)
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "tipengine.flush_outbox": {"task": "tipengine.flush_outbox", "schedule": OUTBOX_FLUSH_INTERVAL_S},
+}
 
 # --- auth and the API ---
 AUTH_PASSWORD_VALIDATORS = [
@@ -157,6 +209,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Admin (and any password) login: django-axes locks a username from an address after AXES_FAILURE_LIMIT failures
+# for AXES_COOLOFF_MINUTES; a success resets the count (ADR 0066). The API uses tokens, which never pass here.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("AXES_COOLOFF_MINUTES", 15.0, low=0.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+
+# Requests per user for each throttled view (DRF rates: N/second|minute|hour|day), counted in the cache; a
+# throttled call answers 429 with Retry-After before it does any work (tipengine/throttles.py).
+API_THROTTLE_RATES = {
+    "tips": env_str("THROTTLE_TIPS_RATE", "60/min"),
+    "feedback": env_str("THROTTLE_FEEDBACK_RATE", "120/min"),
+    "history": env_str("THROTTLE_HISTORY_RATE", "60/min"),
+}
 
 # Token -> user is cached this long; a deleted token or deactivated user is forgotten at once (tipengine/auth.py).
 TOKEN_AUTH_CACHE_S = env_int("TOKEN_AUTH_CACHE_S", 300)
@@ -167,11 +236,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["tipengine.parsers.SafeJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "tipengine.pagination.CreatedCursorPagination",
     "PAGE_SIZE": 20,
-    "EXCEPTION_HANDLER": "tipengine.errors.api_exception_handler",
+    # tipengine.errors' handler, with database outages answered 503 (tipengine/unavailable.py)
+    "DEFAULT_THROTTLE_CLASSES": ["tipengine.throttles.UserScopeThrottle"],  # views name a throttle_scope
+    "EXCEPTION_HANDLER": "tipengine.unavailable.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -183,6 +254,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # The one error shape as the `Error` component, and each operation's error answers (tipengine/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "tipengine.schema.add_error_responses",
+    ],
 }
 
 # --- internationalisation and static files ---

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -60,7 +60,10 @@ class TodoistApi(APIView):
     def get(self, request: Request) -> Response:
         return Response(self.OutputSerializer(integration_status(user=request.user)).data)
 
-    @extend_schema(responses=IntegrationOutputSerializer, summary="Disconnect Todoist (revoke, forget the token)")
+    @extend_schema(
+        responses={200: IntegrationOutputSerializer, 404: OpenApiResponse(description="Todoist was never connected.")},
+        summary="Disconnect Todoist (revoke, forget the token)",
+    )
     def delete(self, request: Request) -> Response:
         integration = integration_disconnect(user=request.user)
         return Response(self.OutputSerializer(IntegrationStatus.of(integration)).data)
@@ -72,7 +75,12 @@ class TodoistTokenApi(APIView):
 
     @extend_schema(
         request=TokenInputSerializer,
-        responses={200: IntegrationOutputSerializer, 202: IntegrationOutputSerializer},
+        responses={
+            200: IntegrationOutputSerializer,
+            202: IntegrationOutputSerializer,
+            400: OpenApiResponse(description="Malformed, or Todoist refused the token."),
+            502: OpenApiResponse(description="Todoist answered with an error."),
+        },
         summary="Connect Todoist with a personal API token (checked live)",
     )
     def post(self, request: Request) -> Response:
@@ -98,12 +106,13 @@ class TodoistCallbackApi(APIView):
     throttle_classes = [ConnectThrottle]
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("code", str, description="The code Todoist added to the redirect"),
-            OpenApiParameter("state", str, description="The state from authorize/"),
-            OpenApiParameter("error", str, required=False, description="Set by Todoist when the user said no"),
-        ],
-        responses={200: IntegrationOutputSerializer, 202: IntegrationOutputSerializer},
+        parameters=[OAuthCallbackInputSerializer],
+        responses={
+            200: IntegrationOutputSerializer,
+            202: IntegrationOutputSerializer,
+            400: OpenApiResponse(description="Access denied at Todoist, or a state that is not a live one of yours."),
+            502: OpenApiResponse(description="Todoist answered with an error."),
+        },
         summary="Finish OAuth: exchange the code (state is checked: signed, single use, short-lived)",
     )
     def get(self, request: Request) -> Response:

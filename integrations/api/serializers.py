@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from integrations.models import AuthKind, Provider, TokenStatus
@@ -12,7 +13,9 @@ from integrations.models import AuthKind, Provider, TokenStatus
 # Todoist tokens are 40 hex characters today; allow any visible ASCII up to 256 so a format change does not
 # lock users out, but reject whitespace and control characters, which no token contains.
 TOKEN_MAX_LENGTH = 256
-_TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
+# Printable ASCII, nothing else; `(?![\s\S])` is "end of input" in both Python and the schema's ECMA regex
+# (`$` would let Python accept a trailing newline).
+_TOKEN_CHARS = re.compile(r"^[!-~]+(?![\s\S])")
 
 
 class StrictStringField(serializers.CharField):
@@ -27,18 +30,21 @@ class StrictStringField(serializers.CharField):
 
 
 class TokenInputSerializer(serializers.Serializer):
-    token = StrictStringField(max_length=TOKEN_MAX_LENGTH, write_only=True, trim_whitespace=True)
-
-    def validate_token(self, value: str) -> str:
-        if not _TOKEN_CHARS.fullmatch(value):
-            raise serializers.ValidationError("A Todoist token has no spaces or control characters.")
-        return value
+    # A validator, not validate_token: the pattern then also appears in the OpenAPI schema. Not trimmed: the
+    # schema says "no spaces", so a token with spaces is refused rather than quietly altered.
+    token = StrictStringField(
+        min_length=1,
+        max_length=TOKEN_MAX_LENGTH,
+        write_only=True,
+        trim_whitespace=False,
+        validators=[RegexValidator(_TOKEN_CHARS, "A Todoist token has no spaces or control characters.")],
+    )
 
 
 class OAuthCallbackInputSerializer(serializers.Serializer):
-    code = StrictStringField(max_length=512, required=False)
-    state = StrictStringField(max_length=1024)
-    error = StrictStringField(max_length=128, required=False)
+    code = StrictStringField(min_length=1, max_length=512, required=False, help_text="The code Todoist added")
+    state = StrictStringField(min_length=1, max_length=1024, help_text="The state from authorize/")
+    error = StrictStringField(min_length=1, max_length=128, required=False, help_text="Set when the user said no")
 
 
 class IntegrationOutputSerializer(serializers.Serializer):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,7 +21,16 @@ class TodoistWebhookApi(APIView):
     permission_classes = [AllowAny]
     parser_classes: list = []  # the raw body is what is signed: it is read as bytes, never parsed first
 
-    @extend_schema(request=None, responses=WebhookOutputSerializer, summary="Todoist webhook (HMAC-checked)")
+    @extend_schema(
+        request=None,
+        responses={
+            200: WebhookOutputSerializer,
+            400: OpenApiResponse(description="No delivery id, or the body is not a Todoist event."),
+            403: OpenApiResponse(description="The X-Todoist-Hmac-SHA256 signature is missing or wrong."),
+            413: OpenApiResponse(description="The body is larger than 1 MiB."),
+        },
+        summary="Todoist webhook (HMAC-checked)",
+    )
     def post(self, request: Request) -> Response:
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)

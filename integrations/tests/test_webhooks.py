@@ -160,3 +160,29 @@ class WebhookTests(TodoistTestCase):
         process_webhook_delivery.apply(args=(delivery.pk,), throw=True)
         self.assertEqual([c["task_id"] for c in self.credits], ["6X7rM8997g3RQmvh"])
         self.assertEqual(webhook_deliveries_maintain(now=delivery.received_at + timedelta(hours=1)), (0, []))
+
+
+class HostileWebhookTests(WebhookTests):
+    """A correctly signed delivery is always stored and answered 2xx, whatever its JSON holds."""
+
+    def signed(self, body: bytes, delivery_id: str) -> dict[str, str]:
+        return {"X-Todoist-Hmac-SHA256": sign_webhook_body(body, CLIENT_SECRET), "X-Todoist-Delivery-ID": delivery_id}
+
+    def test_it_stores_nul_and_lone_surrogates_and_keeps_the_exact_bytes(self):
+        for delivery_id, content in (("nul", "\\u0000"), ("surrogate", "\\ud800"), ("low", "x\\udfffy")):
+            body = (
+                b'{"event_name": "item:added", "user_id": "' + ALICE_TODOIST_ID.encode() + b'",'
+                b' "event_data": {"id": "t1", "content": "a' + content.encode() + b'b"}}'
+            )
+            with self.subTest(content):
+                response = self.post(body, self.signed(body, delivery_id))
+                self.assertEqual((response.status_code, response.json()), (200, {"status": "accepted"}))
+                delivery = WebhookDelivery.objects.get(delivery_id=delivery_id)
+                self.assertEqual(bytes(delivery.raw_body), body)
+                self.assertIn("\ufffd", delivery.payload["event_data"]["content"])
+
+    def test_a_redelivery_of_a_hostile_body_is_a_duplicate_not_an_error(self):
+        body = b'{"event_name": "item:added\\u0000", "user_id": "1", "event_data": {}}'
+        for status in ("accepted", "duplicate"):
+            response = self.post(body, self.signed(body, "again"))
+            self.assertEqual((response.status_code, response.json()), (200, {"status": status}))

@@ -1,7 +1,13 @@
 """Feedback on a served tip (POST /api/v1/tips/<id>/feedback/) and the user's tip history."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
@@ -11,13 +17,15 @@ from rest_framework.views import APIView
 from recommender.models import SERVED_TIP_CONTENT, FeedbackEvent, TipScore
 from recommender.reward_rules import Action, window_closes_at
 from recommender.selectors.history import tips_history
-from recommender.services.feedback import feedback_record
+from recommender.services.feedback import IDEMPOTENCY_KEY_MAX, feedback_record
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 class FeedbackApi(APIView):
     """Record what the user did with a tip; the `Idempotency-Key` header makes retries safe."""
+
+    throttle_scope = "feedback"  # settings.API_THROTTLE_RATES
 
     @extend_schema_serializer(component_name="TipFeedbackRequest")
     class InputSerializer(serializers.Serializer):
@@ -38,8 +46,20 @@ class FeedbackApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: OutputSerializer},
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+        responses={
+            201: OutputSerializer,
+            409: OpenApiResponse(description="The tip's reward is already final, or its window has closed."),
+            422: OpenApiResponse(description="This Idempotency-Key was used with a different request."),
+        },
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX},
+                OpenApiParameter.HEADER,
+                required=False,
+                description="Retries with the same key replay the first answer.",
+            )
+        ],
     )
     def post(self, request: Request, tip_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -67,6 +87,8 @@ class FeedbackEventSerializer(serializers.ModelSerializer):
 
 class HistoryApi(ListAPIView):
     """The user's served tips, newest first, with every feedback event and the reward; cursor-paginated."""
+
+    throttle_scope = "history"  # settings.API_THROTTLE_RATES
 
     @extend_schema_serializer(component_name="TipHistoryItem")
     class OutputSerializer(serializers.ModelSerializer):

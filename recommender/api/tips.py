@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -40,7 +40,9 @@ class TipOutputSerializer(serializers.Serializer):
 
 
 class DegradedSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="tasks_unavailable, llm_timeout, llm_unavailable, llm_skipped, ...")
+    code = serializers.CharField(
+        help_text="tasks_unavailable, llm_timeout, llm_unavailable, llm_skipped, no_candidates, cache_unavailable"
+    )
     message = serializers.CharField()
     details = serializers.DictField()
 
@@ -54,17 +56,22 @@ class TipsOutputSerializer(serializers.Serializer):
 class TipsApi(APIView):
     """Serve up to `limit` tips for the authenticated user; each is logged and can then get feedback."""
 
+    throttle_scope = "tips"  # settings.API_THROTTLE_RATES
+
     class InputSerializer(serializers.Serializer):
-        limit = serializers.IntegerField(min_value=1, max_value=LIMIT_MAX, default=LIMIT_DEFAULT)
+        limit = serializers.IntegerField(
+            min_value=1, max_value=LIMIT_MAX, default=LIMIT_DEFAULT, help_text="How many tips at most."
+        )
 
     OutputSerializer = TipsOutputSerializer
 
     @extend_schema(
-        parameters=[OpenApiParameter("limit", int, description=f"1..{LIMIT_MAX}, default {LIMIT_DEFAULT}")],
+        parameters=[InputSerializer],
         responses={200: OutputSerializer},
     )
     def get(self, request: Request) -> Response:
-        params = self.InputSerializer(data=request.query_params)
+        # A plain dict: from a QueryDict DRF would read `limit=` (blank) as "use the default".
+        params = self.InputSerializer(data=request.query_params.dict())
         params.is_valid(raise_exception=True)
         served = tips_serve(user=request.user, limit=params.validated_data["limit"])
         return Response(self.render(served))

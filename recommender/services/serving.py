@@ -18,12 +18,12 @@ from integrations.services import tasks_cache_key
 from integrations.todoist.types import TodoistTask
 from recommender.cache_keys import GLOBAL_ARMS_KEY, arms_key, cooldowns_key
 from recommender.models import TipRequest, TipScore
-from recommender.pipeline import assemble
+from recommender.pipeline import CACHE_UNAVAILABLE, assemble
 from recommender.policies import Policy, get_policy, policy_settings
 from recommender.selectors.serving import arm_estimates
 from recommender.services.slate_log import slate_log
 from tipengine import metrics
-from tipengine.caching import cache_prefetch
+from tipengine.caching import cache_prefetch, cache_unavailable_reason
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,9 @@ def tips_serve(
         assembly = assemble(user=user, budget_s=budget_s)
         assembled = time.perf_counter()
         estimates = arm_estimates(user=user) if assembly.candidates else {}
+    if cache_unavailable_reason():  # the reason names hosts and ports: logged, never shown to clients
+        # Everything above was read from PostgreSQL (and Todoist) instead: correct, only slower.
+        assembly.degrade(CACHE_UNAVAILABLE, "Served without the cache, from the database.")
     policy = serving_policy()
     choices = policy.choose(assembly.candidates, estimates, rng, limit) if assembly.candidates else []
     scored = time.perf_counter()
