@@ -5,6 +5,8 @@ import subprocess
 import time
 import urllib.request
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from celery.exceptions import AlwaysEagerIgnored
@@ -86,19 +88,10 @@ def test_gunicorn_workers_report_one_total_across_processes():
     """Two workers, each replaced after 10 requests: the scrape, answered by whichever process, counts every
     request answered by any of them, the replaced ones included (without it: at most 10)."""
     with socket_port() as port:
-        env = {
-            k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"
-        } | PRODUCTION  # gunicorn.conf.py's
+        # No PROMETHEUS_MULTIPROC_DIR: gunicorn.conf.py makes the directory its workers share.
+        env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"} | PRODUCTION
         env.update(METRICS_TOKEN=TOKEN, GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="2")
-        server = subprocess.Popen(
-            [str(Path(os.sys.executable).parent / "gunicorn"), "tipengine.wsgi", "--max-requests", "10"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
+        with running(["gunicorn", "tipengine.wsgi", "--max-requests", "10"], env):
             base = f"http://127.0.0.1:{port}"
             wait_until(lambda: status(f"{base}/healthz") == 200, seconds=180)
             site = {"Host": "tips.example.org", "X-Forwarded-Proto": "https"}
@@ -109,9 +102,24 @@ def test_gunicorn_workers_report_one_total_across_processes():
             assert answered > 20
             # A client may miss an answer the server sent as its worker is replaced: counted, not received.
             assert answered <= metric_value("tipengine_http_requests_total", text, **labels) <= sent
-        finally:
-            os.killpg(server.pid, 15)
-            server.wait(timeout=60)
+
+
+@contextmanager
+def running(command: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen]:
+    """A server from the virtualenv's bin, in its own process group, stopped (SIGTERM) after the block."""
+    process = subprocess.Popen(
+        [str(Path(os.sys.executable).parent / command[0]), *command[1:]],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        os.killpg(process.pid, 15)
+        process.wait(timeout=60)
 
 
 class socket_port:
@@ -161,15 +169,7 @@ def test_a_celery_worker_reports_one_total_across_its_pool_processes(settings):
     with socket_port() as port:
         env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
         env.update(DEBUG="1", TASKS_MODE="celery", METRICS_TOKEN=TOKEN, CELERY_METRICS_BIND=f"127.0.0.1:{port}")
-        worker = subprocess.Popen(
-            [str(Path(os.sys.executable).parent / "celery"), "-A", "tipengine", "worker", *WORKER_OPTIONS],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
+        with running(["celery", "-A", "tipengine", "worker", *WORKER_OPTIONS], env):
             exporter = f"http://127.0.0.1:{port}/"
             wait_until(lambda: status(exporter, {"Authorization": f"Bearer {TOKEN}"}) == 200, seconds=120)
             assert status(exporter) == 401
@@ -184,6 +184,3 @@ def test_a_celery_worker_reports_one_total_across_its_pool_processes(settings):
                 return metric_value("tipengine_celery_tasks_total", text, task="celery.accumulate", outcome="success")
 
             wait_until(lambda: ran() == sent, seconds=60)
-        finally:
-            os.killpg(worker.pid, 15)
-            worker.wait(timeout=60)
