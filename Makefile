@@ -40,9 +40,12 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Regenerate the lock after editing pyproject.toml (needs uv: pip install uv).
+# Regenerate both locks after editing pyproject.toml (needs uv: pip install uv). requirements.lock (runtime and
+# dev tools) builds .venv; requirements-runtime.lock, the same pins less the dev extra, builds the image.
 lock:
 	uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
+	uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -c requirements.lock \
+		-o requirements-runtime.lock
 
 # The real LiteLLM proxy (a test peer: generation/tests/test_proxy.py) in its own virtualenv, outside the
 # work tree so every clone on a machine shares it; rebuilt only when its lock changes. CI requires it.

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from integrations.testing.fake_todoist import FakeTodoist, fake_due  # noqa: E402
-from tipengine.fault_services import PrivatePostgres, WebServer, manage, migrated_with_users  # noqa: E402
+from tipengine.fault_services import PrivatePostgres, PrivateRedis, WebServer, manage, migrated_with_users  # noqa: E402
 
 TODOIST_TOKEN = "tok-alice-fuzz"
 
@@ -44,6 +44,7 @@ for _ in range(3):
 
 def run(args: argparse.Namespace) -> dict:
     postgres = PrivatePostgres().init()
+    redis = PrivateRedis().start()  # production settings refuse to start without REDIS_URL
     server = None
     try:
         with FakeTodoist() as todoist:
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> dict:
                 "SECURE_SSL_REDIRECT": "0",
                 "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
                 "DATABASE_URL": postgres.url("tipengine"),
-                "REDIS_URL": "",
+                "REDIS_URL": redis.url(),
                 "TASKS_MODE": "inline",
                 "LITELLM_URL": "",
                 "OLLAMA_URL": "http://127.0.0.1:9",  # nothing listens: tips come from rules, degraded
@@ -115,6 +116,7 @@ def run(args: argparse.Namespace) -> dict:
         if server is not None:
             server.stop()
         postgres.destroy()
+        redis.stop()
 
 
 def _summary(stdout: str) -> dict:

@@ -67,3 +67,8 @@ class GenerationConfig(AppConfig):
         worker_ready.connect(
             warm_the_gateway_in_a_thread_pool, weak=False, dispatch_uid="generation.warm_the_gateway_threads"
         )
+
+        from generation.breaker import breaker_state_metrics
+        from tipengine.metrics import register_scrape_time
+
+        register_scrape_time(breaker_state_metrics)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from prometheus_client.core import GaugeMetricFamily
 
 from generation.errors import CircuitOpen
 
@@ -29,6 +31,13 @@ class CircuitBreaker:
 
     def _key(self, part: str) -> str:
         return f"generation:breaker:{self.name}:{part}"
+
+    def state(self) -> str:
+        """`open` (calls refused), `half_open` (one probe may go through) or `closed`."""
+        found = cache.get_many([self._key("open_until"), self._key("tripped")])
+        if self._key("open_until") in found:
+            return "open"
+        return "half_open" if self._key("tripped") in found else "closed"
 
     def is_open(self) -> bool:
         """Return True while the cool-down runs (no call may go through)."""
@@ -99,3 +108,15 @@ def gateway_breaker() -> CircuitBreaker:
         cooldown_s=settings.GENERATION_BREAKER_COOLDOWN_S,
         window_s=settings.GENERATION_BREAKER_WINDOW_S,
     )
+
+
+def breaker_state_metrics() -> Iterator[GaugeMetricFamily]:
+    """tipengine_llm_breaker_state: 1 for the state the shared breaker is in now, 0 for the others."""
+    breaker = gateway_breaker()
+    current = breaker.state()
+    family = GaugeMetricFamily(
+        "tipengine_llm_breaker_state", "The LLM gateway breaker's state (1: current).", labels=["breaker", "state"]
+    )
+    for state in ("closed", "open", "half_open"):
+        family.add_metric([breaker.name, state], 1.0 if state == current else 0.0)
+    yield family

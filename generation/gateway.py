@@ -21,6 +21,7 @@ import yaml
 from django.conf import settings
 
 from generation.errors import GatewayUnavailable, GenerationError, RateLimited, RequestRejected
+from tipengine.metrics import llm_call_observed
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +163,13 @@ def chat(
         raise _log_and_map(exc, alias=alias, started=started) from exc
     latency_ms = (time.perf_counter() - started) * 1000
     usage = getattr(response, "usage", None)
+    llm_call_observed(
+        alias=alias,
+        outcome="ok",
+        seconds=latency_ms / 1000,
+        prompt_tokens=getattr(usage, "prompt_tokens", None),
+        completion_tokens=getattr(usage, "completion_tokens", None),
+    )
     result = ChatResult(
         content=response.choices[0].message.content or "",
         model=concrete_model(response),
@@ -192,6 +200,13 @@ def embed(*, texts: list[str], timeout_s: float, alias: str = EMBEDDER) -> Embed
             response = get_router().embedding(model=alias, **kwargs)
     except Exception as exc:
         raise _log_and_map(exc, alias=alias, started=started) from exc
+    usage = getattr(response, "usage", None)
+    llm_call_observed(
+        alias=alias,
+        outcome="ok",
+        seconds=time.perf_counter() - started,
+        prompt_tokens=getattr(usage, "prompt_tokens", None),
+    )
     vectors = [item["embedding"] for item in response.data]
     return EmbedResult(vectors=vectors, model=concrete_model(response))
 
@@ -202,6 +217,7 @@ def _proxy_kwargs() -> dict[str, Any]:
 
 def _log_and_map(exc: Exception, *, alias: str, started: float) -> GenerationError:
     error = map_exception(exc)
+    llm_call_observed(alias=alias, outcome=error.code, seconds=time.perf_counter() - started)
     logger.warning(
         "gateway.call failed alias=%s error=%s status=%s ms=%.0f",
         alias,

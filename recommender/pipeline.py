@@ -9,6 +9,7 @@ user dismissed or snoozed are held back for their cool-down, and duplicates are 
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -147,13 +148,15 @@ def _pool_within_budget(
         )
         _refresh_in_background(user.pk)
         return None
-    future: Future[list[TipCandidate]] = _llm_executor().submit(_generate, user, tasks, deadline)
+    # The call, and the refresh it may queue, run under the request's context: its logs keep the request id.
+    context = contextvars.copy_context()
+    future: Future[list[TipCandidate]] = _llm_executor().submit(context.run, _generate, user, tasks, deadline)
     try:
         return future.result(timeout=max(deadline - time.monotonic(), 0.0))
     except FutureTimeout:
         assembly.degrade(LLM_TIMEOUT, "The tip generator did not answer in time; tips are refreshed in the background.")
         # The call still holds the user's refresh lock: queue the refresh once it lets go, unless it succeeded.
-        future.add_done_callback(lambda done: _refresh_after_miss(done, user.pk))
+        future.add_done_callback(lambda done: context.run(_refresh_after_miss, done, user.pk))
         return None
     except TimeoutError:
         assembly.degrade(LLM_TIMEOUT, "The tip generator was busy; tips are refreshed in the background.")

@@ -9,7 +9,8 @@ class TipengineConfig(AppConfig):
     def ready(self) -> None:
         from django.core.signals import request_started
 
-        from tipengine import auth  # noqa: F401  (connects the token cache's signal receivers)
+        # Connect signal receivers: the token cache's, the tasks' metrics, the request id's.
+        from tipengine import auth, monitoring, request_id  # noqa: F401
         from tipengine.periodic import periodic_start
 
         # The first request a process serves starts its in-process beat (when there is no Celery beat).

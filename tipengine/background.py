@@ -1,5 +1,6 @@
 """Run a Celery task in the background, whatever TASKS_MODE this process runs in; never lose it to the broker."""
 
+import contextvars
 import logging
 import threading
 import time
@@ -70,7 +71,9 @@ def enqueue(task: Task, *args: Any) -> None:
     if mode == "celery":
         _publish_or_keep(task, args)
     elif mode == "thread":
-        threading.Thread(target=_run_in_thread, args=(task, args), daemon=True, name=task.name).start()
+        # The caller's context goes along: the task logs under the request's id.
+        context = contextvars.copy_context()
+        threading.Thread(target=context.run, args=(_run_in_thread, task, args), daemon=True, name=task.name).start()
     else:
         _apply(task, args)
 

@@ -9,10 +9,11 @@ import httpx
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from tipengine.celery import app
 from tipengine.errors import error_body
+from tipengine.monitoring import metrics_view
 
 PROBE_TIMEOUT_S = 1.0
 
@@ -77,6 +78,21 @@ def healthz(request: HttpRequest) -> JsonResponse:
     if request.method not in ("GET", "HEAD"):
         return method_not_allowed(request)
     return JsonResponse({"status": "ok"})
+
+
+class ProbeMiddleware:
+    """Answer /healthz and /metrics first: probes and scrapers call the process by its own address, which
+    ALLOWED_HOSTS need not list, over plain HTTP, which the HTTPS redirect would otherwise turn away."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info == "/healthz":
+            return healthz(request)
+        if request.path_info == "/metrics":
+            return metrics_view(request)
+        return self.get_response(request)
 
 
 def readyz(request: HttpRequest) -> JsonResponse:

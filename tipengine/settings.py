@@ -4,6 +4,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+from corsheaders.defaults import default_headers as default_cors_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from tipengine.env import env_bool, env_choice, env_database, env_float, env_int, env_list, env_str
@@ -13,15 +14,23 @@ VAR_DIR = BASE_DIR / "var"
 
 DEBUG = env_bool("DEBUG", False)
 # The embedded default (make run) sets DEBUG=1; without it every secret must come from the environment.
+# `python -m tipengine.generate_secrets` prints fresh SECRET_KEY and TOKEN_ENCRYPTION_KEYS lines for a .env file.
+_secrets_hint = "`python -m tipengine.generate_secrets` prints fresh values"
 SECRET_KEY = env_str("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("Set the SECRET_KEY environment variable (required when DEBUG is off).")
+        raise ImproperlyConfigured(
+            f"Set the SECRET_KEY environment variable (required when DEBUG is off; {_secrets_hint})."
+        )
     SECRET_KEY = "insecure-dev-only-key-do-not-use-in-production-" + "x" * 16
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 if not ALLOWED_HOSTS and not DEBUG:
     raise ImproperlyConfigured("Set the ALLOWED_HOSTS environment variable (required when DEBUG is off).")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# A browser frontend on another origin may call the API (docs/api.md, "CORS"); none is allowed unless listed.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
+CORS_URLS_REGEX = r"^/api/"
+CORS_ALLOW_HEADERS = (*default_cors_headers, "idempotency-key")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -30,6 +39,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
+    "django_guid",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -42,7 +53,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz and /metrics answer before host validation and the HTTPS redirect: probes and scrapers call the
+    # process by its own address (tipengine/health.py).
+    "tipengine.health.ProbeMiddleware",
+    "django_guid.middleware.guid_middleware",  # the request id: X-Request-ID in and out, on every log line
+    "tipengine.monitoring.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -55,7 +72,10 @@ MIDDLEWARE = [
 
 if not DEBUG:
     # Serves the admin's collected static files under gunicorn; runserver serves them itself in DEBUG.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 
 ROOT_URLCONF = "tipengine.urls"
 WSGI_APPLICATION = "tipengine.wsgi.application"
@@ -119,6 +139,13 @@ CACHE_SOCKET_TIMEOUT_S = env_float("CACHE_SOCKET_TIMEOUT_S", 0.25, low=0.01)
 CACHE_RETRY_S = env_float("CACHE_RETRY_S", 2.0, low=0.0)
 BROKER_SOCKET_TIMEOUT_S = env_float("BROKER_SOCKET_TIMEOUT_S", 1.0, low=0.01)
 REDIS_URL = env_str("REDIS_URL", "")
+if not REDIS_URL and not DEBUG:
+    # Without Redis the cache is per process: under several gunicorn workers the LLM breaker, throttles, the
+    # token cache's invalidation and the OAuth nonce would each be per process, and background work on threads.
+    raise ImproperlyConfigured(
+        "Set REDIS_URL (e.g. redis://127.0.0.1:6379/0) when DEBUG is off: without it the cache and the "
+        "background work would be per process."
+    )
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -243,17 +270,17 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env_str("STATIC_ROOT", str(VAR_DIR / "static"))
+# One storage whatever DEBUG says, so `collectstatic` writes the hashed names and the manifest (staticfiles.json)
+# that DEBUG=0 serves through WhiteNoise; with DEBUG=1 the unhashed names are used and runserver finds the files.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
-if DEBUG:
-    STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 
 # --- security (production values when DEBUG is off; `manage.py check --deploy` is clean) ---
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^readyz$"]
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
@@ -262,14 +289,42 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# --- logs and metrics (docs/operations.md) ---
+# One JSON object per line (LOG_FORMAT=plain for reading by eye), each with the request id: X-Request-ID when
+# the caller sends a UUID, else a fresh one; it is returned in the answer and carried into the Celery tasks the
+# request queues (a message header: tipengine/request_id.py).
+LOG_FORMAT = env_choice("LOG_FORMAT", "plain" if DEBUG else "json", {"json", "plain"})
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    "VALIDATE_GUID": True,  # anything but a UUID is replaced, so a caller cannot write into our logs
+    "RETURN_HEADER": True,
+    "EXPOSE_HEADER": True,
+}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "django_guid.log_filters.CorrelationId", "correlation_id_field": "request_id"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"LiteLLM": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
+    "loggers": {
+        "LiteLLM": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "django_guid": {"level": "WARNING"},  # it logs each id it sets at INFO
+        "django.server": {"level": "WARNING"},  # runserver's own access line; tipengine.access logs each request
+    },
 }
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING too
+# /metrics (web) and a Celery worker's exporter answer only `Authorization: Bearer <METRICS_TOKEN>`; unset: off.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+CELERY_METRICS_BIND = env_str("CELERY_METRICS_BIND", "")  # host:port of a worker's exporter; unset: none
 
 # --- tips ---
 TIPS_EPSILON = env_float("TIPS_EPSILON", 0.1, low=0.0, high=1.0)
@@ -284,7 +339,9 @@ TODOIST_CLIENT_ID = env_str("TODOIST_CLIENT_ID", "")
 TODOIST_CLIENT_SECRET = env_str("TODOIST_CLIENT_SECRET", "")
 TOKEN_ENCRYPTION_KEYS = env_list("TOKEN_ENCRYPTION_KEYS", [])
 if not TOKEN_ENCRYPTION_KEYS and not DEBUG:
-    raise ImproperlyConfigured("Set TOKEN_ENCRYPTION_KEYS (comma-separated Fernet keys) when DEBUG is off.")
+    raise ImproperlyConfigured(
+        f"Set TOKEN_ENCRYPTION_KEYS (comma-separated Fernet keys) when DEBUG is off; {_secrets_hint}."
+    )
 # One Todoist operation (all pages and retries) never runs past TODOIST_BUDGET_S; see docs/integrations.md.
 TODOIST_TIMEOUT_S = env_float("TODOIST_TIMEOUT_S", 5.0, low=0.01)
 TODOIST_BUDGET_S = env_float("TODOIST_BUDGET_S", 10.0, low=0.01)

@@ -19,3 +19,5 @@ PERIODIC_IN_PROCESS = False  # tests run periodic jobs themselves, when they mea
 CELERY_TASK_ALWAYS_EAGER = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed: users are created per test
 SECURE_SSL_REDIRECT = False
+# No collectstatic before tests: the test runner turns DEBUG off, and the manifest storage would then want it.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}

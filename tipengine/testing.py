@@ -1,13 +1,20 @@
 """Test support: a base test case with named actors, and the switch that makes missing services fail."""
 
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.test import TestCase
+from django_guid.log_filters import CorrelationId
+from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+from tipengine.metrics import exposition
 
 
 def require_service(name: str, ok: bool, why: str = "") -> None:
@@ -50,3 +57,28 @@ class ActorsMixin:
 
 class BaseTestCase(ActorsMixin, TestCase):
     """A database test case with the three actors."""
+
+
+def metric_value(name: str, text: str | None = None, **labels: str) -> float:
+    """One sample's value in a Prometheus text answer (this process's metrics by default; 0 when absent)."""
+    text = exposition().decode() if text is None else text
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == name and found.labels == labels:
+                return found.value
+    return 0.0
+
+
+@contextmanager
+def captured_logs(level: int = logging.DEBUG) -> Iterator[list[logging.LogRecord]]:
+    """Records reaching the root logger at `level` and above, with the request id as the project's handler adds it."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(level)
+    handler.addFilter(CorrelationId("request_id"))
+    handler.emit = records.append  # type: ignore[method-assign]
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield records
+    finally:
+        root.removeHandler(handler)

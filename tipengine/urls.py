@@ -1,4 +1,4 @@
-"""Root URL configuration: probes, the admin, the versioned API and its schema."""
+"""Root URL configuration: readiness (/healthz is answered by health.ProbeMiddleware), the admin, the API."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -12,7 +12,6 @@ handler404 = "tipengine.errors.not_found"
 handler500 = "tipengine.errors.server_error"
 
 urlpatterns = [
-    path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -22,6 +22,7 @@ from recommender.reward_rules import (
     reward_window,
 )
 from recommender.services.stats import FinalReward, arm_stats_add
+from tipengine import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,9 @@ def action_result(*, last_action: str | None, reward: float | None, action: str)
 def reward_logged(
     *, tip_id: int, user_id: int, arm: str, action: str, result: ActionResult, due_age_days: int | None
 ) -> None:
-    """Log one reward; due_age_days goes with every reward so the log alone can relate rewards to task urgency."""
+    """Log and count one reward; due_age_days goes with every reward so the log alone can relate rewards to task
+    urgency. Counted once the caller's transaction commits."""
+    transaction.on_commit(lambda: _reward_counted(action=action, final=result.final))
     logger.info(
         "reward tip=%s user=%s arm=%s action=%s reward=%s final=%s due_age_days=%s",
         tip_id,
@@ -72,6 +75,12 @@ def reward_logged(
         result.final,
         due_age_days,
     )
+
+
+def _reward_counted(*, action: str, final: bool) -> None:
+    metrics.FEEDBACK.labels(action).inc()
+    if final:
+        metrics.REWARDS_FINALIZED.inc()
 
 
 def tip_apply_action(*, tip: TipScore, action: str, at: datetime) -> float:
@@ -129,6 +138,7 @@ def rewards_finalize_expired(*, now: datetime | None = None, batch_size: int | N
                 ]
             )
         total += len(rows)
+        metrics.REWARDS_FINALIZED.inc(len(rows))  # committed
         if len(rows) < batch_size:
             break
     if total:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,7 +23,10 @@ from recommender.pipeline import CACHE_UNAVAILABLE, assemble
 from recommender.policies import ArmEstimate, Policy, get_policy, policy_settings
 from recommender.selectors.serving import arm_estimates
 from recommender.services.slate_log import slate_log
+from tipengine import metrics
 from tipengine.caching import cache_prefetch, cache_unavailable_reason
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,14 +76,17 @@ def tips_serve(
     source; the slate is written in one statement on PostgreSQL (recommender/services/slate_log.py).
     """
     rng = rng if rng is not None else np.random.default_rng()
+    started = time.perf_counter()
     with cache_prefetch(_serving_cache_keys(user.pk)):
         assembly = assemble(user=user, budget_s=budget_s)
+        assembled = time.perf_counter()
         estimates = arm_estimates(user=user) if assembly.candidates else {}
     if cache_unavailable_reason():  # the reason names hosts and ports: logged, never shown to clients
         # Everything above was read from PostgreSQL (and Todoist) instead: correct, only slower.
         assembly.degrade(CACHE_UNAVAILABLE, "Served without the cache, from the database.")
     policy = serving_policy()
     choices = policy.choose(assembly.candidates, estimates, rng, limit) if assembly.candidates else []
+    scored = time.perf_counter()
     now = timezone.now()
     request = TipRequest(
         user=user,
@@ -111,4 +119,32 @@ def tips_serve(
         for position, choice in enumerate(choices)
     ]
     slate_log(request=request, tips=scores)
+    logged = time.perf_counter()
+    seconds = {"assemble": assembled - started, "score": scored - assembled, "log": logged - scored}
+    _served(request, scores, seconds={**seconds, "total": logged - started})
     return ServedTips(request=request, tips=scores, tasks=assembly.tasks)
+
+
+def _served(request: TipRequest, scores: list[TipScore], *, seconds: dict[str, float]) -> None:
+    """Count the serve and log its one line: ids, policy, degraded codes and timings, never tip or task text."""
+    codes = [item["code"] for item in request.degraded]
+    for score in scores:
+        metrics.TIPS_SERVED.labels(score.source, score.tip_kind).inc()
+    for code in codes:
+        metrics.DEGRADED.labels(code).inc()
+    logger.info(
+        "tips served request=%s policy=%s tips=%d degraded=%s",
+        request.pk,
+        request.policy,
+        len(scores),
+        ",".join(codes) or "-",
+        extra={
+            "tip_request_id": request.pk,
+            "user_id": request.user_id,
+            "policy": request.policy,
+            "tips": len(scores),
+            "candidates": len(request.candidates),
+            "degraded": codes,
+            "ms": {phase: round(value * 1000, 1) for phase, value in seconds.items()},
+        },
+    )

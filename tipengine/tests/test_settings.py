@@ -15,12 +15,13 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "tips.example.org",
     "DATABASE_URL": "postgres://tipengine@db.example.org:5432/tipengine",
     "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    "REDIS_URL": "redis://redis.example.org:6379/0",
     "TASKS_MODE": "inline",
 }
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION and k != "REDIS_URL"}
+    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION}
     full_env = {**clean, "DJANGO_SETTINGS_MODULE": "tipengine.settings", **env}
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=120
@@ -47,7 +48,7 @@ def test_it_refuses_to_start_on_a_malformed_setting(name, value):
     assert name in result.stderr.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS", "TOKEN_ENCRYPTION_KEYS"])
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS", "TOKEN_ENCRYPTION_KEYS", "REDIS_URL"])
 def test_it_refuses_to_start_in_production_without_a_required_setting(missing):
     env = {k: v for k, v in PRODUCTION.items() if k != missing}
     result = run_python(SETUP, **env)
