@@ -6,13 +6,17 @@ from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
+from django.test import override_settings
 from django.utils import timezone
 
 from generation.candidates import TipCandidate
 from generation.models import CandidatePool, candidate_to_dict
-from integrations.services import integration_connect_sample
+from integrations.services import integration_connect_sample, integration_connect_token
+from integrations.testing.fake_todoist import FakeTodoist
+from integrations.tests.support import fast_todoist_settings
 from recommender.cache_keys import GLOBAL_ARMS_KEY, serving_state_forget
 from recommender.models import ArmStat
+from recommender.pipeline import shutdown_llm_executor
 from recommender.tests.factories import llm_tip
 
 MODEL = "ollama_chat/qwen2.5:7b"
@@ -55,3 +59,30 @@ def set_arm(arm: str, count: int, reward_sum: float, user: AbstractBaseUser | No
         cache.delete(GLOBAL_ARMS_KEY)
     else:
         serving_state_forget(user_id=user.pk)
+
+
+class ConnectedWithoutPoolMixin:
+    """Alice reads her tasks from the fake Todoist (`self.todoist`, account `todoist_token`) and has no LLM pool,
+    so each serve takes the request-time LLM path. For TransactionTestCase: that call runs on a worker thread.
+    """
+
+    todoist_token = "tok-no-pool"
+    todoist: FakeTodoist
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.todoist = FakeTodoist().start()
+        cls.addClassCleanup(cls.todoist.stop)
+        cls.enterClassContext(override_settings(**fast_todoist_settings(cls.todoist)))
+        cls.todoist.add_account(cls.todoist_token)
+
+    def setUp(self) -> None:
+        super().setUp()
+        integration_connect_token(user=self.alice, token=self.todoist_token)
+        # Connecting generated a pool at once (pools follow the task source): these tests start without one.
+        CandidatePool.objects.filter(user=self.alice).delete()
+
+    def tearDown(self) -> None:
+        shutdown_llm_executor(wait=True)  # late LLM calls and the refreshes they queue finish here
+        super().tearDown()

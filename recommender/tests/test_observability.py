@@ -9,13 +9,10 @@ import json
 from django.test import TransactionTestCase, override_settings
 
 from generation.breaker import gateway_breaker
-from generation.services import pool_forget
 from generation.testing.fake_ollama import Reply, tip, tips_json
 from generation.testing.gateway import FakeGatewayMixin
-from integrations.testing.fake_todoist import FakeTodoist
-from integrations.tests.support import fast_todoist_settings
-from recommender.pipeline import shutdown_llm_executor
 from recommender.services.rewards import rewards_finalize_expired
+from recommender.tests.serving_utils import ConnectedWithoutPoolMixin
 from tipengine.testing import ActorsMixin, captured_logs, metric_value
 
 TODOIST_TOKEN = "todoist-secret-token-0123456789"
@@ -23,29 +20,13 @@ TASK_TEXT = "Call the notary about the inheritance"
 REQUEST_ID = "0123456789abcdef0123456789abcdef"
 
 
-class ObservabilityTests(FakeGatewayMixin, ActorsMixin, TransactionTestCase):
-    todoist: FakeTodoist
+class ObservabilityTests(ConnectedWithoutPoolMixin, FakeGatewayMixin, ActorsMixin, TransactionTestCase):
+    todoist_token = TODOIST_TOKEN
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.todoist = FakeTodoist().start()
-        cls.addClassCleanup(cls.todoist.stop)
-        cls.enterClassContext(override_settings(**fast_todoist_settings(cls.todoist)))
-        cls.todoist.add_account(TODOIST_TOKEN)
         cls.task = cls.todoist.add_task(TODOIST_TOKEN, content=TASK_TEXT, priority=4)
-
-    def setUp(self):
-        super().setUp()
-        from integrations.services import integration_connect_token
-
-        integration_connect_token(user=self.alice, token=TODOIST_TOKEN)
-        # Connecting generated a pool at once (ADR 0072); these tests watch the serve's own LLM call.
-        pool_forget(user_id=self.alice.pk)
-
-    def tearDown(self):
-        shutdown_llm_executor(wait=True)
-        super().tearDown()
 
     def serve(self) -> dict:
         response = self.api(self.alice).get("/api/v1/tips/", {"limit": 10}, HTTP_X_REQUEST_ID=REQUEST_ID)

@@ -10,43 +10,30 @@ from django.test import TransactionTestCase, override_settings
 from generation.models import CandidatePool
 from generation.testing.fake_ollama import Reply, tip, tips_json, unused_port_url
 from generation.testing.gateway import FakeGatewayMixin
-from integrations.testing.fake_todoist import FakeTodoist, fake_due
-from integrations.tests.support import fast_todoist_settings
+from integrations.testing.fake_todoist import fake_due
 from recommender.models import TipRequest
 from recommender.pipeline import shutdown_llm_executor
+from recommender.tests.serving_utils import ConnectedWithoutPoolMixin
 from tipengine.testing import ActorsMixin
 
 URL = "/api/v1/tips/"
 TOKEN = "tok-degraded"
 
 
-class NoPoolTests(FakeGatewayMixin, ActorsMixin, TransactionTestCase):
-    todoist: FakeTodoist
+class NoPoolTests(ConnectedWithoutPoolMixin, FakeGatewayMixin, ActorsMixin, TransactionTestCase):
+    todoist_token = TOKEN
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.todoist = FakeTodoist().start()
-        cls.addClassCleanup(cls.todoist.stop)
-        cls.enterClassContext(override_settings(**fast_todoist_settings(cls.todoist)))
-        cls.todoist.add_account(TOKEN)
         cls.urgent = cls.todoist.add_task(TOKEN, content="File taxes", priority=4, due=fake_due("2026-01-05"))
         cls.todoist.add_task(TOKEN, content="Water plants")
         import litellm  # noqa: F401  the first import costs seconds: not inside a test's request budget
 
     def setUp(self):
         super().setUp()
-        from integrations.services import integration_connect_token
-
-        integration_connect_token(user=self.alice, token=TOKEN)
-        # Connecting generated a pool at once (pools follow the task source): these tests start without one.
-        CandidatePool.objects.filter(user=self.alice).delete()
         self.fake.reset()
         self.llm_answer = tips_json([tip("do_now", [self.urgent["id"]], title="Taxes first, says the model")])
-
-    def tearDown(self):
-        shutdown_llm_executor(wait=True)  # late LLM calls and the refreshes they queue finish here
-        super().tearDown()
 
     def serve(self, limit=10):
         response = self.api(self.alice).get(URL, {"limit": limit})
