@@ -1,8 +1,21 @@
-"""Project-wide pytest fixtures: the named actors for function-style tests."""
+"""Project-wide pytest fixtures: a frozen clock, and the named actors for function-style tests."""
+
+import os
 
 import pytest
+import time_machine
 
 from tipengine.testing import api_client, make_user
+
+# The sample tasks' due times make the candidate pool depend on the hour, so the whole run starts at one instant
+# (TIPENGINE_TEST_NOW overrides it; CI also runs at midnight and just after a due time) and the clock ticks on.
+TEST_NOW = os.environ.get("TIPENGINE_TEST_NOW", "2026-06-15T09:00:00+00:00")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _frozen_clock():
+    with time_machine.travel(TEST_NOW, tick=True):
+        yield
 
 
 @pytest.fixture
