@@ -59,7 +59,15 @@ class IntegrationAdmin(ReadOnlyAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyAdmin):
-    list_display = ("delivery_id", "event_name", "external_user_id", "received_at", "processed_at", "outcome")
+    list_display = (
+        "delivery_id",
+        "event_name",
+        "external_user_id",
+        "received_at",
+        "processed_at",
+        "outcome",
+        "attempts",
+    )
     list_filter = ("event_name", "outcome")
     search_fields = ("delivery_id", "external_user_id")
     date_hierarchy = "received_at"

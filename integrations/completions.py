@@ -5,17 +5,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from integrations.client_factory import todoist_client
 from integrations.crypto import TokenDecryptError
@@ -32,6 +30,7 @@ from integrations.services import integration_record_check, tasks_cache_invalida
 from integrations.signals import task_completed
 from integrations.tasks import process_webhook_delivery
 from integrations.todoist.errors import TodoistError
+from integrations.webhook_events import Completion, Refused, completion_of, event_parse
 from tipengine import domain_errors
 from tipengine.background import enqueue
 from tipengine.jsonsafe import json_storable
@@ -41,12 +40,8 @@ logger = logging.getLogger(__name__)
 MAX_WEBHOOK_BYTES = 1024 * 1024  # Todoist's own request-body limit
 PULL_OVERLAP = timedelta(minutes=5)  # re-read a little: late-indexed completions are not missed (dedup is exact)
 STALE_DELIVERY = timedelta(minutes=10)
-
-
-@dataclass(frozen=True, slots=True)
-class Completion:
-    task_id: str
-    completed_at: datetime
+# The task's own retries, then the daily sweep's: a delivery that still fails after these is closed `gave_up`.
+WEBHOOK_MAX_ATTEMPTS = 6
 
 
 def completions_record(*, user_id: int, completions: Iterable[Completion], source: str) -> int:
@@ -89,6 +84,8 @@ def webhook_delivery_receive(*, body: bytes, signature: str | None, delivery_id:
     """Accept one webhook delivery: verify, store once, queue its processing. Returns (status, delivery pk).
 
     A bad signature: NotAllowed and nothing stored. A delivery id seen before: ("duplicate", pk), no work.
+    Any signed body is stored with its exact bytes and answered "accepted" (Todoist retries anything else
+    forever); one we cannot act on is closed at once with the outcome that says why (webhook_events.Refused).
     """
     if len(body) > MAX_WEBHOOK_BYTES:
         raise domain_errors.TooLarge(code="webhook_too_large", message="The webhook body is larger than 1 MiB.")
@@ -103,28 +100,32 @@ def webhook_delivery_receive(*, body: bytes, signature: str | None, delivery_id:
         raise domain_errors.InvalidInput(
             code="webhook_delivery_id_missing", message="X-Todoist-Delivery-ID is required."
         )
+    payload: dict[str, Any] = {}
+    refusal = ""
     try:
-        payload = json.loads(body)
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict) or not isinstance(payload.get("event_name"), str):
-        raise domain_errors.InvalidInput(
-            code="webhook_body_invalid", message="The body is not a Todoist webhook event."
-        )
+        payload = event_parse(body)
+        completion_of(payload)
+    except Refused as exc:
+        refusal = exc.outcome
     try:
         with transaction.atomic():
-            # PostgreSQL takes no NUL in text and no lone surrogate anywhere, and Todoist retries a delivery we
-            # fail to store forever: the columns get a storable copy, raw_body the exact signed bytes.
+            # PostgreSQL takes no NUL in text and no lone surrogate anywhere: the columns get a storable copy
+            # (event_parse), raw_body the exact signed bytes.
             delivery = WebhookDelivery.objects.create(
                 delivery_id=json_storable(delivery_id),
-                event_name=json_storable(payload["event_name"][:64]),
-                external_user_id=json_storable(str(payload.get("user_id", ""))[:64]),
-                payload=json_storable(payload),
+                event_name=str(payload.get("event_name", ""))[:64],
+                external_user_id=str(payload.get("user_id", ""))[:64],
+                payload=payload,
                 raw_body=body,
+                processed_at=timezone.now() if refusal else None,
+                outcome=refusal,
             )
     except IntegrityError:
         existing = WebhookDelivery.objects.only("pk").get(delivery_id=delivery_id)
         return "duplicate", existing.pk
+    if refusal:
+        logger.warning("Stored webhook delivery %s without acting on it: %s", delivery.pk, refusal)
+        return "accepted", delivery.pk
     try:
         enqueue(process_webhook_delivery, delivery.pk)
     except Exception:
@@ -133,44 +134,33 @@ def webhook_delivery_receive(*, body: bytes, signature: str | None, delivery_id:
     return "accepted", delivery.pk
 
 
-def _stamp(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = parse_datetime(value)
-    except ValueError:
-        return None
-    if parsed is not None and timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, timezone.UTC)
-    return parsed
-
-
-def _completion_in(payload: dict[str, Any]) -> Completion | None:
-    """The completion a payload reports: item:completed, or a recurring task's item:updated completing it."""
-    event = payload.get("event_name")
-    data = payload.get("event_data") if isinstance(payload.get("event_data"), dict) else {}
-    extra = payload.get("event_data_extra") if isinstance(payload.get("event_data_extra"), dict) else {}
-    completing = event == "item:completed" or (
-        event == "item:updated" and extra.get("update_intent") == "item_completed"
-    )
-    task_id = data.get("id")
-    if not completing or not isinstance(task_id, str | int) or isinstance(task_id, bool):
-        return None
-    # A recurring task stays open (moved to its next date): the event time is the completion time.
-    when = _stamp(data.get("completed_at")) or _stamp(payload.get("triggered_at")) or timezone.now()
-    return Completion(task_id=str(task_id), completed_at=when)
-
-
-@transaction.atomic
 def webhook_delivery_process(*, delivery_id: int) -> str:
     """Apply a stored delivery once: credit a completion, or note that the user's tasks changed.
 
-    One transaction, the delivery row locked: it is marked processed only if its credit commits with it, and
-    a credit that fails raises and leaves it unprocessed, for the task's retry or the maintenance sweep.
+    Each call counts an attempt; past WEBHOOK_MAX_ATTEMPTS the delivery is closed as `gave_up`, so none fails
+    forever. Otherwise one transaction, the delivery row locked: it is marked processed only if its credit
+    commits with it, and a credit that fails raises and leaves it unprocessed, for a retry.
     """
-    delivery = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id, processed_at__isnull=True).first()
-    if delivery is None:
+    updated = WebhookDelivery.objects.filter(pk=delivery_id, processed_at__isnull=True).update(
+        attempts=F("attempts") + 1
+    )
+    if not updated:
         return "already_processed"
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id, processed_at__isnull=True).first()
+        if delivery is None:
+            return "already_processed"
+        try:
+            outcome = _apply(delivery) if delivery.attempts <= WEBHOOK_MAX_ATTEMPTS else "gave_up"
+        except Refused as exc:  # stored before parse-time refusals existed
+            outcome = exc.outcome
+        if outcome == "gave_up":
+            logger.error("Gave up on webhook delivery %s after %d attempts", delivery.pk, WEBHOOK_MAX_ATTEMPTS)
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(processed_at=timezone.now(), outcome=outcome)
+    return outcome
+
+
+def _apply(delivery: WebhookDelivery) -> str:
     payload = delivery.payload if isinstance(delivery.payload, dict) else {}
     user_ids = list(
         Integration.objects.filter(provider=Provider.TODOIST, external_user_id=delivery.external_user_id)
@@ -178,7 +168,7 @@ def webhook_delivery_process(*, delivery_id: int) -> str:
         .exclude(token_status=TokenStatus.REVOKED)
         .values_list("user_id", flat=True)
     )
-    completion = _completion_in(payload)
+    completion = completion_of(payload)
     about_tasks = delivery.event_name.startswith("item:")
     if not user_ids:
         outcome = "unknown_user"
@@ -192,9 +182,6 @@ def webhook_delivery_process(*, delivery_id: int) -> str:
         outcome = "tasks_changed" if about_tasks else "ignored"
     for uid in user_ids if about_tasks else ():
         tasks_cache_invalidate(user_id=uid)
-    WebhookDelivery.objects.filter(pk=delivery.pk, processed_at__isnull=True).update(
-        processed_at=timezone.now(), outcome=outcome
-    )
     return outcome
 
 

@@ -109,6 +109,7 @@ class WebhookDelivery(models.Model):
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=32, blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)  # processing attempts, for the retry budget
 
     class Meta:
         verbose_name_plural = "webhook deliveries"

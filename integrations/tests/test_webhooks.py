@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.urls import reverse
 
-from integrations.completions import webhook_deliveries_maintain
+from integrations.completions import WEBHOOK_MAX_ATTEMPTS, webhook_deliveries_maintain, webhook_delivery_process
 from integrations.models import AuthKind, Integration, TaskCompletion, TokenStatus, WebhookDelivery
 from integrations.signals import task_completed
 from integrations.tasks import process_webhook_delivery
@@ -118,19 +118,23 @@ class WebhookTests(TodoistTestCase):
         self.assertEqual(self.credits, [])
         self.assertEqual(set(WebhookDelivery.objects.values_list("outcome", flat=True)), {"unknown_user"})
 
-    def test_it_refuses_a_signed_body_that_is_not_an_event_or_has_no_delivery_id(self):
+    def test_it_refuses_a_signed_body_without_a_delivery_id(self):
         body, headers = self.completed()
         without_id = {k: v for k, v in headers.items() if k != "X-Todoist-Delivery-ID"}
         response = self.post(body, without_id)
         self.assertEqual((response.status_code, response.json()["error"]["code"]), (400, "webhook_delivery_id_missing"))
-        for garbage in (b"not json", b"[1]", b'{"no_event": 1}'):
-            with self.subTest(garbage=garbage):
-                headers = {**headers, "X-Todoist-Hmac-SHA256": self.sign(garbage)}
-                response = self.post(garbage, headers)
-                self.assertEqual(
-                    (response.status_code, response.json()["error"]["code"]), (400, "webhook_body_invalid")
-                )
         self.assertFalse(WebhookDelivery.objects.exists())
+
+    def test_it_stores_a_signed_body_that_is_not_an_event_closed_as_unreadable(self):
+        # Todoist retries anything but a 2xx forever: a signed body we cannot read is kept and closed, not refused.
+        for n, garbage in enumerate((b"not json", b"[1]", b'{"no_event": 1}')):
+            with self.subTest(garbage=garbage):
+                headers = {"X-Todoist-Hmac-SHA256": self.sign(garbage), "X-Todoist-Delivery-ID": f"garbage-{n}"}
+                response = self.post(garbage, headers)
+                self.assertEqual((response.status_code, response.json()), (200, {"status": "accepted"}))
+                delivery = WebhookDelivery.objects.get(delivery_id=f"garbage-{n}")
+                self.assertEqual((delivery.outcome, bytes(delivery.raw_body)), ("unreadable", garbage))
+                self.assertIsNotNone(delivery.processed_at)
 
     def test_it_refuses_a_body_over_one_mebibyte(self):
         body = b"x" * (1024 * 1024 + 1)
@@ -186,3 +190,82 @@ class HostileWebhookTests(WebhookTests):
         for status in ("accepted", "duplicate"):
             response = self.post(body, self.signed(body, "again"))
             self.assertEqual((response.status_code, response.json()), (200, {"status": status}))
+
+    def completion_body(self, task_id: str, completed_at: str) -> bytes:
+        return (
+            b'{"event_name": "item:completed", "user_id": "' + ALICE_TODOIST_ID.encode() + b'", "event_data": '
+            b'{"id": "' + task_id.encode() + b'", "completed_at": "' + completed_at.encode() + b'"}}'
+        )
+
+    def test_it_reads_nan_and_infinity_as_null_and_answers_200(self):
+        body = (
+            b'{"event_name": "item:added", "user_id": "' + ALICE_TODOIST_ID.encode() + b'",'
+            b' "event_data": {"id": "t1", "a": NaN, "b": Infinity, "c": -Infinity, "d": 1e400}}'
+        )
+        response = self.post(body, self.signed(body, "nan"))
+        self.assertEqual((response.status_code, response.json()), (200, {"status": "accepted"}))
+        delivery = WebhookDelivery.objects.get(delivery_id="nan")
+        self.assertEqual(
+            (delivery.payload["event_data"], delivery.outcome),
+            ({"id": "t1", "a": None, "b": None, "c": None, "d": None}, "tasks_changed"),
+        )
+
+    def test_it_keeps_a_body_nested_3000_deep_as_unreadable(self):
+        body = b'{"event_name": "item:added", "event_data": ' + b"[" * 3000 + b"]" * 3000 + b"}"
+        response = self.post(body, self.signed(body, "deep"))
+        self.assertEqual((response.status_code, response.json()), (200, {"status": "accepted"}))
+        delivery = WebhookDelivery.objects.get(delivery_id="deep")
+        self.assertEqual((delivery.outcome, delivery.payload, bytes(delivery.raw_body)), ("unreadable", {}, body))
+
+    def test_it_closes_a_completion_it_cannot_record_at_once_and_credits_nothing(self):
+        cases = {
+            "year 10000 once in UTC": ("t1", "9999-12-31T23:59:59-23:59", "refused_time"),
+            "year 1": ("t2", "0001-01-01T00:00:00Z", "refused_time"),
+            "not a time": ("t3", "yesterday", "refused_time"),
+            "a 10 KB task id": ("x" * 10_000, "2026-02-10T10:39:38Z", "refused_task_id"),
+        }
+        for name, (task_id, completed_at, outcome) in cases.items():
+            with self.subTest(name):
+                body = self.completion_body(task_id, completed_at)
+                response = self.post(body, self.signed(body, name))
+                self.assertEqual((response.status_code, response.json()), (200, {"status": "accepted"}))
+                self.assertEqual(WebhookDelivery.objects.get(delivery_id=name).outcome, outcome)
+        self.assertFalse(TaskCompletion.objects.exists())
+        self.assertEqual(self.credits, [])
+        self.client.force_login(self.superuser())
+        for path in ("/admin/integrations/taskcompletion/", "/admin/integrations/webhookdelivery/"):
+            with self.subTest(path):
+                self.assertEqual(self.client.get(path).status_code, 200)
+
+    def superuser(self):
+        from django.contrib.auth import get_user_model
+
+        return get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+
+    def test_it_reads_a_naive_completion_time_as_utc(self):
+        body = self.completion_body("t-naive", "2026-02-10T10:39:38")
+        self.assertEqual(self.post(body, self.signed(body, "naive")).status_code, 200)
+        self.assertEqual(
+            [(c["task_id"], c["completed_at"]) for c in self.credits],
+            [("t-naive", datetime(2026, 2, 10, 10, 39, 38, tzinfo=UTC))],
+        )
+
+    def test_it_gives_up_on_a_delivery_that_fails_on_every_attempt(self):
+        def failing(sender, **kwargs):
+            raise RuntimeError("recommender down")
+
+        task_completed.connect(failing)
+        self.addCleanup(task_completed.disconnect, failing)
+        with self.assertLogs("integrations.completions", "ERROR"):
+            self.post(*self.completed(delivery_id="doomed"))
+        delivery = WebhookDelivery.objects.get()
+        for _ in range(WEBHOOK_MAX_ATTEMPTS - 1):
+            with self.assertRaises(RuntimeError):
+                webhook_delivery_process(delivery_id=delivery.pk)
+        with self.assertLogs("integrations.completions", "ERROR") as logs:
+            self.assertEqual(webhook_delivery_process(delivery_id=delivery.pk), "gave_up")
+        self.assertIn("Gave up on webhook delivery", logs.output[0])
+        delivery.refresh_from_db()
+        self.assertEqual((delivery.outcome, delivery.attempts), ("gave_up", WEBHOOK_MAX_ATTEMPTS + 1))
+        self.assertEqual(webhook_deliveries_maintain(now=delivery.received_at + timedelta(hours=1)), (0, []))
+        self.assertFalse(TaskCompletion.objects.exists())
