@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db.models import Exists
 from django.utils import timezone
@@ -19,7 +19,7 @@ def pool_cache_key(user_id: int) -> str:
     return f"tips:pool:{user_id}"
 
 
-def fresh_pool(*, user: AbstractBaseUser) -> list[TipCandidate] | None:
+def fresh_pool(*, user: User) -> list[TipCandidate] | None:
     """Return the user's unexpired LLM candidates (possibly empty), or None when there is no fresh pool.
 
     A fresh pool is cached until it expires: serving reads it on every call, and it changes only when a

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -36,7 +36,7 @@ LOCK_MARGIN_S = 30
 
 def pool_refresh(
     *,
-    user: AbstractBaseUser,
+    user: User,
     feedback: Mapping[str, Mapping[str, int]] | None = None,
     tasks: list[TodoistTask] | None = None,
     timeout_s: float | None = None,
@@ -118,9 +118,7 @@ def pool_expiry(*, generated_at: datetime, tz: str | None = None) -> datetime:
     return min(generated_at + timedelta(seconds=settings.GENERATION_POOL_TTL_S), midnight)
 
 
-def _reusable_pool(
-    user: AbstractBaseUser, fingerprint: str, prompt_version: str, fresh_until: datetime
-) -> CandidatePool | None:
+def _reusable_pool(user: User, fingerprint: str, prompt_version: str, fresh_until: datetime) -> CandidatePool | None:
     pool = CandidatePool.objects.filter(user=user).first()
     if (
         pool
@@ -134,7 +132,7 @@ def _reusable_pool(
 
 def _store_pool(
     *,
-    user: AbstractBaseUser,
+    user: User,
     result: GenerationResult,
     context: PromptContext,
     fingerprint: str,
@@ -163,7 +161,7 @@ def _store_pool(
     return pool
 
 
-def _open_tasks(user: AbstractBaseUser, *, budget_s: float) -> list[TodoistTask]:
+def _open_tasks(user: User, *, budget_s: float) -> list[TodoistTask]:
     try:
         return integration_services.open_tasks_fetch(user=user, budget_s=budget_s)
     except integration_errors.TasksUnavailable as exc:

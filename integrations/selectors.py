@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 
 from integrations.models import Integration, Provider, TokenStatus
@@ -49,18 +49,18 @@ class IntegrationStatus:
         return cls(provider=provider, token_status=TokenStatus.MISSING, connected=False)
 
 
-def integration_get(*, user: AbstractBaseUser, provider: str = Provider.TODOIST) -> Integration | None:
+def integration_get(*, user: User, provider: str = Provider.TODOIST) -> Integration | None:
     """Return `user`'s integration with `provider`, or None."""
     return Integration.objects.filter(user=user, provider=provider).first()
 
 
-def integration_statuses(*, user: AbstractBaseUser) -> list[IntegrationStatus]:
+def integration_statuses(*, user: User) -> list[IntegrationStatus]:
     """Return one status per known provider for `user` (one query)."""
     rows = {i.provider: i for i in Integration.objects.filter(user=user)}
     return [IntegrationStatus.of(rows[p]) if p in rows else IntegrationStatus.missing(p) for p in Provider.values]
 
 
-def integration_status(*, user: AbstractBaseUser, provider: str = Provider.TODOIST) -> IntegrationStatus:
+def integration_status(*, user: User, provider: str = Provider.TODOIST) -> IntegrationStatus:
     """Return `user`'s status with one provider."""
     integration = integration_get(user=user, provider=provider)
     return IntegrationStatus.of(integration) if integration is not None else IntegrationStatus.missing(provider)

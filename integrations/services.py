@@ -6,7 +6,7 @@ import logging
 import secrets
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core import signing
 from django.core.cache import cache
 from django.db import transaction
@@ -114,7 +114,7 @@ def _check_token(token: str) -> tuple[TodoistUser | None, TodoistError | None]:
 
 @sensitive_variables("token")
 def _store_token(
-    *, user: AbstractBaseUser, token: str, auth_kind: str, account: TodoistUser | None, error: TodoistError | None
+    *, user: User, token: str, auth_kind: str, account: TodoistUser | None, error: TodoistError | None
 ) -> Integration:
     now = timezone.now()
     with transaction.atomic():
@@ -149,7 +149,7 @@ def _rejected() -> domain_errors.DomainError:
 
 
 @sensitive_variables("token")
-def integration_connect_token(*, user: AbstractBaseUser, token: str) -> Integration:
+def integration_connect_token(*, user: User, token: str) -> Integration:
     """Connect Todoist with a personal API token, checked live.
 
     Todoist refuses it: InvalidInput `token_rejected`, nothing stored. Todoist unreachable: stored as
@@ -162,7 +162,7 @@ def integration_connect_token(*, user: AbstractBaseUser, token: str) -> Integrat
     return _store_token(user=user, token=token, auth_kind=AuthKind.PERSONAL, account=account, error=error)
 
 
-def integration_connect_sample(*, user: AbstractBaseUser) -> Integration:
+def integration_connect_sample(*, user: User) -> Integration:
     """Make `user` read the bundled SAMPLE task set (the embedded demo user): no token, status active."""
     now = timezone.now()
     with transaction.atomic():
@@ -185,14 +185,14 @@ def integration_connect_sample(*, user: AbstractBaseUser) -> Integration:
     return integration
 
 
-def oauth_state_create(*, user: AbstractBaseUser) -> str:
+def oauth_state_create(*, user: User) -> str:
     """Return a signed, single-use `state` bound to `user`, valid TODOIST_OAUTH_STATE_MAX_AGE_S seconds."""
     nonce = secrets.token_urlsafe(16)
     cache.set(OAUTH_NONCE_PREFIX + nonce, user.pk, timeout=settings.TODOIST_OAUTH_STATE_MAX_AGE_S)
     return signing.dumps({"u": user.pk, "n": nonce}, salt=OAUTH_STATE_SALT)
 
 
-def oauth_state_consume(*, user: AbstractBaseUser, state: str) -> None:
+def oauth_state_consume(*, user: User, state: str) -> None:
     """Accept `state` once, for the user it was made for, before it expires; else InvalidInput."""
     restart = " Start connecting Todoist again."
     try:
@@ -220,14 +220,14 @@ def _require_oauth() -> None:
         )
 
 
-def integration_oauth_authorize_url(*, user: AbstractBaseUser) -> str:
+def integration_oauth_authorize_url(*, user: User) -> str:
     """Return the Todoist page where `user` grants us access (with a fresh state)."""
     _require_oauth()
     state = oauth_state_create(user=user)
     return todoist_oauth().authorize_url(state=state, scopes=tuple(settings.TODOIST_OAUTH_SCOPES))
 
 
-def integration_connect_oauth(*, user: AbstractBaseUser, code: str, state: str) -> Integration:
+def integration_connect_oauth(*, user: User, code: str, state: str) -> Integration:
     """Finish OAuth: check `state`, exchange `code` for a token, check it live and store it."""
     _require_oauth()
     oauth_state_consume(user=user, state=state)
@@ -251,7 +251,7 @@ def integration_connect_oauth(*, user: AbstractBaseUser, code: str, state: str) 
     return _store_token(user=user, token=token, auth_kind=AuthKind.OAUTH, account=account, error=error)
 
 
-def integration_disconnect(*, user: AbstractBaseUser) -> Integration:
+def integration_disconnect(*, user: User) -> Integration:
     """Disconnect: erase the token, keep the row as `revoked`, and revoke an OAuth token at Todoist.
 
     Revocation at Todoist is best effort within REVOKE_BUDGET_S: its failure is logged, never blocking.
@@ -339,7 +339,7 @@ def integration_fetch_open_tasks(*, integration: Integration, budget_s: float | 
 _TRANSIENT = {"unavailable", "rate_limited", "bad_response"}
 
 
-def open_tasks_fetch(*, user: AbstractBaseUser, budget_s: float | None = None) -> list[TodoistTask]:
+def open_tasks_fetch(*, user: User, budget_s: float | None = None) -> list[TodoistTask]:
     """Return `user`'s open Todoist tasks, from a short per-user cache when fresh (a write: it fills the cache).
 
     The demo user (sample connection) gets the bundled sample set. Raises TasksUnavailable(reason) when the

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connections
 from django.utils import timezone
 
@@ -87,12 +87,12 @@ class Assembly:
         self.degraded.append({"code": code, "message": message, "details": details})
 
 
-def user_now(user: AbstractBaseUser, now: datetime | None = None) -> datetime:
+def user_now(user: User, now: datetime | None = None) -> datetime:
     """Return `now` in the user's time zone (their Todoist account's; settings.TIME_ZONE when unknown)."""
     return (now or timezone.now()).astimezone(resolve_timezone(user_time_zone(user_id=user.pk)))
 
 
-def assemble(*, user: AbstractBaseUser, now: datetime | None = None, budget_s: float | None = None) -> Assembly:
+def assemble(*, user: User, now: datetime | None = None, budget_s: float | None = None) -> Assembly:
     """Return the user's deduplicated, filtered candidates; never waits longer than `budget_s` on the LLM."""
     budget_s = settings.TIPS_REQUEST_BUDGET_S if budget_s is None else budget_s
     deadline = time.monotonic() + budget_s
@@ -113,7 +113,7 @@ def assemble(*, user: AbstractBaseUser, now: datetime | None = None, budget_s: f
     return assembly
 
 
-def _read_tasks(*, user: AbstractBaseUser, budget_s: float, assembly: Assembly) -> list[TodoistTask] | None:
+def _read_tasks(*, user: User, budget_s: float, assembly: Assembly) -> list[TodoistTask] | None:
     try:
         return open_tasks_fetch(user=user, budget_s=budget_s)
     except TasksUnavailable as exc:
@@ -121,7 +121,7 @@ def _read_tasks(*, user: AbstractBaseUser, budget_s: float, assembly: Assembly) 
         return None
 
 
-def _generate(user: AbstractBaseUser, tasks: list[TodoistTask], deadline: float) -> list[TipCandidate]:
+def _generate(user: User, tasks: list[TodoistTask], deadline: float) -> list[TipCandidate]:
     """Run on a worker thread: call the LLM with whatever budget is left, never after the deadline."""
     try:
         remaining = deadline - time.monotonic()
@@ -133,7 +133,7 @@ def _generate(user: AbstractBaseUser, tasks: list[TodoistTask], deadline: float)
 
 
 def _pool_within_budget(
-    *, user: AbstractBaseUser, tasks: list[TodoistTask] | None, deadline: float, assembly: Assembly
+    *, user: User, tasks: list[TodoistTask] | None, deadline: float, assembly: Assembly
 ) -> list[TipCandidate] | None:
     """No fresh pool: call the LLM within the budget; on a miss, degrade and refresh in the background."""
     if tasks is None:
@@ -218,7 +218,7 @@ def _known_tasks_only(candidates: list[TipCandidate], assembly: Assembly) -> lis
 
 
 def _out_of_cooldown(
-    candidates: list[TipCandidate], *, user: AbstractBaseUser, now: datetime, assembly: Assembly
+    candidates: list[TipCandidate], *, user: User, now: datetime, assembly: Assembly
 ) -> list[TipCandidate]:
     if not candidates:
         return candidates

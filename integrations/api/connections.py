@@ -27,6 +27,7 @@ from integrations.services import (
     oauth_state_consume,
 )
 from tipengine.errors import ApiError
+from tipengine.users import request_user
 
 
 class ConnectThrottle(UserRateThrottle):
@@ -49,7 +50,7 @@ class IntegrationListApi(APIView):
 
     @extend_schema(responses=IntegrationListOutputSerializer, summary="Every provider with its token_status")
     def get(self, request: Request) -> Response:
-        statuses = integration_statuses(user=request.user)
+        statuses = integration_statuses(user=request_user(request))
         return Response(self.OutputSerializer({"results": statuses}).data)
 
 
@@ -58,14 +59,14 @@ class TodoistApi(APIView):
 
     @extend_schema(responses=IntegrationOutputSerializer, summary="The Todoist connection")
     def get(self, request: Request) -> Response:
-        return Response(self.OutputSerializer(integration_status(user=request.user)).data)
+        return Response(self.OutputSerializer(integration_status(user=request_user(request))).data)
 
     @extend_schema(
         responses={200: IntegrationOutputSerializer, 404: OpenApiResponse(description="Todoist was never connected.")},
         summary="Disconnect Todoist (revoke, forget the token)",
     )
     def delete(self, request: Request) -> Response:
-        integration = integration_disconnect(user=request.user)
+        integration = integration_disconnect(user=request_user(request))
         return Response(self.OutputSerializer(IntegrationStatus.of(integration)).data)
 
 
@@ -87,7 +88,7 @@ class TodoistTokenApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return _connected_response(
-            integration_connect_token(user=request.user, token=serializer.validated_data["token"])
+            integration_connect_token(user=request_user(request), token=serializer.validated_data["token"])
         )
 
 
@@ -96,7 +97,7 @@ class TodoistAuthorizeApi(APIView):
 
     @extend_schema(responses=AuthorizeOutputSerializer, summary="Start OAuth: the Todoist URL to send the user to")
     def get(self, request: Request) -> Response:
-        url = integration_oauth_authorize_url(user=request.user)
+        url = integration_oauth_authorize_url(user=request_user(request))
         payload = {"authorize_url": url, "state_expires_in_s": settings.TODOIST_OAUTH_STATE_MAX_AGE_S}
         return Response(self.OutputSerializer(payload).data)
 
@@ -120,11 +121,13 @@ class TodoistCallbackApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         if data.get("error") or not data.get("code"):
-            oauth_state_consume(user=request.user, state=data["state"])  # this sign-in is over either way
+            oauth_state_consume(user=request_user(request), state=data["state"])  # this sign-in is over either way
             raise ApiError(
                 status=400,
                 code="oauth_denied",
                 message="Todoist did not grant access. Start connecting Todoist again to retry.",
                 details={"todoist_error": data.get("error", "")},
             )
-        return _connected_response(integration_connect_oauth(user=request.user, code=data["code"], state=data["state"]))
+        return _connected_response(
+            integration_connect_oauth(user=request_user(request), code=data["code"], state=data["state"])
+        )

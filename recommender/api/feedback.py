@@ -18,6 +18,7 @@ from recommender.models import SERVED_TIP_CONTENT, FeedbackEvent, TipScore
 from recommender.reward_rules import Action, window_closes_at
 from recommender.selectors.history import tips_history
 from recommender.services.feedback import IDEMPOTENCY_KEY_MAX, feedback_record
+from tipengine.users import request_user
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
@@ -65,7 +66,7 @@ class FeedbackApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         outcome = feedback_record(
-            user=request.user,
+            user=request_user(request),
             tip_id=tip_id,
             action=data.validated_data["action"],
             until=data.validated_data.get("until"),
@@ -121,4 +122,4 @@ class HistoryApi(ListAPIView):
     serializer_class = OutputSerializer
 
     def get_queryset(self):
-        return tips_history(user=self.request.user)
+        return tips_history(user=request_user(self.request))

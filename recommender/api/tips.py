@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from generation.candidates import TipKind, TipSource
 from integrations.todoist.types import TodoistTask
 from recommender.services.serving import ServedTips, tips_serve
+from tipengine.users import request_user
 
 LIMIT_DEFAULT = 3
 LIMIT_MAX = 10
@@ -73,7 +74,7 @@ class TipsApi(APIView):
         # A plain dict: from a QueryDict DRF would read `limit=` (blank) as "use the default".
         params = self.InputSerializer(data=request.query_params.dict())
         params.is_valid(raise_exception=True)
-        served = tips_serve(user=request.user, limit=params.validated_data["limit"])
+        served = tips_serve(user=request_user(request), limit=params.validated_data["limit"])
         return Response(self.render(served))
 
     @staticmethod

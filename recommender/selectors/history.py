@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
 
@@ -10,7 +10,7 @@ from recommender.models import FeedbackEvent, TipRequest, TipScore
 from recommender.services.stats import LEGACY_KIND
 
 
-def tips_history(*, user: AbstractBaseUser) -> QuerySet[TipScore]:
+def tips_history(*, user: User) -> QuerySet[TipScore]:
     """Return the user's served tips, newest first, with their feedback events (two queries per page)."""
     events = FeedbackEvent.objects.order_by("created_at", "id").only(
         "id", "tip_id", "action", "created_at", "until", "reward"
@@ -18,7 +18,7 @@ def tips_history(*, user: AbstractBaseUser) -> QuerySet[TipScore]:
     return TipScore.objects.filter(user=user).order_by("-id").prefetch_related(Prefetch("events", queryset=events))
 
 
-def recent_feedback_by_kind(*, user: AbstractBaseUser, days: int = 14) -> dict[str, dict[str, int]]:
+def recent_feedback_by_kind(*, user: User, days: int = 14) -> dict[str, dict[str, int]]:
     """Return how often the user gave each action to each tip kind in the last `days` days.
 
     E.g. {"do_now": {"accepted": 3, "dismissed": 1}}; tips logged without a kind count as "legacy".

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db.models import QuerySet
 
@@ -47,7 +47,7 @@ def _arm_rows(queryset: QuerySet[ArmStat]) -> dict[str, tuple[float, float]]:
     return {arm: (count, reward_sum) for arm, count, reward_sum in queryset.values_list("arm", "count", "reward_sum")}
 
 
-def arm_estimates(*, user: AbstractBaseUser) -> dict[str, ArmEstimate]:
+def arm_estimates(*, user: User) -> dict[str, ArmEstimate]:
     """Return arm -> estimate for this user, from their and the global ArmStat rows (cached; keys in cache_keys.py)."""
     cached = cache_get_many([arms_key(user.pk), GLOBAL_ARMS_KEY])
     mine = cached.get(arms_key(user.pk))
@@ -81,7 +81,7 @@ def tip_key(*, kind: str | None, task_ids: Iterable[str], title: str) -> Any:
     return TipCandidate(kind=kind or "", source="", title=title, body="", task_ids=tuple(task_ids)).key
 
 
-def cooling_down_keys(*, user: AbstractBaseUser, now: datetime) -> set[Any]:
+def cooling_down_keys(*, user: User, now: datetime) -> set[Any]:
     """Return the keys (kind + tasks, or kind + title) of tips the user dismissed or snoozed, still cooling down."""
     key = cooldowns_key(user.pk)
     recent: list[tuple[str, datetime, datetime | None, Any]] | None = cache_get(key)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -282,7 +282,7 @@ def _record(call: _Call) -> FeedbackOutcome:
 
 def feedback_record(
     *,
-    user: AbstractBaseUser,
+    user: User,
     tip_id: int,
     action: str,
     until: datetime | None = None,

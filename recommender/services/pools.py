@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import DatabaseError
 
 from generation.candidates import TipCandidate
@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 
 def tip_pool_refresh(
     *,
-    user: AbstractBaseUser,
+    user: User,
     tasks: list[TodoistTask] | None = None,
     timeout_s: float | None = None,
     fresh_for_s: float = 0.0,
@@ -28,7 +28,7 @@ def tip_pool_refresh(
     )
 
 
-def _recent_feedback(user: AbstractBaseUser) -> dict[str, dict[str, int]]:
+def _recent_feedback(user: User) -> dict[str, dict[str, int]]:
     # Feedback only steers the prompt: without it (a database hiccup) we still generate.
     try:
         return recent_feedback_by_kind(user=user)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from generation.selectors import pool_cache_key
@@ -67,7 +67,7 @@ def _serving_cache_keys(user_id: int) -> list[str]:
 
 
 def tips_serve(
-    *, user: AbstractBaseUser, limit: int, rng: np.random.Generator | None = None, budget_s: float | None = None
+    *, user: User, limit: int, rng: np.random.Generator | None = None, budget_s: float | None = None
 ) -> ServedTips:
     """Assemble, score and serve up to `limit` tips; log one TipRequest and its TipScores in one atomic write.
 

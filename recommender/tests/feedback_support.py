@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from generation.candidates import TipCandidate
@@ -23,7 +23,7 @@ def candidate(kind: str = "do_now", source: str = "todoist", task_ids: tuple[str
 
 
 def serve(
-    user: AbstractBaseUser,
+    user: User,
     *candidates: TipCandidate,
     served_at: datetime | None = None,
     offered: list[TipCandidate] | None = None,
@@ -58,7 +58,7 @@ def serve(
     ]
 
 
-def tip(user: AbstractBaseUser, *, hours_ago: float = 0.0, **kw: Any) -> TipScore:
+def tip(user: User, *, hours_ago: float = 0.0, **kw: Any) -> TipScore:
     """One served tip, `hours_ago` hours ago."""
     return serve(user, candidate(**kw), served_at=timezone.now() - timedelta(hours=hours_ago))[0]
 

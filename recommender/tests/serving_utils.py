@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.test import override_settings
 from django.utils import timezone
@@ -22,12 +22,12 @@ from recommender.tests.factories import llm_tip
 MODEL = "ollama_chat/qwen2.5:7b"
 
 
-def connect_sample(user: AbstractBaseUser) -> None:
+def connect_sample(user: User) -> None:
     """The user's tasks are the bundled sample set (ids sample-01 .. sample-14)."""
     integration_connect_sample(user=user)
 
 
-def store_pool(user: AbstractBaseUser, candidates: list[TipCandidate], *, fresh: bool = True) -> None:
+def store_pool(user: User, candidates: list[TipCandidate], *, fresh: bool = True) -> None:
     """Store `candidates` as the user's generated pool, as generation would have."""
     now = timezone.now()
     CandidatePool.objects.update_or_create(
@@ -52,7 +52,7 @@ def sample_pool(size: int = 3) -> list[TipCandidate]:
     return out
 
 
-def set_arm(arm: str, count: int, reward_sum: float, user: AbstractBaseUser | None = None) -> None:
+def set_arm(arm: str, count: int, reward_sum: float, user: User | None = None) -> None:
     """Set one arm's statistics directly, and forget their cached copy as arm_stats_add does."""
     ArmStat.objects.update_or_create(user=user, arm=arm, defaults={"count": count, "reward_sum": reward_sum})
     if user is None:
