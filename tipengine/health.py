@@ -1,5 +1,6 @@
 """Liveness (/healthz) and readiness (/readyz) probes for load balancers and orchestrators."""
 
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -16,6 +17,8 @@ from tipengine.errors import error_body
 from tipengine.monitoring import metrics_view
 
 PROBE_TIMEOUT_S = 1.0
+
+logger = logging.getLogger(__name__)
 
 
 def check_database() -> None:
@@ -52,8 +55,9 @@ def _timed(check: Callable[[], None]) -> dict[str, object]:
     started = time.perf_counter()
     try:
         check()
-    except Exception as exc:  # any failure of a dependency means "not ready", with its reason
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    except Exception as exc:  # any failure means "not ready"; the reason goes to the log, never to the caller
+        logger.warning("readiness check %s failed: %s: %s", check.__name__, type(exc).__name__, exc)
+        return {"ok": False}
     return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
