@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 
 from tipengine.celery import app
 from tipengine.errors import error_body
@@ -99,6 +100,7 @@ class ProbeMiddleware:
         return self.get_response(request)
 
 
+@csrf_exempt  # a POST answers the error-shaped 405, not the CSRF failure page
 def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: every dependency answers; 503 names the ones that did not."""
     if request.method not in ("GET", "HEAD"):

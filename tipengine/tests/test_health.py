@@ -22,6 +22,16 @@ class HealthTestCase(BaseTestCase):
         self.assertEqual(response.status_code, 200)
         self.assertEqual(response.json(), {"status": "ok"})
 
+    def test_it_answers_every_other_method_405_in_the_error_shape(self):
+        client = self.client_class(enforce_csrf_checks=True)
+        for path in ("/healthz", "/readyz"):
+            for method in ("post", "put", "patch", "delete"):
+                with self.subTest(path=path, method=method):
+                    response = getattr(client, method)(path)
+                    self.assertEqual(response.status_code, 405)
+                    self.assertEqual(response.json()["error"]["code"], "method_not_allowed")
+                    self.assertEqual(response["Allow"], "GET, HEAD")
+
     def test_it_is_ready_when_database_and_cache_answer(self):
         response = self.client.get("/readyz")
         self.assertEqual(response.status_code, 200)
