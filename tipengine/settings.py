@@ -7,7 +7,7 @@ from pathlib import Path
 from corsheaders.defaults import default_headers as default_cors_headers
 from django.core.exceptions import ImproperlyConfigured
 
-from tipengine.env import env_bool, env_choice, env_database, env_float, env_int, env_list, env_str
+from tipengine.env import env_bool, env_database, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -133,76 +133,9 @@ DB_UNAVAILABLE_RETRY_AFTER_S = env_int("DB_UNAVAILABLE_RETRY_AFTER_S", 5)
 DB_UNAVAILABLE_SKIP_S = env_float("DB_UNAVAILABLE_SKIP_S", 1.0, low=0.0)  # answer 503 at once this long after one
 DATABASES["default"]["OPTIONS"]["connect_timeout"] = DB_CONNECT_TIMEOUT_S
 
-# --- cache, broker, background work ---
-# Availability (ADR 0064): short timeouts on Redis, and how long a failed cache server is skipped per process.
-CACHE_SOCKET_TIMEOUT_S = env_float("CACHE_SOCKET_TIMEOUT_S", 0.25, low=0.01)
-CACHE_RETRY_S = env_float("CACHE_RETRY_S", 2.0, low=0.0)
-BROKER_SOCKET_TIMEOUT_S = env_float("BROKER_SOCKET_TIMEOUT_S", 1.0, low=0.01)
-REDIS_URL = env_str("REDIS_URL", "")
-if not REDIS_URL and not DEBUG:
-    # Without Redis the cache is per process: under several gunicorn workers the LLM breaker, throttles, the
-    # token cache's invalidation and the OAuth nonce would each be per process, and background work on threads.
-    raise ImproperlyConfigured(
-        "Set REDIS_URL (e.g. redis://127.0.0.1:6379/0) when DEBUG is off: without it the cache and the "
-        "background work would be per process."
-    )
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "tipengine.redis_cache.ReusingRedisCache",
-            "LOCATION": REDIS_URL,
-            "OPTIONS": {  # Redis is a cache: a dead or frozen server costs one short timeout, then misses (ADR 0064)
-                "socket_connect_timeout": CACHE_SOCKET_TIMEOUT_S,
-                "socket_timeout": CACHE_SOCKET_TIMEOUT_S,
-                "RETRY_S": CACHE_RETRY_S,
-            },
-        }
-    }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-
-# celery: a broker; thread: in-process daemon threads (embedded run); inline: synchronous (tests).
-TASKS_MODE = env_choice("TASKS_MODE", "celery" if REDIS_URL else "thread", {"celery", "thread", "inline"})
-if TASKS_MODE == "celery" and not REDIS_URL:
-    raise ImproperlyConfigured("TASKS_MODE=celery needs REDIS_URL (the Celery broker).")
-CELERY_BROKER_URL = REDIS_URL or "memory://"
-CELERY_TASK_ALWAYS_EAGER = TASKS_MODE != "celery"
-CELERY_TASK_ACKS_LATE = True  # every task is idempotent (see docs/adr/0001-foundation.md)
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# A task lost with its worker (SIGKILL, OOM, a lost host) comes back after the broker's visibility timeout;
-# it must outlast the longest task, or a slow task would run twice (ADR 0065).
-CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT_S", 300)
-CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT_S", CELERY_TASK_TIME_LIMIT * 4 // 5)
-CELERY_VISIBILITY_TIMEOUT_S = env_int("CELERY_VISIBILITY_TIMEOUT_S", 900)
-if not CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < CELERY_VISIBILITY_TIMEOUT_S:
-    raise ImproperlyConfigured(
-        "Celery needs CELERY_TASK_SOFT_TIME_LIMIT_S < CELERY_TASK_TIME_LIMIT_S < CELERY_VISIBILITY_TIMEOUT_S."
-    )
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_S,
-    # Workers look for such lost tasks every 10 s (kombu's default sweep runs every ~100 s).
-    "unacked_restore_interval": 10,
-    "unacked_restore_throttle": 1,
-    # A request that enqueues must not hang on a dead or frozen broker: it falls back to the outbox.
-    "socket_connect_timeout": BROKER_SOCKET_TIMEOUT_S,
-    "socket_timeout": max(BROKER_SOCKET_TIMEOUT_S, 5.0),  # above the workers' 1 s BRPOP
-}
-CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_SOCKET_TIMEOUT_S
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
-# LLM refreshes run minutes and come in bursts: their own queue and worker, so webhooks and reward finalization
-# never wait behind them (README, docker-compose.yml).
-CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_ROUTES = {"recommender.refresh_candidates": {"queue": "llm"}}
-# Background work the broker refused waits in PostgreSQL and is sent again by this beat task (ADR 0064).
-OUTBOX_FLUSH_INTERVAL_S = env_float("OUTBOX_FLUSH_INTERVAL_S", 20.0, low=1.0)
-OUTBOX_BROKER_RETRY_S = env_float("OUTBOX_BROKER_RETRY_S", 5.0, low=0.0)
-CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {
-    "tipengine.flush_outbox": {"task": "tipengine.flush_outbox", "schedule": OUTBOX_FLUSH_INTERVAL_S},
-}
-# Without beat (no broker), the serving process runs CELERY_BEAT_SCHEDULE itself (tipengine/periodic.py).
-PERIODIC_IN_PROCESS = env_bool("PERIODIC_IN_PROCESS", TASKS_MODE != "celery")
+# --- cache, broker, background work (tipengine/settings_tasks.py) ---
+from tipengine.settings_tasks import *  # noqa: E402, F403
+from tipengine.settings_tasks import CELERY_BEAT_SCHEDULE  # noqa: E402  (extended below)
 
 # --- auth and the API ---
 AUTH_PASSWORD_VALIDATORS = [
@@ -289,42 +222,8 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
-# --- logs and metrics (docs/operations.md) ---
-# One JSON object per line (LOG_FORMAT=plain for reading by eye), each with the request id: X-Request-ID when
-# the caller sends a UUID, else a fresh one; it is returned in the answer and carried into the Celery tasks the
-# request queues (a message header: tipengine/request_id.py).
-LOG_FORMAT = env_choice("LOG_FORMAT", "plain" if DEBUG else "json", {"json", "plain"})
-DJANGO_GUID = {
-    "GUID_HEADER_NAME": "X-Request-ID",
-    "VALIDATE_GUID": True,  # anything but a UUID is replaced, so a caller cannot write into our logs
-    "RETURN_HEADER": True,
-    "EXPOSE_HEADER": True,
-}
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "django_guid.log_filters.CorrelationId", "correlation_id_field": "request_id"}},
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
-        },
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "LiteLLM": {"level": "WARNING"},
-        "httpx": {"level": "WARNING"},
-        "django_guid": {"level": "WARNING"},  # it logs each id it sets at INFO
-        "django.server": {"level": "WARNING"},  # runserver's own access line; tipengine.access logs each request
-    },
-}
-CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING too
-# /metrics (web) and a Celery worker's exporter answer only `Authorization: Bearer <METRICS_TOKEN>`; unset: off.
-METRICS_TOKEN = env_str("METRICS_TOKEN", "")
-CELERY_METRICS_BIND = env_str("CELERY_METRICS_BIND", "")  # host:port of a worker's exporter; unset: none
+# --- logs and metrics (tipengine/settings_logging.py) ---
+from tipengine.settings_logging import *  # noqa: E402, F403
 
 # --- tips ---
 TIPS_EPSILON = env_float("TIPS_EPSILON", 0.1, low=0.0, high=1.0)
