@@ -130,6 +130,7 @@ def _urgency_key(task: TodoistTask, today: date, now: datetime) -> tuple[int, in
 
 def _context_task(task: TodoistTask, today: date, now: datetime, zone: ZoneInfo) -> ContextTask:
     due_at = _due_at(task, zone)
+    due: str | None
     if due_at is not None:
         due = due_at.astimezone(zone).isoformat(timespec="minutes")
     else:

@@ -93,6 +93,10 @@ def _stamp(value: Any) -> datetime | None:
     return parsed
 
 
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def completion_of(payload: dict[str, Any]) -> Completion | None:
     """The completion a payload reports (item:completed, or a recurring task's item:updated completing it).
 
@@ -100,8 +104,8 @@ def completion_of(payload: dict[str, Any]) -> Completion | None:
     a time out of range), so such a delivery is closed at once instead of failing on every retry.
     """
     event = payload.get("event_name")
-    data = payload.get("event_data") if isinstance(payload.get("event_data"), dict) else {}
-    extra = payload.get("event_data_extra") if isinstance(payload.get("event_data_extra"), dict) else {}
+    data = _object(payload.get("event_data"))
+    extra = _object(payload.get("event_data_extra"))
     completing = event == "item:completed" or (
         event == "item:updated" and extra.get("update_intent") == "item_completed"
     )

@@ -60,12 +60,12 @@ def _describe(exc: exceptions.APIException) -> tuple[str, str, dict[str, Any]]:
         detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         fields = ", ".join(sorted(str(f) for f in detail))
         return "invalid", f"The request is invalid: check {fields}.", {"fields": detail}
-    detail = exc.detail
-    message = str(detail) if not isinstance(detail, (list, dict)) else "The request failed."
+    message = str(exc.detail) if not isinstance(exc.detail, (list, dict)) else "The request failed."
     code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
     details: dict[str, Any] = {}
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        details["retry_after_s"] = exc.wait
+    wait = getattr(exc, "wait", None) if isinstance(exc, exceptions.Throttled) else None  # not in the stubs
+    if wait is not None:
+        details["retry_after_s"] = wait
     return str(code), message, details
 
 

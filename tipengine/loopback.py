@@ -86,7 +86,7 @@ class LoopbackServer:
         """Return the base URL, e.g. http://127.0.0.1:54321."""
         assert self._server is not None, "start() the fake first"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def pause(self, seconds: float) -> bool:
         """Wait `seconds` (a slow answer); return False when the server stopped meanwhile."""

@@ -79,10 +79,10 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
             for code in _error_codes(path, operation, throttled=(path, method) in throttled_views):
                 if code in responses:
                     continue
-                response: dict[str, Any] = {"description": DESCRIPTIONS[code]}
+                documented: dict[str, Any] = {"description": DESCRIPTIONS[code]}
                 if code != "414":
-                    response["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+                    documented["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
                 if code in ("429", "503"):
-                    response["headers"] = RETRY_AFTER
-                responses[code] = response
+                    documented["headers"] = RETRY_AFTER
+                responses[code] = documented
     return result

@@ -232,7 +232,7 @@ class FakeTodoist(LoopbackServer):
         if req.method != "GET":
             return json_reply(405, error_body(405, "METHOD_NOT_ALLOWED", "Method not allowed"))
         if route == "/user":
-            user = {"id": account.user_id, "email": account.email, "full_name": "Fake"}
+            user: dict[str, Any] = {"id": account.user_id, "email": account.email, "full_name": "Fake"}
             if account.timezone is not None:
                 user["tz_info"] = tz_info(account.timezone)
             return json_reply(200, user)

@@ -33,7 +33,7 @@ class TaskOutputSerializer(serializers.Serializer):
 class TipOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField(help_text="Use it for feedback: POST /api/v1/tips/<id>/feedback/.")
     kind = serializers.ChoiceField(choices=TipKind.choices)
-    source = serializers.ChoiceField(choices=TipSource.choices)
+    source = serializers.ChoiceField(choices=TipSource.choices)  # type: ignore[assignment]  # a field, not Field.source
     title = serializers.CharField()
     body = serializers.CharField()
     rationale = serializers.CharField()

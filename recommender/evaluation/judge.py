@@ -23,7 +23,11 @@ logger = logging.getLogger(__name__)
 
 JUDGE_TIMEOUT_S = 30.0
 SILENT = "ignored"
-ANSWERS = {Action.COMPLETED: Action.COMPLETED, Action.ACCEPTED: Action.ACCEPTED, Action.SNOOZED: Action.SNOOZED}
+ANSWERS: dict[str, str | None] = {
+    Action.COMPLETED: Action.COMPLETED,
+    Action.ACCEPTED: Action.ACCEPTED,
+    Action.SNOOZED: Action.SNOOZED,
+}
 ANSWERS |= {Action.DISMISSED: Action.DISMISSED, SILENT: None}
 SYSTEM = (
     "You simulate one user of a productivity app that suggests tips about their Todoist tasks. "

@@ -83,7 +83,7 @@ class SimulationLogWriter:
                 tip=tip, user_id=tip.user_id, action=tip.last_action, created_at=tip.feedback_at, reward=tip.reward
             )
             for tip in scores
-            if tip.last_action
+            if tip.last_action and tip.feedback_at
         ]
         FeedbackEvent.objects.bulk_create(events, batch_size=BATCH)
         self.written["requests"] += len(requests)

@@ -121,7 +121,7 @@ def logged_rows(
             # The candidate set travels once per request, with its first tip (the builder reads it there).
             candidate_arms=Case(When(position=0, then=CandidateArms(F("request__candidates"))), default=None),
             request_time=Epoch(F("request__created_at")),
-            arm=_arm_expression(),
+            arm_index=_arm_expression(),
             final=ExpressionWrapper(Q(finalized_at__isnull=False), output_field=BooleanField()),
             # What the logging policy decided from, once per request like the candidate set.
             estimates=Case(
@@ -139,7 +139,7 @@ def logged_rows(
             "request__policy",
             "candidate_arms",
             "position",
-            "arm",
+            "arm_index",
             "propensity",
             "reward",
             "final",
@@ -155,8 +155,8 @@ def reward_events(*, until: datetime | None) -> RewardEvents:
     query = Q(finalized_at__isnull=False, reward__isnull=False) & _period("finalized_at", None, until)
     rows = (
         TipScore.objects.filter(query)
-        .annotate(finalized=Epoch(F("finalized_at")), arm=_arm_expression())
-        .values_list("finalized", "user_id", "arm", "reward")
+        .annotate(finalized=Epoch(F("finalized_at")), arm_index=_arm_expression())
+        .values_list("finalized", "user_id", "arm_index", "reward")
     )
     times, users, arms, rewards = array("d"), array("q"), array("q"), array("d")
     for chunk in _chunks(rows):

@@ -68,7 +68,7 @@ class BackfillSummary:
 # A logged candidate reduced to what the backfill can learn from it: (kind, prompt_version, llm_model).
 Logged = tuple[str | None, str | None, str | None]
 # A request's logged candidates by (source, sorted task ids): the served tip is one of the entries under its key.
-RequestIndex = dict[tuple[str, tuple[str, ...]], list[Logged]]
+RequestIndex = dict[tuple[str | None, tuple[str, ...]], list[Logged]]
 HINTS = ("kind", "rule", "prompt_version", "llm_model")
 
 
@@ -187,12 +187,13 @@ def _prepare(after: int, batch_size: int) -> Prepared | None:
     if not rows:
         return None
     indexes = _request_indexes({row.request_id for row in rows})
-    updates, origins = [], Counter()
+    updates: list[tuple[int, str | None, str | None, str | None]] = []
+    origins: Counter[tuple[str, str]] = Counter()
     for row in rows:
         filled = infer(row, indexes.get(row.request_id) or {})
         origins.update((name, origin) for name, (_, origin) in filled.items())
         values = [filled[name][0] if name in filled else getattr(row, name) for name in FIELDS]
-        updates.append((row.id, *values))
+        updates.append((row.id, values[0], values[1], values[2]))
     return Prepared(rows[-1].id, updates, origins)
 
 

@@ -90,7 +90,7 @@ def _replay(*, user_id: int, idempotency_key: str, fingerprint: str) -> Feedback
             message="This Idempotency-Key was already used with a different request; use a new key for a new request.",
             details={"idempotency_key": idempotency_key},
         )
-    return FeedbackOutcome(body=prior.response, replayed=True)
+    return FeedbackOutcome(body=prior.response or {}, replayed=True)
 
 
 def _tip_not_found(tip_id: int) -> domain_errors.DomainError:

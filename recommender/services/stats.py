@@ -3,6 +3,7 @@
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Count, Sum, Value
@@ -65,9 +66,11 @@ def arm_stats_add(*, rewards: Iterable[FinalReward]) -> None:
         return
     now = timezone.now()
     with connection.cursor() as cursor:
-        for scoped, groups in ((False, {(None, arm): v for arm, v in per_arm.items()}), (True, per_user)):
+        everyone: dict[tuple[int | None, str], list[float]] = {(None, arm): v for arm, v in per_arm.items()}
+        by_user: dict[tuple[int | None, str], list[float]] = {key: v for key, v in per_user.items()}
+        for scoped, groups in ((False, everyone), (True, by_user)):
             keys = sorted(groups, key=lambda k: (k[0] or 0, k[1]))
-            params: list[object] = []
+            params: list[Any] = []
             for user_id, arm in keys:
                 count, reward_sum = groups[(user_id, arm)]
                 params += [user_id, arm, count, reward_sum, now]
