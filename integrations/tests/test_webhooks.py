@@ -146,12 +146,18 @@ class WebhookTests(TodoistTestCase):
     def sign(body: bytes) -> str:
         return sign_webhook_body(body, CLIENT_SECRET)
 
-    def test_it_keeps_a_delivery_whose_processing_failed_and_credits_it_on_retry(self):
+    def fail_every_credit(self):
+        """Make crediting raise, as if the recommender were down; returns the receiver to disconnect."""
+
         def failing(sender, **kwargs):
             raise RuntimeError("recommender down")
 
         task_completed.connect(failing)
         self.addCleanup(task_completed.disconnect, failing)
+        return failing
+
+    def test_it_keeps_a_delivery_whose_processing_failed_and_credits_it_on_retry(self):
+        failing = self.fail_every_credit()
         with self.assertLogs("integrations.completions", "ERROR"):
             response = self.post(*self.completed(delivery_id="delivery-retry"))
         self.assertEqual(response.json(), {"status": "accepted"})  # stored: Todoist must not redeliver
@@ -251,11 +257,7 @@ class HostileWebhookTests(WebhookTests):
         )
 
     def test_it_gives_up_on_a_delivery_that_fails_on_every_attempt(self):
-        def failing(sender, **kwargs):
-            raise RuntimeError("recommender down")
-
-        task_completed.connect(failing)
-        self.addCleanup(task_completed.disconnect, failing)
+        self.fail_every_credit()
         with self.assertLogs("integrations.completions", "ERROR"):
             self.post(*self.completed(delivery_id="doomed"))
         delivery = WebhookDelivery.objects.get()
