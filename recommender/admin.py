@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
 from typing import Any
 
-from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
-from django.utils import timezone
 
+from recommender.admin_arm_summary import summary_context
 from recommender.admin_tools import NONE_VALUE, EstimatedCountPaginator, RangeDatesQuerySet, indexed_values_filter
 from recommender.models import TipRequest, TipScore
-from recommender.selectors.arm_summary import DIMENSIONS, arm_summary
-
-SUMMARY_DEFAULT_DAYS = 7
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -87,50 +82,16 @@ class TipScoreAdmin(ReadOnlyAdmin):
         return [summary, *super().get_urls()]
 
     def arm_summary_view(self, request: HttpRequest) -> HttpResponse:
-        """Compare arms: served, feedback rate and mean reward per prompt version, model and kind, for a period."""
+        """Compare arms: per group, tips served, feedback rate and mean reward with 95% intervals, for a period."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        form = ArmSummaryForm(request.GET or None)
-        since, until, group_by = form.period_and_groups()
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": "Compare arms",
-            "form": form,
-            "since": since,
-            "until": until,
-            "group_by": group_by,
-            "rows": arm_summary(since=since, until=until, group_by=group_by) if group_by else [],
+            **summary_context(request),
         }
         return TemplateResponse(request, "admin/recommender/arm_summary.html", context)
-
-
-class ArmSummaryForm(forms.Form):
-    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="Inclusive.")
-    group_by = forms.MultipleChoiceField(
-        choices=[(d, d.replace("_", " ")) for d in DIMENSIONS], required=False, widget=forms.CheckboxSelectMultiple
-    )
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        if data.get("since") and data.get("until") and data["since"] > data["until"]:
-            raise forms.ValidationError("The period must start before it ends.")
-        return data
-
-    def period_and_groups(self) -> tuple[datetime, datetime, list[str]]:
-        """Return [since, until) as aware datetimes and the grouping; defaults: the last week, by the issue's three."""
-        today = timezone.localdate()
-        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
-        first = data.get("since") or today - timedelta(days=SUMMARY_DEFAULT_DAYS - 1)
-        last = data.get("until") or today
-        groups = list(data.get("group_by") or DIMENSIONS[:3])
-        zone = timezone.get_current_timezone()
-        since = datetime.combine(first, time.min, tzinfo=zone)
-        until = datetime.combine(last + timedelta(days=1), time.min, tzinfo=zone)
-        if not self.is_bound:
-            self.initial = {"since": first, "until": last, "group_by": groups}
-        return since, until, groups if not (self.is_bound and self.errors) else []
 
 
 @admin.register(TipRequest)

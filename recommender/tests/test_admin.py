@@ -263,7 +263,7 @@ class ArmSummaryTests(AdminTestCase):
         today = timezone.localdate()
         params = {"since": (today - timedelta(days=60)).isoformat(), "until": today.isoformat(), "group_by": ["source"]}
         rows = {r.group["source"]: r for r in self.client.get(SUMMARY, params).context["rows"]}
-        self.assertEqual((rows["todoist"].served, rows["todoist"].finalized, rows["todoist"].mean_reward), (2, 1, 1.0))
+        self.assertEqual((rows["todoist"].served, rows["todoist"].rewarded, rows["todoist"].mean_reward), (2, 1, 1.0))
         self.assertEqual((rows["llm"].served, rows["llm"].with_feedback, rows["llm"].mean_reward), (2, 2, 0.375))
 
     def test_it_explains_a_bad_period_instead_of_failing(self):

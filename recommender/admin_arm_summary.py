@@ -1,0 +1,161 @@
+"""The arm comparison page: its period picker, its sortable columns and what its template shows per row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django import forms
+from django.http import HttpRequest
+from django.utils import timezone
+
+from recommender.admin_arm_stats import (
+    DEFAULT_GROUPS,
+    GROUPS,
+    MIN_SAMPLE,
+    MISSING,
+    ArmRow,
+    Interval,
+    arm_rows,
+    sort_rows,
+)
+from recommender.models import TipScore
+
+# Preset periods, in days back from today (None: all time); the picker shows them as links.
+DEFAULT_DAYS = 7  # the default period when it holds a tip
+PERIODS: dict[str, tuple[str, int | None]] = {
+    "7d": ("Last 7 days", DEFAULT_DAYS),
+    "30d": ("Last 30 days", 30),
+    "90d": ("Last 90 days", 90),
+    "all": ("All time", None),
+}
+CUSTOM = "custom"
+# The figures a row can be sorted by, besides its group values: key -> column label.
+FIGURES = {
+    "served": "Tips served",
+    "feedback_rate": "Feedback rate (95% interval)",
+    "rewarded": "Final rewards",
+    "mean_reward": "Mean reward (95% interval)",
+}
+DEFAULT_ORDER = "-served"
+
+
+@dataclass(frozen=True)
+class Period:
+    key: str  # a PERIODS key, or CUSTOM
+    label: str
+    since: datetime | None
+    until: datetime | None  # exclusive
+
+
+class ArmSummaryForm(forms.Form):
+    period = forms.ChoiceField(choices=[(k, label) for k, (label, _) in PERIODS.items()], required=False)
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="Inclusive.")
+    group_by = forms.MultipleChoiceField(
+        choices=[(key, label) for key, (_, label) in GROUPS.items()],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            raise forms.ValidationError("The period must start before it ends.")
+        return data
+
+    def chosen_period(self) -> Period | None:
+        """The period asked for (dates win over a preset); by default the last 7 days if they hold a tip, else
+        all time, so that the page shows data whenever there is any. None when the form is invalid."""
+        if self.is_bound and not self.is_valid():
+            return None
+        data = self.cleaned_data if self.is_bound else {}
+        first: date | None = data.get("since")
+        last: date | None = data.get("until")
+        if first or last:
+            label = f"{first.isoformat() if first else 'the first tip'} to {last.isoformat() if last else 'today'}"
+            until = _start_of(last + timedelta(days=1)) if last else None
+            return Period(CUSTOM, label, _start_of(first) if first else None, until)
+        key = data.get("period") or _default_period()
+        label, days = PERIODS[key]
+        today = timezone.localdate()
+        return Period(key, label, _start_of(today - timedelta(days=days - 1)) if days else None, None)
+
+    def groups(self) -> list[str]:
+        """The grouping asked for, in the order GROUPS lists them; by default prompt version, LLM model and kind."""
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        chosen = set(data.get("group_by") or DEFAULT_GROUPS)
+        return [key for key in GROUPS if key in chosen]
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+
+
+def _default_period() -> str:
+    week = _start_of(timezone.localdate() - timedelta(days=DEFAULT_DAYS - 1))
+    return "7d" if TipScore.objects.filter(served_at__gte=week).exists() else "all"
+
+
+def percent(value: float) -> str:
+    return f"{value:.1%}"
+
+
+def _interval_text(interval: Interval | None, show: Any) -> str:
+    return f"[{show(interval.low)}, {show(interval.high)}]" if interval else "no interval"
+
+
+def _reward(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def row_cells(row: ArmRow) -> dict[str, Any]:
+    """What the template prints for `row`: labels for missing group values, percentages, interval texts."""
+    return {
+        "group": [MISSING.get(key, "—") if value is None else str(value) for key, value in row.group.items()],
+        "served": row.served,
+        "feedback_rate": percent(row.feedback_rate),
+        "feedback_interval": _interval_text(row.feedback_interval, percent),
+        "rewarded": row.rewarded,
+        "mean_reward": "—" if row.mean_reward is None else _reward(row.mean_reward),
+        "reward_interval": _interval_text(row.reward_interval, _reward),
+        "warnings": row.warnings,
+    }
+
+
+def columns(group_by: list[str], order: str) -> list[dict[str, Any]]:
+    """The table's headers: label, the `o` value a click asks for (toggling the direction) and the current one."""
+    current, descending = order.removeprefix("-"), order.startswith("-")
+    found = []
+    for key, label in [*((k, GROUPS[k][1]) for k in group_by), *FIGURES.items()]:
+        numeric = key in FIGURES
+        if key == current:
+            next_order = key if descending else f"-{key}"
+            arrow = "▼" if descending else "▲"
+        else:
+            next_order, arrow = (f"-{key}" if numeric else key), ""
+        found.append({"key": key, "label": label, "next": next_order, "arrow": arrow, "numeric": numeric})
+    return found
+
+
+def summary_context(request: HttpRequest) -> dict[str, Any]:
+    """Everything the arm comparison template needs for `request` (GET: period, since, until, group_by, o)."""
+    form = ArmSummaryForm(request.GET or None)
+    period, group_by = form.chosen_period(), form.groups()
+    order = request.GET.get("o") or DEFAULT_ORDER
+    if order.removeprefix("-") not in (*group_by, *FIGURES):
+        order = DEFAULT_ORDER
+    rows = arm_rows(since=period.since, until=period.until, group_by=group_by) if period else []
+    rows = sort_rows(rows, order)
+    return {
+        "form": form,
+        "period": period,
+        "presets": [{"key": key, "label": label} for key, (label, _) in PERIODS.items()],
+        "group_by": group_by,
+        "columns": columns(group_by, order),
+        "rows": rows,
+        "cells": [row_cells(row) for row in rows],
+        "min_sample": MIN_SAMPLE,
+        "order": order,
+    }
