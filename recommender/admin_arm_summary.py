@@ -20,6 +20,7 @@ from recommender.admin_arm_stats import (
     arm_rows,
     sort_rows,
 )
+from recommender.admin_chart import MAX_SERIES, daily_series, svg_chart
 from recommender.models import TipScore
 
 # Preset periods, in days back from today (None: all time); the picker shows them as links.
@@ -146,8 +147,12 @@ def summary_context(request: HttpRequest) -> dict[str, Any]:
     order = request.GET.get("o") or DEFAULT_ORDER
     if order.removeprefix("-") not in (*group_by, *FIGURES):
         order = DEFAULT_ORDER
-    rows = arm_rows(since=period.since, until=period.until, group_by=group_by) if period else []
-    rows = sort_rows(rows, order)
+    rows: list[ArmRow] = []
+    chart = None
+    if period is not None:
+        rows = sort_rows(arm_rows(since=period.since, until=period.until, group_by=group_by), order)
+        if rows:
+            chart = svg_chart(daily_series(since=period.since, until=period.until, group_by=group_by))
     return {
         "form": form,
         "period": period,
@@ -156,6 +161,8 @@ def summary_context(request: HttpRequest) -> dict[str, Any]:
         "columns": columns(group_by, order),
         "rows": rows,
         "cells": [row_cells(row) for row in rows],
+        "chart": chart,
+        "chart_groups": MAX_SERIES,
         "min_sample": MIN_SAMPLE,
         "order": order,
     }

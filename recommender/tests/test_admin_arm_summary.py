@@ -15,6 +15,12 @@ SUMMARY = reverse("admin:recommender_arm_summary")
 LLAMA = ("plan", "llm", "ollama_chat/llama3:8b", "tips-v2")
 
 
+def chart_svg(content: str) -> str:
+    """The chart's <svg> element (the admin's own page has icon SVGs too)."""
+    figure = content.split('<figure class="arm-chart">', 1)[1].split("</figure>", 1)[0]
+    return figure[figure.index("<svg") : figure.index("</svg>")]
+
+
 def row_html(content: str, first_cell: str) -> str:
     """The <tr> of the arm table whose first cell is `first_cell`."""
     table = content.split('id="arm-summary"', 1)[1]
@@ -131,3 +137,34 @@ class ArmSummaryPageTests(AdminTestCase):
         staff = get_user_model().objects.create_user("staff", "staff@example.org", "pw", is_staff=True)
         self.client.force_login(staff)
         self.assertEqual(self.client.get(SUMMARY).status_code, 403)
+
+
+class ArmChartTests(AdminTestCase):
+    def test_the_page_draws_an_inline_svg_chart_with_its_95_percent_band(self):
+        for days_ago in (1, 2, 3):
+            log_tips(
+                self.bob,
+                [(*LLAMA, "completed", 1.0), (*LLAMA, None, 0.0)],
+                served_at=timezone.now() - timedelta(days=days_ago),
+            )
+        response = self.client.get(SUMMARY, {"period": "30d"})
+        content = response.content.decode()
+        self.assertNotIn("<?xml", content)  # inline, not a standalone document
+        chart = chart_svg(content)
+        self.assertIn("95%", chart)
+        self.assertIn("Tips served per day", chart)
+        self.assertIn("tips-v2 · ollama_chat/llama3:8b · plan", chart)  # the legend names the groups
+        self.assertNotIn("<script", chart)
+
+    def test_a_label_with_markup_is_text_in_the_chart(self):
+        log_tips(self.bob, [("plan", "llm", "<b>evil</b>", "tips-v2", "completed", 1.0)])
+        chart = chart_svg(self.client.get(SUMMARY).content.decode())
+        self.assertNotIn("<b>evil</b>", chart)
+        self.assertIn("&lt;b&gt;evil&lt;/b&gt;", chart)
+
+    def test_no_chart_without_tips(self):
+        self.alice.tip_scores.all().delete()
+        self.bob.tip_scores.all().delete()
+        response = self.client.get(SUMMARY)
+        self.assertNotContains(response, 'class="arm-chart"')
+        self.assertContains(response, "No tips were served in this period.")
