@@ -16,7 +16,7 @@ from generation import gateway
 from generation.candidates import TipCandidate
 from generation.errors import GenerationError
 from generation.parsing import OutputError, extract_json
-from recommender.evaluation.world import KINDS, Context, World
+from recommender.evaluation.world import KINDS, Context, SimulatedWorld
 from recommender.reward_rules import Action
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def _taste_words(logit: float) -> str:
     return "dislikes"
 
 
-def judge_messages(world: World, context: Context, candidate: TipCandidate) -> list[dict[str, str]]:
+def judge_messages(world: SimulatedWorld, context: Context, candidate: TipCandidate) -> list[dict[str, str]]:
     """The prompt: the user's tastes per kind, today's urgency, and the tip."""
     tastes = "; ".join(
         f"{_taste_words(world.taste[context.user, i])} {kind.replace('_', ' ')} tips" for i, kind in enumerate(KINDS)
@@ -90,7 +90,7 @@ class JudgeResponder:
         self.timeout_s = timeout_s
         self.calls = 0
 
-    def __call__(self, world: World, context: Context, candidate: TipCandidate, u: float) -> str | None:
+    def __call__(self, world: SimulatedWorld, context: Context, candidate: TipCandidate, u: float) -> str | None:
         self.calls += 1
         try:
             result = gateway.chat(

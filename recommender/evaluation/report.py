@@ -117,13 +117,13 @@ def simulation_table(results: Sequence[SimulationResult]) -> str:
     for s in result.summary():
         lines.append(
             f"{s['policy']:<10} {s['cumulative_reward']:>18.2f} {s['expected_reward']:>10.2f} "
-            f"{s['cumulative_regret']:>10.2f} {s['mean_reward']:>12.4f} {s['share_of_oracle']:>10.1%}"
+            f"{s['cumulative_regret']:>10.2f} {s['mean_reward']:>12.4f} {s['reward_over_oracle']:>10.1%}"
         )
     if len(results) > 1:
         shares: dict[str, list[float]] = {}
         for replicate in results:
             for s in replicate.summary():
-                shares.setdefault(str(s["policy"]), []).append(float(s["share_of_oracle"]))
+                shares.setdefault(str(s["policy"]), []).append(float(s["reward_over_oracle"]))
         lines += ["", f"Share of the oracle over seeds {_seeds(results)}: mean (lowest, highest)"]
         lines += [f"{name:<10} {np.mean(v):>6.1%} ({min(v):.1%}, {max(v):.1%})" for name, v in shares.items()]
     return "\n".join(lines)

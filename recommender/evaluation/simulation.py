@@ -14,11 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from generation.candidates import TipCandidate
+from recommender.evaluation.contextual_world import ContextualWorld
 from recommender.evaluation.simulation_result import ORACLE, PolicyRun, Served, SimulationResult
 from recommender.evaluation.targets import shrink
-from recommender.evaluation.world import ARMS, OUTCOMES, Context, Population, World, stream_contexts
+from recommender.evaluation.world import ARMS, OUTCOMES, Context, Population, SimulatedWorld, World
 from recommender.policies import POLICIES, Policy, get_policy
-from recommender.policies.base import ArmEstimate, Choice
+from recommender.policies.base import ArmEstimate, Choice, Learner
 from recommender.reward_rules import DEFAULT_REWARD, REWARDS
 
 # Receives the kept requests of one round (e.g. to write them): then they are not kept in memory.
@@ -53,7 +54,18 @@ class StatsBook:
 
 
 # A replacement for the hidden model's action draw (the judge mode): (world, context, tip, uniform draw) -> action.
-Responder = Callable[["World", Context, TipCandidate, float], str | None]
+Responder = Callable[[SimulatedWorld, Context, TipCandidate, float], str | None]
+
+# The worlds a simulation can run in: today's (arms and urgency decide) and the contextual one.
+WORLDS = ("default", "contextual")
+
+
+def build_world(name: str, users: int, rng: np.random.Generator, population: Population | None) -> SimulatedWorld:
+    if name == "contextual":
+        return ContextualWorld(users, rng)
+    if name == "default":
+        return World(users, rng, population)
+    raise ValueError(f"Unknown world {name!r}; known: {', '.join(WORLDS)}")
 
 
 def simulated_policy(name: str, epsilon: float) -> Policy:
@@ -75,6 +87,7 @@ def simulate(
     responder: Responder | None = None,
     replicate: int = 0,
     sink: Sink | None = None,
+    world: str = "default",
 ) -> SimulationResult:
     """Run every policy (and the oracle) over the same users and rounds; keep the requests of `keep`.
 
@@ -86,8 +99,8 @@ def simulate(
     random streams in the same world (same users, pools and response draws): how much a run varies by itself.
     """
     streams = np.random.SeedSequence(seed).spawn(3)
-    world = World(users, np.random.default_rng(streams[0]), population)
-    contexts = stream_contexts(users, world, np.random.default_rng(streams[1]))
+    hidden = build_world(world, users, np.random.default_rng(streams[0]), population)
+    contexts = hidden.contexts(np.random.default_rng(streams[1]))
     draw_rng = np.random.default_rng(streams[2])
     runners = []
     for name in (ORACLE, *policies):
@@ -97,20 +110,20 @@ def simulate(
         run = PolicyRun(name, np.zeros(rounds), np.zeros(rounds), np.zeros(rounds))
         rng = np.random.default_rng(policy_seed)
         book = StatsBook(users, shrinkage)
-        runners.append(_Runner(run, policy, world, rng, book, slate, name in keep, responder, sink))
+        runners.append(_Runner(run, policy, hidden, rng, book, slate, name in keep, responder, sink))
     # Round by round, every policy on the same requests and draws: memory holds one round, not users x rounds.
     for round_ in range(rounds):
         row = next(contexts)
         draws = draw_rng.random((users, slate))
         # The action probabilities of every candidate, once for all policies (the draw and the expectation).
-        probabilities = [world.outcome_probabilities(c.user, c.urgency, c.arms) for c in row]
+        probabilities = [hidden.outcome_probabilities(c) for c in row]
         cumulative = [np.cumsum(p, axis=1) for p in probabilities]
-        expected = [p @ world.outcome_rewards for p in probabilities]
+        expected = [p @ hidden.outcome_rewards for p in probabilities]
         best = np.array([np.sort(e)[::-1][:slate].sum() for e in expected])
         for runner in runners:
             runner.step(round_, row, (expected, cumulative, best), draws)
     return SimulationResult(
-        users=users, rounds=rounds, slate=slate, seed=seed, runs={r.run.name: r.run for r in runners}, world=world,
+        users=users, rounds=rounds, slate=slate, seed=seed, runs={r.run.name: r.run for r in runners}, world=hidden,
         shrinkage=shrinkage, epsilon=epsilon,
     )  # fmt: skip
 
@@ -126,7 +139,7 @@ class _Runner:
 
     run: PolicyRun
     policy: Policy | None
-    world: World
+    world: SimulatedWorld
     rng: np.random.Generator
     book: StatsBook
     slate: int
@@ -154,6 +167,7 @@ class _Runner:
         run = self.run
         expected, cumulative, best = truth
         finals: list[tuple[int, int, float]] = []
+        slates: list[tuple[Context, dict[str, ArmEstimate], list[Choice], list[float]]] = []
         kept: list[Served] = []
         for context, mu, outcomes in zip(row, expected, cumulative, strict=True):
             estimates: dict[str, ArmEstimate] = {}
@@ -173,6 +187,7 @@ class _Runner:
                 run.expected[round_] += mu[index]
                 finals.append((context.user, int(context.arms[index]), reward))
             run.regret[round_] += best[context.user]
+            slates.append((context, estimates, choices, rewards))
             if self.keep:
                 kept.append(Served(round_, context, choices, actions, rewards, estimates))
         if kept and self.sink is not None:
@@ -183,3 +198,6 @@ class _Runner:
         run.regret[round_] = max(run.regret[round_] - run.expected[round_], 0.0)
         for user, arm, reward in finals:  # rewards finalize at the end of the round
             self.book.add(user, arm, reward)
+        if isinstance(self.policy, Learner):  # a contextual model learns from the same finalized rewards
+            for context, estimates, choices, rewards in slates:
+                self.policy.learn(context.candidates, estimates, choices, rewards)

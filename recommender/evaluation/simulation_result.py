@@ -10,7 +10,7 @@ import numpy as np
 
 from recommender.evaluation.logs import LoggedRow, SlateBuilder
 from recommender.evaluation.targets import RewardEvents, arm_probabilities, replay_stats
-from recommender.evaluation.world import ARMS, Context, World
+from recommender.evaluation.world import ARMS, Context, SimulatedWorld, World
 from recommender.policies import Policy
 from recommender.policies.base import ArmEstimate, Choice
 
@@ -66,7 +66,7 @@ class SimulationResult:
     slate: int
     seed: int
     runs: dict[str, PolicyRun]
-    world: World
+    world: SimulatedWorld
     shrinkage: float
     epsilon: float = 0.1
     start: datetime = DEFAULT_START
@@ -83,7 +83,7 @@ class SimulationResult:
                 "cumulative_regret": float(run.regret.sum()),
                 "mean_reward": float(run.reward.sum()) / (self.rounds * per_round),
                 "mean_expected_reward": float(run.expected.sum()) / (self.rounds * per_round),
-                "share_of_oracle": float(run.expected.sum()) / oracle if oracle else float("nan"),
+                "reward_over_oracle": float(run.expected.sum()) / oracle if oracle else float("nan"),
             }
             for name, run in self.runs.items()
         ]
@@ -131,6 +131,9 @@ class SimulationResult:
         requests with the statistics serving had then (`replay`) or when the period began (`frozen`),
         valued with the hidden expectations instead of the observed rewards.
         """
+        if not isinstance(self.world, World):
+            raise ValueError("The counterfactual value by arm exists only in the default world.")
+        world = self.world
         builder = SlateBuilder(ARMS).extend(self.logged_rows(logs, since_round))
         slates = builder.build()
         events = self.reward_events(logs, builder.arm_id)
@@ -141,7 +144,7 @@ class SimulationResult:
         every_arm = np.arange(len(ARMS))
         expected = np.array(
             [
-                self.world.expected_rewards(s.context.user, s.context.urgency, every_arm)
+                world.expected_rewards(s.context.user, s.context.urgency, every_arm)
                 for s in self.runs[logs].served
                 if s.round >= since_round
             ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -45,39 +46,71 @@ class Context:
     arms: np.ndarray
 
 
+class SimulatedWorld(Protocol):
+    """What the simulator needs of a world: its name, users' requests round by round, and the truth about them."""
+
+    name: str
+    outcome_rewards: np.ndarray
+    taste: np.ndarray
+
+    def contexts(self, rng: np.random.Generator) -> Iterator[list[Context]]: ...
+
+    def outcome_probabilities(self, context: Context) -> np.ndarray: ...
+
+
+def outcome_values() -> np.ndarray:
+    """The reward of each outcome, in OUTCOMES order (silence earns the default)."""
+    return np.asarray([REWARDS[a] if a is not None else DEFAULT_REWARD for a in OUTCOMES])
+
+
+def outcome_split(engage: np.ndarray, completed_share: float = 0.4, silent_share: float = 0.3) -> np.ndarray:
+    """(len(engage), len(OUTCOMES)): an engaged user completes or accepts; a disengaged one snoozes (1/3 of
+    those who answer), dismisses (2/3) or says nothing."""
+    off = 1.0 - engage
+    rest = 1.0 - silent_share
+    return np.stack(
+        [
+            engage * completed_share,
+            engage * (1.0 - completed_share),
+            off * rest / 3.0,
+            off * rest * 2.0 / 3.0,
+            off * silent_share,
+        ],
+        axis=1,
+    )
+
+
 class World:
     """The hidden truth: users' tastes, and for any user, urgency and candidate, the action probabilities."""
 
+    name = "default"
+
     def __init__(self, users: int, rng: np.random.Generator, population: Population | None = None) -> None:
+        self.users = users
         self.population = population or Population()
         p = self.population
         self.taste = np.asarray(p.taste) + rng.normal(0.0, p.personal_sd, size=(users, len(KINDS)))
         # Some users are chronically behind: their urgency is drawn around their own level.
         self.behind = rng.beta(2.0, 3.0, size=users)
-        rewards = [REWARDS[a] if a is not None else DEFAULT_REWARD for a in OUTCOMES]
-        self.outcome_rewards = np.asarray(rewards)
+        self.outcome_rewards = outcome_values()
 
-    def outcome_probabilities(self, user: int, urgency: float, arms: np.ndarray) -> np.ndarray:
+    def arm_outcome_probabilities(self, user: int, urgency: float, arms: np.ndarray) -> np.ndarray:
         """(len(arms), len(OUTCOMES)): completed, accepted, snoozed, dismissed, silent."""
         p = self.population
         kind, source = arms % len(KINDS), arms // len(KINDS)
         logit = self.taste[user, kind] + np.asarray(p.urgency_effect)[kind] * urgency
         engage = 1.0 / (1.0 + np.exp(-(logit + np.asarray(p.source_effect)[source])))
-        off = 1.0 - engage
-        rest = 1.0 - p.silent_share
-        return np.stack(
-            [
-                engage * p.completed_share,
-                engage * (1.0 - p.completed_share),
-                off * rest / 3.0,
-                off * rest * 2.0 / 3.0,
-                off * p.silent_share,
-            ],
-            axis=1,
-        )
+        return outcome_split(engage, p.completed_share, p.silent_share)
+
+    def outcome_probabilities(self, context: Context) -> np.ndarray:
+        """(len(candidates), len(OUTCOMES)): in this world a candidate's arm and the urgency decide."""
+        return self.arm_outcome_probabilities(context.user, context.urgency, context.arms)
 
     def expected_rewards(self, user: int, urgency: float, arms: np.ndarray) -> np.ndarray:
-        return self.outcome_probabilities(user, urgency, arms) @ self.outcome_rewards
+        return self.arm_outcome_probabilities(user, urgency, arms) @ self.outcome_rewards
+
+    def contexts(self, rng: np.random.Generator) -> Iterator[list[Context]]:
+        return stream_contexts(self.users, self, rng)
 
 
 def _candidate(user: int, kind: str, source: str, urgency: float, serial: int) -> TipCandidate:

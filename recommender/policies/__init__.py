@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 
 from recommender.policies.base import ArmEstimate, Choice, Policy
+from recommender.policies.contextual import Contextual
 from recommender.policies.egreedy import EpsilonGreedy
 from recommender.policies.thompson import Thompson
 from recommender.policies.ucb1 import UCB1
@@ -23,6 +24,7 @@ class Registered:
 
 # The one list of policy names: settings, the system check, serving and the commands all read it.
 POLICIES: dict[str, Registered] = {
+    "contextual": Registered(Contextual),
     "egreedy": Registered(EpsilonGreedy, {"epsilon": "TIPS_EPSILON"}),
     "thompson": Registered(Thompson),
     "ucb1": Registered(UCB1),

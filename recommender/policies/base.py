@@ -2,7 +2,7 @@
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -49,6 +49,19 @@ class Policy(Protocol):
     ) -> list[Choice]:
         """Return up to k distinct candidates in slate order, each with score and exact propensity."""
         ...
+
+
+@runtime_checkable
+class Learner(Protocol):
+    """A policy that holds a model of its own and learns from each served slate's final rewards."""
+
+    def learn(
+        self,
+        candidates: Sequence[TipCandidate],
+        stats: Mapping[str, ArmEstimate],
+        choices: Sequence[Choice],
+        rewards: Sequence[float],
+    ) -> None: ...
 
 
 def greedy_slate(

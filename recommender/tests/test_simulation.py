@@ -38,7 +38,7 @@ class LearningTests(SimpleTestCase):
     def test_epsilon_greedy_reaches_90_percent_of_the_oracle_on_the_default_population(self):
         result = simulate(users=40, rounds=60, policies=("egreedy",), seed=0, shrinkage=10.0)
         summary = {s["policy"]: s for s in result.summary()}
-        self.assertGreaterEqual(summary["egreedy"]["share_of_oracle"], 0.90)
+        self.assertGreaterEqual(summary["egreedy"]["reward_over_oracle"], 0.90)
         self.assertGreaterEqual(summary["egreedy"]["cumulative_reward"], 0.90 * summary[ORACLE]["cumulative_reward"])
 
     def test_learning_policies_separate_from_the_uniform_baseline(self):

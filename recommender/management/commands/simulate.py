@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from recommender.evaluation.report import simulation_table, write_csv, write_png
-from recommender.evaluation.simulation import simulate
+from recommender.evaluation.simulation import WORLDS, simulate
 from recommender.evaluation.simulation_result import DEFAULT_START, SimulationResult
 from recommender.policies import POLICIES
 
@@ -30,10 +30,21 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--users", type=int, default=100)
-        parser.add_argument("--rounds", type=int, default=100)
-        parser.add_argument("--policies", default="egreedy,thompson,ucb1", help="comma-separated policy names")
-        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--users", type=int, default=100, help="simulated users (default 100)")
+        parser.add_argument("--rounds", type=int, default=100, help="requests per user (default 100)")
+        parser.add_argument(
+            "--policies",
+            default="egreedy,thompson,ucb1",
+            help=f"comma-separated policy names (default egreedy,thompson,ucb1; known: {', '.join(sorted(POLICIES))})",
+        )
+        parser.add_argument(
+            "--world",
+            choices=WORLDS,
+            default="default",
+            help="default: arms and urgency decide; contextual: who asks, when and about which task decide "
+            "(docs/evaluation.md)",
+        )
+        parser.add_argument("--seed", type=int, default=0, help="random seed of the first replicate (default 0)")
         parser.add_argument(
             "--replicates",
             type=int,
@@ -78,7 +89,7 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot create --out directory {out}: {exc.strerror}.") from exc
         # One seed at a time. The first one's requests of --write-logs go to the database round by round (one
         # transaction), never all kept in memory; the other seeds only give their curves.
-        params = {"users": users, "rounds": rounds, "slate": slate, "epsilon": epsilon}
+        params = {"users": users, "rounds": rounds, "slate": slate, "epsilon": epsilon, "world": options["world"]}
         seed = options["seed"]
         writer = self._writer(keep, seed=seed, **params) if keep else None
         with transaction.atomic() if writer else nullcontext():
