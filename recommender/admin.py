@@ -8,9 +8,12 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from recommender.admin_arm_summary import summary_context
+from recommender.admin_candidates import why_this_tip_table
 from recommender.admin_tools import NONE_VALUE, EstimatedCountPaginator, RangeDatesQuerySet, indexed_values_filter
 from recommender.models import TipRequest, TipScore
 
@@ -63,6 +66,13 @@ class TipScoreAdmin(ReadOnlyAdmin):
     search_help_text = "Search in the tip's title."
     raw_id_fields = ("user", "request")
     change_list_template = "admin/recommender/tipscore/change_list.html"
+    readonly_fields = ("why_this_tip",)
+
+    @admin.display(description="Why this tip")
+    def why_this_tip(self, obj: TipScore) -> str:
+        """A link to the request's page: every candidate it was offered and each one's chance."""
+        url = reverse("admin:recommender_tiprequest_change", args=[obj.request_id])
+        return format_html('<a href="{}">All candidates of request {} and their probabilities</a>', url, obj.request_id)
 
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
         """Served-time order, led by the column a value filter pins, so that its (column, served_at) index serves it."""
@@ -100,3 +110,14 @@ class TipRequestAdmin(ReadOnlyAdmin):
     list_select_related = ("user",)
     ordering = ("-id",)  # the primary key grows with time; created_at has no index of its own
     raw_id_fields = ("user",)
+    # The candidates as a table instead of their JSON; the estimates stay for whoever replays by hand.
+    fieldsets = (
+        (None, {"fields": ("created_at", "user", "policy", "policy_params", "degraded")}),
+        ("Why this tip", {"fields": ("why_this_tip",)}),
+        ("Logged arm estimates", {"fields": ("arm_estimates",), "classes": ("collapse",)}),
+    )
+    readonly_fields = ("why_this_tip",)
+
+    @admin.display(description="Candidates")
+    def why_this_tip(self, obj: TipRequest) -> SafeString:
+        return why_this_tip_table(obj)
