@@ -7,19 +7,12 @@ the probability of a candidate is its arm's probability divided by how many cand
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from recommender.policies import Policy
-from recommender.policies.base import PRIOR_MEAN
-from recommender.policies.thompson import win_probabilities_many
-from recommender.policies.ucb1 import ucb_indices
-
-# Target probabilities only enter the numerator of a weight, where 1e-3 errors are noise next to the
-# interval: a coarser grid than serving's (docs/adr/0050) makes Thompson's evaluation twice as fast.
-THOMPSON_GRID = 24
+from recommender.policies.base import ArmPolicy
 
 
 @dataclass(frozen=True)
@@ -100,49 +93,14 @@ def replay_stats(
     return count, reward_sum
 
 
-def _best_share(index: np.ndarray, left: np.ndarray) -> np.ndarray:
-    """Arm probabilities of a uniform pick among the remaining candidates whose arm has the top index."""
-    masked = np.where(left > 0, index, -np.inf)
-    best = (masked == masked.max(axis=1, keepdims=True)) & (left > 0)
-    tied = np.where(best, left, 0)
-    return tied / tied.sum(axis=1, keepdims=True)
-
-
-def _egreedy(policy: Policy, left: np.ndarray, count: np.ndarray, reward_sum: np.ndarray) -> np.ndarray:
-    prior = getattr(policy, "prior_mean", PRIOR_MEAN)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(count > 0, reward_sum / count, prior)
-    epsilon = policy.epsilon
-    return epsilon * left / left.sum(axis=1, keepdims=True) + (1.0 - epsilon) * _best_share(means, left)
-
-
-def _uniform(policy: Policy, left: np.ndarray, count: np.ndarray, reward_sum: np.ndarray) -> np.ndarray:
-    return left / left.sum(axis=1, keepdims=True)
-
-
-def _ucb1(policy: Policy, left: np.ndarray, count: np.ndarray, reward_sum: np.ndarray) -> np.ndarray:
-    total = count.sum(axis=1, keepdims=True)
-    return _best_share(ucb_indices(count, reward_sum, total, policy.exploration), left)
-
-
-def _thompson(policy: Policy, left: np.ndarray, count: np.ndarray, reward_sum: np.ndarray) -> np.ndarray:
-    alpha, beta = policy.posterior(count, reward_sum)
-    return win_probabilities_many(alpha, beta, left > 0, grid=THOMPSON_GRID)
-
-
-ARM_PROBABILITIES: dict[str, Callable[[Policy, np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
-    "egreedy": _egreedy,
-    "uniform": _uniform,
-    "ucb1": _ucb1,
-    "thompson": _thompson,
-}
-
-
 def arm_probabilities(policy: Policy, left: np.ndarray, count: np.ndarray, reward_sum: np.ndarray) -> np.ndarray:
     """Return (n, A): the probability that `policy` picks a candidate of each arm at n decisions.
 
     `left[i, a]` is how many candidates of arm a remain at decision i; `count`/`reward_sum` are the arm
-    estimates the policy sees there. Arms with no candidate left get 0; each row sums to 1.
+    estimates the policy sees there. Arms with no candidate left get 0; each row sums to 1. Each policy
+    gives its own probabilities (`arm_probabilities`); one that scores candidates one by one has none.
     """
+    if not isinstance(policy, ArmPolicy):
+        raise ValueError(f"The {policy.name} policy scores candidates one by one: it has no per-arm probabilities.")
     left = np.asarray(left, dtype=float)
-    return ARM_PROBABILITIES[policy.name](policy, left, np.asarray(count, float), np.asarray(reward_sum, float))
+    return policy.arm_probabilities(left, np.asarray(count, float), np.asarray(reward_sum, float))

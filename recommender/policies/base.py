@@ -64,6 +64,30 @@ class Learner(Protocol):
     ) -> None: ...
 
 
+@runtime_checkable
+class ArmPolicy(Protocol):
+    """A policy that treats every candidate of one arm alike, so offline evaluation can replay it per arm."""
+
+    name: str
+
+    def arm_probabilities(self, left: np.ndarray, count: np.ndarray, reward_sum: np.ndarray) -> np.ndarray:
+        """(n, A): the probability of picking a candidate of each arm at n decisions (docs in targets.py)."""
+        ...
+
+
+def uniform_share(left: np.ndarray) -> np.ndarray:
+    """Arm probabilities of a uniform pick among the remaining candidates (`left[i, a]` of arm a at decision i)."""
+    return left / left.sum(axis=1, keepdims=True)
+
+
+def best_share(index: np.ndarray, left: np.ndarray) -> np.ndarray:
+    """Arm probabilities of a uniform pick among the remaining candidates whose arm has the top index."""
+    masked = np.where(left > 0, index, -np.inf)
+    best = (masked == masked.max(axis=1, keepdims=True)) & (left > 0)
+    tied = np.where(best, left, 0)
+    return tied / tied.sum(axis=1, keepdims=True)
+
+
 def greedy_slate(
     candidates: Sequence[TipCandidate], scores: np.ndarray, rng: np.random.Generator, k: int, epsilon: float = 0.0
 ) -> list[Choice]:

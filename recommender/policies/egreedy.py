@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from generation.candidates import TipCandidate
-from recommender.policies.base import PRIOR_MEAN, ArmEstimate, Choice, greedy_slate
+from recommender.policies.base import PRIOR_MEAN, ArmEstimate, Choice, best_share, greedy_slate, uniform_share
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,11 @@ class EpsilonGreedy:
         """Return each candidate's estimated mean reward."""
         empty = ArmEstimate()
         return np.array([stats.get(c.arm, empty).mean(self.prior_mean) for c in candidates], dtype=float)
+
+    def arm_probabilities(self, left: np.ndarray, count: np.ndarray, reward_sum: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.where(count > 0, reward_sum / count, self.prior_mean)
+        return self.epsilon * uniform_share(left) + (1.0 - self.epsilon) * best_share(means, left)
 
     def choose(
         self,

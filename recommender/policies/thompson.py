@@ -24,6 +24,9 @@ from generation.candidates import TipCandidate
 from recommender.policies.base import ArmEstimate, Choice
 
 GRID_PER_ARM = 48
+# Evaluation probabilities only enter the numerator of a weight, where 1e-3 errors are noise next to the
+# interval: a coarser grid than serving's (docs/adr/0050) makes Thompson's evaluation twice as fast.
+EVALUATION_GRID = 24
 SPAN_SD = 8.0
 _TINY = 1e-300
 _ENDS = np.concatenate([np.geomspace(1e-12, 0.2, 16), 1.0 - np.geomspace(1e-12, 0.2, 16)])
@@ -223,6 +226,10 @@ class Thompson:
         count = np.maximum(np.asarray(count, dtype=float), 0.0)
         successes = np.clip(np.asarray(reward_sum, dtype=float), 0.0, count)
         return self.prior_alpha + successes, self.prior_beta + count - successes
+
+    def arm_probabilities(self, left: np.ndarray, count: np.ndarray, reward_sum: np.ndarray) -> np.ndarray:
+        alpha, beta = self.posterior(count, reward_sum)
+        return win_probabilities_many(alpha, beta, left > 0, grid=EVALUATION_GRID)
 
     def choose(
         self,

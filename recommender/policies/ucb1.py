@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from generation.candidates import TipCandidate
-from recommender.policies.base import ArmEstimate, Choice, greedy_slate
+from recommender.policies.base import ArmEstimate, Choice, best_share, greedy_slate
 
 
 def ucb_indices(count: np.ndarray, reward_sum: np.ndarray, total: np.ndarray | float, exploration: float) -> np.ndarray:
@@ -48,6 +48,10 @@ class UCB1:
         counts = np.array([stats.get(c.arm, empty).count for c in candidates], dtype=float)
         sums = np.array([stats.get(c.arm, empty).reward_sum for c in candidates], dtype=float)
         return ucb_indices(counts, sums, total, self.exploration)
+
+    def arm_probabilities(self, left: np.ndarray, count: np.ndarray, reward_sum: np.ndarray) -> np.ndarray:
+        total = count.sum(axis=1, keepdims=True)
+        return best_share(ucb_indices(count, reward_sum, total, self.exploration), left)
 
     def choose(
         self,

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from generation.candidates import TipCandidate
-from recommender.policies.base import ArmEstimate, Choice
+from recommender.policies.base import ArmEstimate, Choice, uniform_share
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,9 @@ class Uniform:
 
     def params(self) -> dict[str, Any]:
         return {}
+
+    def arm_probabilities(self, left: np.ndarray, count: np.ndarray, reward_sum: np.ndarray) -> np.ndarray:
+        return uniform_share(left)
 
     def choose(
         self,

@@ -143,7 +143,7 @@ class EvaluatePolicyTests(TestCase):
 
 class EvaluatePolicyBadInputTests(TestCase):
     def test_it_rejects_an_unknown_policy_by_name(self):
-        with self.assertRaisesMessage(CommandError, "Unknown policy 'greedy'; choose one of: egreedy, thompson"):
+        with self.assertRaisesMessage(CommandError, "Unknown policy 'greedy'; choose one of: contextual, egreedy"):
             call_command("evaluate_policy", "--policy", "greedy")
 
     def test_it_says_when_the_period_is_empty(self):
