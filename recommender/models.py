@@ -25,6 +25,8 @@ class TipRequest(models.Model):
     # What the policy decided from: arm -> [count, reward_sum], the estimates it read (cache included), so
     # offline evaluation replays exactly them (docs/evaluation.md). Null on requests logged before it existed.
     arm_estimates = models.JSONField(null=True, blank=True)
+    # The contextual model version that scored the request (PolicyModel id), so it can be replayed.
+    model_version = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["user", "-id"], name="tiprequest_user_recent")]
@@ -56,7 +58,7 @@ class TipScore(models.Model):
     task_ids = models.JSONField(default=list)
     prompt_version = models.CharField(max_length=64, null=True, blank=True)
     # The concrete model that answered, as the gateway reported it (never the alias); null for rule tips.
-    llm_model = models.CharField(max_length=128, null=True, blank=True)
+    llm_model = models.CharField("LLM model", max_length=128, null=True, blank=True)
     score = models.FloatField()
     # Probability that the logging policy picked this tip at this position; null only for legacy rows.
     propensity = models.FloatField(null=True, blank=True)
@@ -151,3 +153,42 @@ class ArmStat(models.Model):
     def mean(self) -> float | None:
         """Return the mean reward, or None before any reward."""
         return self.reward_sum / self.count if self.count else None
+
+
+class PolicyModel(models.Model):
+    """A versioned contextual model: what it learned from (a range of finalized tips), its bytes and metrics."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    # The version it continued from (None for the first): training is incremental.
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    trained_from = models.DateTimeField(null=True, blank=True)  # finalized_at of the first row it learned from
+    trained_until = models.DateTimeField(null=True, blank=True)  # ... and of the last one (the next starts after)
+    rows = models.PositiveIntegerField(default=0)  # slate positions learned in this version
+    total_rows = models.PositiveIntegerField(default=0)  # ... and in all its ancestors together
+    metrics = models.JSONField(default=dict)
+    weights = models.BinaryField()
+
+    class Meta:
+        db_table = "policy_models"
+
+    def __str__(self) -> str:
+        return f"Model v{self.pk}"
+
+
+class PolicySwitch(models.Model):
+    """An audit row: serving switched to a policy (and model), who did it, on what evidence, and whether forced."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    policy = models.CharField(max_length=32)
+    model = models.ForeignKey(PolicyModel, null=True, blank=True, on_delete=models.PROTECT, related_name="switches")
+    actor = models.CharField(max_length=150)
+    overridden = models.BooleanField(default=False)  # promoted although the gate said no
+    reason = models.TextField(blank=True)
+    evaluation = models.JSONField(default=dict)  # the paired estimate the gate decided on
+
+    class Meta:
+        db_table = "policy_switches"
+        indexes = [models.Index(fields=["-created_at"], name="policy_switch_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.policy} v{self.model_id}" if self.model_id else self.policy
