@@ -29,8 +29,10 @@ stop: $(STAMP)
 	$(PY) -m tipengine.embedded_db stop
 
 # No DATABASE_URL: a private embedded PostgreSQL for the run; no REDIS_URL: a private redis-server if installed.
+# PYTEST_ARGS narrows the run, e.g. PYTEST_ARGS="-m clock" TIPENGINE_TEST_NOW=2026-03-29T01:30:00+00:00 (.ci/run).
+PYTEST_ARGS ?=
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

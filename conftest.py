@@ -8,7 +8,8 @@ import time_machine
 from tipengine.testing import api_client, make_user
 
 # The sample tasks' due times make the candidate pool depend on the hour, so the whole run starts at one instant
-# (TIPENGINE_TEST_NOW overrides it; CI also runs at midnight and just after a due time) and the clock ticks on.
+# and the clock ticks on. TIPENGINE_TEST_NOW overrides it: .ci/run also runs the tests marked `clock` (they depend
+# on the instant) around local midnight, just after a sample task's due time and at Berlin's DST change.
 TEST_NOW = os.environ.get("TIPENGINE_TEST_NOW", "2026-06-15T09:00:00+00:00")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from django.test import TestCase, override_settings
 
 from generation.models import CandidatePool
@@ -18,6 +19,7 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 
 @override_settings(GENERATION_POOL_TTL_S=3 * 24 * 3600)  # so the pool lives until local midnight
+@pytest.mark.clock
 class BerlinUserTests(FakeGatewayMixin, ActorsMixin, TestCase):
     def setUp(self) -> None:
         super().setUp()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from django.core.cache import cache
 from django.test import override_settings
 from django.utils import timezone
@@ -126,6 +127,7 @@ class OpenTasksTests(TodoistTestCase):
         self.assertEqual([t.content for t in open_tasks_fetch(user=self.bob)], ["Bob's real task"])
 
 
+@pytest.mark.clock
 class SampleTasksTests(TodoistTestCase):
     def test_it_gives_the_demo_user_the_bundled_sample_tasks_around_today(self):
         integration = integration_connect_sample(user=self.alice)

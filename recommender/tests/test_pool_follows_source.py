@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from django.db import connections
 from django.test import TestCase, override_settings
 from django.urls import reverse
@@ -52,6 +53,7 @@ class PoolFollowsSourceTests(FakeGatewayMixin, ActorsMixin, TestCase):
         pool = CandidatePool.objects.filter(user=user).first()
         return {task_id for c in (pool.candidates if pool else []) for task_id in c["task_ids"]}
 
+    @pytest.mark.clock
     def test_connecting_todoist_generates_the_pool_from_its_tasks_at_once(self):
         self.connect(self.alice)
         self.assertEqual(len(self.fake.chat_requests), 1)

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 from django.test import override_settings
 from django.utils import timezone
 
@@ -9,7 +10,7 @@ from generation.breaker import gateway_breaker
 from generation.errors import CircuitOpen
 from generation.models import CandidatePool
 from generation.selectors import fresh_pool, pools_due_for_refresh
-from generation.services import pool_refresh
+from generation.services import pool_expiry, pool_refresh
 from generation.testing.fake_ollama import Reply, tip, tips_json
 from generation.testing.gateway import FakeGatewayMixin
 from generation.tests.utils import SAMPLE_TASKS
@@ -58,13 +59,16 @@ class RefreshAheadTests(FakeGatewayMixin, BaseTestCase):
         self.served(self.charlie, timedelta(days=30))
         self.assertEqual(self.due(), [self.alice.pk])
 
+    @pytest.mark.clock
     def test_it_regenerates_an_expiring_pool_ahead_of_time(self):
         integration_connect_sample(user=self.alice)
         self.served(self.alice, timedelta(hours=1))
         self.pool(self.alice, timedelta(minutes=10))
         self.assertEqual(refresh_expiring_pools(), 1)
         pool = CandidatePool.objects.get(user=self.alice)
-        self.assertGreater(pool.expires_at, self.now + timedelta(minutes=30))
+        # A new pool, with the lifetime of one made now: the TTL, or less in the last hours before local midnight.
+        self.assertGreaterEqual(pool.generated_at, self.now)
+        self.assertEqual(pool.expires_at, pool_expiry(generated_at=pool.generated_at))
         self.assertEqual([c.kind for c in fresh_pool(user=self.alice)], ["plan", "wellbeing"])
         self.assertEqual(len(self.fake.chat_requests), 1)
 
@@ -86,6 +90,7 @@ class RefreshAheadTests(FakeGatewayMixin, BaseTestCase):
 
 
 @override_settings(GENERATION_BREAKER_THRESHOLD=2)
+@pytest.mark.clock
 class RefreshCandidatesTaskTests(FakeGatewayMixin, BaseTestCase):
     """The Celery task end to end: the user's tasks (the bundled sample set), the real router, the fake model."""
 

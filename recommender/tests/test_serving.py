@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import numpy as np
+import pytest
 from django.core.cache import cache
 from django.db import connection
 from django.test import override_settings
@@ -25,6 +26,7 @@ URL = "/api/v1/tips/"
 SLATE_WRITE_QUERIES = 1  # the request and its tips in one statement
 
 
+@pytest.mark.clock
 class ServeApiTests(BaseTestCase):
     def setUp(self):
         super().setUp()
@@ -137,6 +139,7 @@ class ServeApiTests(BaseTestCase):
         self.assertEqual(arm_estimates(user=self.alice)[tip.arm].count, 1)
 
 
+@pytest.mark.clock
 class PropensityTests(BaseTestCase):
     def setUp(self):
         super().setUp()
@@ -200,6 +203,7 @@ class PropensityTests(BaseTestCase):
         self.assertNotIn("llm:do_now", arm_estimates(user=self.bob))
 
 
+@pytest.mark.clock
 class AssembleTests(BaseTestCase):
     def setUp(self):
         super().setUp()
@@ -286,6 +290,7 @@ class CompletedTaskTests(FakeTodoistMixin, BaseTestCase):
         self.assertEqual([d["code"] for d in body["degraded"]], ["tasks_unavailable"])
 
 
+@pytest.mark.clock
 class IsolationTests(BaseTestCase):
     def test_it_serves_each_user_only_their_own_pool_and_tasks(self):
         connect_sample(self.alice)
