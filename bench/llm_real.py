@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import logging
 
     from django.contrib.auth import get_user_model
+    from django.utils import timezone
 
     from generation import gateway
     from generation.breaker import gateway_breaker
@@ -118,7 +119,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     pools = 0
     for _ in range(args.requests):
         gateway_breaker().reset()
-        tasks = task_list(rng, date.today())
+        tasks = task_list(rng, timezone.localdate())  # the day in the zone the prompt speaks (TIME_ZONE)
         try:
             candidates = pool_refresh(user=user, tasks=tasks, timeout_s=args.timeout, fresh_for_s=10**9)
         except GenerationError as exc:
