@@ -9,13 +9,24 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.text import Truncator
 
 from recommender.admin_arm_summary import summary_context
-from recommender.admin_candidates import why_this_tip_table
+from recommender.admin_candidates import significant, why_this_tip_table
 from recommender.admin_tools import NONE_VALUE, EstimatedCountPaginator, RangeDatesQuerySet, indexed_values_filter
 from recommender.models import TipRequest, TipScore
+
+# Longer titles and model names are cut in the changelist (the whole text is the cell's tooltip).
+TITLE_CHARS, MODEL_CHARS, PROMPT_CHARS = 44, 26, 18
+
+
+def _shortened(text: str, chars: int) -> str:
+    shortened = Truncator(text).chars(chars)
+    return format_html('<span title="{}">{}</span>', text, shortened) if shortened != text else text
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -37,19 +48,23 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(TipScore)
 class TipScoreAdmin(ReadOnlyAdmin):
+    # What fits 1,400 px beside the filters (docs/adr/0087); every other column is on the detail page.
     list_display = (
-        "id",
-        "served_at",
+        "served",
         "user",
-        "tip_kind",
-        "source",
-        "title",
-        "llm_model",
+        "short_title",
+        "arm",
+        "short_model",
         "prompt_version",
-        "position",
-        "propensity",
-        "last_action",
-        "reward",
+        "rounded_propensity",
+        "feedback",
+    )
+    list_display_links = ("served",)
+    fieldsets = (
+        ("Tip", {"fields": ("title", "body", "rationale", "tip_kind", "source", "task_ids")}),
+        ("Serving", {"fields": ("served_at", "user", "request", "why_this_tip", "position", "score", "propensity")}),
+        ("Generation", {"fields": ("prompt_version", "llm_model", "due_age_days", "features")}),
+        ("Feedback", {"fields": ("last_action", "reward", "feedback_at", "finalized_at")}),
     )
     list_select_related = ("user",)
     list_filter = (
@@ -67,6 +82,33 @@ class TipScoreAdmin(ReadOnlyAdmin):
     raw_id_fields = ("user", "request")
     change_list_template = "admin/recommender/tipscore/change_list.html"
     readonly_fields = ("why_this_tip",)
+
+    @admin.display(description="Served", ordering="served_at")
+    def served(self, obj: TipScore) -> str:
+        return date_format(timezone.localtime(obj.served_at), "Y-m-d H:i")
+
+    @admin.display(description="Title", ordering="title")
+    def short_title(self, obj: TipScore) -> str:
+        return _shortened(obj.title, TITLE_CHARS)
+
+    @admin.display(description="LLM model", ordering="llm_model")
+    def short_model(self, obj: TipScore) -> str:
+        return _shortened(obj.llm_model, MODEL_CHARS) if obj.llm_model else "(rule tip)"
+
+    @admin.display(description="Prompt version", ordering="prompt_version")
+    def short_prompt(self, obj: TipScore) -> str:
+        return _shortened(obj.prompt_version, PROMPT_CHARS) if obj.prompt_version else "—"
+
+    @admin.display(description="Propensity", ordering="propensity")
+    def rounded_propensity(self, obj: TipScore) -> str:
+        return significant(obj.propensity)
+
+    @admin.display(description="Feedback", ordering="last_action")
+    def feedback(self, obj: TipScore) -> str:
+        """The last action and the reward it gave so far ("accepted · 0.75"); "—" before any feedback."""
+        if obj.last_action is None:
+            return "—" if obj.reward is None else f"none · {significant(obj.reward)}"
+        return obj.last_action if obj.reward is None else f"{obj.last_action} · {significant(obj.reward)}"
 
     @admin.display(description="Why this tip")
     def why_this_tip(self, obj: TipScore) -> str:

@@ -90,9 +90,9 @@ class ArmRow:
         """Why this row's numbers cannot decide anything yet (empty: enough tips and final rewards)."""
         found = []
         if self.served < MIN_SAMPLE:
-            found.append(f"only {self.served} tips served (fewer than {MIN_SAMPLE})")
+            found.append(f"tips served: {self.served} < {MIN_SAMPLE}")
         if self.rewarded < MIN_SAMPLE:
-            found.append(f"only {self.rewarded} final rewards (fewer than {MIN_SAMPLE})")
+            found.append(f"final rewards: {self.rewarded} < {MIN_SAMPLE}")
         return found
 
     def sort_value(self, key: str) -> Any:

@@ -69,9 +69,9 @@ class ArmSummaryForm(forms.Form):
     def chosen_period(self) -> Period | None:
         """The period asked for (dates win over a preset); by default the last 7 days if they hold a tip, else
         all time, so that the page shows data whenever there is any. None when the form is invalid."""
-        if self.is_bound and not self.is_valid():
+        if not self.is_valid():
             return None
-        data = self.cleaned_data if self.is_bound else {}
+        data = self.cleaned_data
         first: date | None = data.get("since")
         last: date | None = data.get("until")
         if first or last:
@@ -85,7 +85,7 @@ class ArmSummaryForm(forms.Form):
 
     def groups(self) -> list[str]:
         """The grouping asked for, in the order GROUPS lists them; by default prompt version, LLM model and kind."""
-        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        data = self.cleaned_data if self.is_valid() else {}
         chosen = set(data.get("group_by") or DEFAULT_GROUPS)
         return [key for key in GROUPS if key in chosen]
 
@@ -142,7 +142,10 @@ def columns(group_by: list[str], order: str) -> list[dict[str, Any]]:
 
 def summary_context(request: HttpRequest) -> dict[str, Any]:
     """Everything the arm comparison template needs for `request` (GET: period, since, until, group_by, o)."""
-    form = ArmSummaryForm(request.GET or None)
+    data = request.GET.copy()
+    if not data.getlist("group_by"):  # bound with the default groups, so their boxes show ticked
+        data.setlist("group_by", list(DEFAULT_GROUPS))
+    form = ArmSummaryForm(data)
     period, group_by = form.chosen_period(), form.groups()
     order = request.GET.get("o") or DEFAULT_ORDER
     if order.removeprefix("-") not in (*group_by, *FIGURES):

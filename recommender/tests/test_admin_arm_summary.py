@@ -73,7 +73,7 @@ class ArmIntervalTests(AdminTestCase):
         self.assertIsNone(small.reward_interval)  # one reward has no standard deviation
         self.assertEqual(
             small.warnings,
-            [f"only 1 tips served (fewer than {MIN_SAMPLE})", f"only 1 final rewards (fewer than {MIN_SAMPLE})"],
+            [f"tips served: 1 < {MIN_SAMPLE}", f"final rewards: 1 < {MIN_SAMPLE}"],
         )
         row = row_html(self.client.get(SUMMARY, {"group_by": ["llm_model"]}).content.decode(), "ollama_chat/qwen2.5:7b")
         self.assertIn("Small sample", row)

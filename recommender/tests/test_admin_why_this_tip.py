@@ -58,7 +58,7 @@ class WhyThisTipTests(BaseTestCase):
     def test_the_served_tips_are_marked_at_their_position_with_their_logged_propensity(self):
         rows = candidate_rows(self.page(self.request))
         marked = [r for r in rows if r[0].startswith("✓")]
-        self.assertEqual([r[0] for r in marked], ["✓ position 1", "✓ position 2"])
+        self.assertEqual([r[0] for r in marked], ["✓ 1", "✓ 2"])
         for row, tip in zip(marked, self.served.tips, strict=True):
             self.assertEqual(row[1], tip.arm)
             self.assertEqual(row[9], f"{tip.propensity:.3g}")
@@ -69,7 +69,7 @@ class WhyThisTipTests(BaseTestCase):
     def test_it_shows_only_this_requests_candidates(self):
         mine, bobs = self.page(self.request), self.page(self.bobs)
         self.assertEqual(len(candidate_rows(bobs)), len(self.bobs.candidates))
-        self.assertEqual([r[0] for r in candidate_rows(bobs) if r[0] != "—"], ["✓ position 1"])
+        self.assertEqual([r[0] for r in candidate_rows(bobs) if r[0] != "—"], ["✓ 1"])
         self.assertNotIn(f"request {self.bobs.pk}", mine)
         self.assertNotIn('"candidates"', mine)  # the table replaces the JSON blob
 
