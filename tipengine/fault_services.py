@@ -228,8 +228,10 @@ class WebServer:
 
     def start(self) -> WebServer:
         command = [sys.executable, "-m", "gunicorn", "tipengine.wsgi", "--access-logfile", "/dev/null"]
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, start_new_session=True, **quiet)
+        quiet = subprocess.DEVNULL
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=self.env, start_new_session=True, stdout=quiet, stderr=quiet
+        )
         wait_until(lambda: self._answers(), timeout_s=60, what=f"gunicorn on port {self.port}")
         return self
 

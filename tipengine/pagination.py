@@ -17,9 +17,9 @@ class CreatedCursorPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
 
-    def get_page_size(self, request: Request) -> int:
-        """The page size asked for, or the default; 400 for one that is not a whole number in 1..max_page_size
-        (DRF would quietly serve the default or the maximum instead of what was asked)."""
+    def get_page_size(self, request: Request) -> int | None:
+        """The page size asked for, or the default (None: unpaginated, as DRF's); 400 for one that is not a whole
+        number in 1..max_page_size (DRF would quietly serve the default or the maximum instead of what was asked)."""
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
@@ -44,5 +44,6 @@ class CreatedCursorPagination(CursorPagination):
         return cursor
 
 
-def _is_id(position: str) -> bool:
-    return position.isascii() and position.isdigit() and int(position) <= BIGINT_MAX
+def _is_id(position: object) -> bool:
+    # A decoded position is the query's text (the stubs' Cursor says int: what the ordering field holds).
+    return isinstance(position, str) and position.isascii() and position.isdigit() and int(position) <= BIGINT_MAX

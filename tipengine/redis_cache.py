@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -23,6 +24,10 @@ class ReusingRedisCacheClient(RedisCacheClient):
     the round trip itself (it rebuilds the response-callback table), and serving makes several calls per
     request. The client is only a thin, thread-safe handle on the pool, so one per pool is enough.
     """
+
+    # Django's own (private, so django-stubs leave them out): the redis.Redis class and the pool for a read/write.
+    _client: type[redis.Redis]
+    _get_connection_pool: Callable[[bool], redis.ConnectionPool]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -166,5 +171,5 @@ class ReusingRedisCache(RedisCache):
         if sent is False:
             self._remember_deletes(keys, version)
 
-    def clear(self) -> bool:
-        return bool(self._call("clear", False))
+    def clear(self) -> None:
+        self._call("clear", None)

@@ -4,11 +4,12 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
-from django.test import TestCase
+from django.contrib.auth.models import User
+from django.test import SimpleTestCase, TestCase
 from django_guid.log_filters import CorrelationId
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.authtoken.models import Token
@@ -27,14 +28,21 @@ def require_service(name: str, ok: bool, why: str = "") -> None:
     pytest.skip(message)
 
 
-def make_user(username: str) -> AbstractUser:
+# What a test-case mixin is mixed into, for the type checker only: at run time it must stay out of the MRO.
+if TYPE_CHECKING:
+    MixinBase = SimpleTestCase
+else:
+    MixinBase = object
+
+
+def make_user(username: str) -> User:
     """Return a new user with an API token."""
     user = get_user_model().objects.create_user(username=username, email=f"{username}@example.org", password="pw")
     Token.objects.create(user=user)
     return user
 
 
-def api_client(user: AbstractUser | None) -> APIClient:
+def api_client(user: User | None) -> APIClient:
     """Return an API client authenticated with `user`'s token (anonymous for None)."""
     client = APIClient()
     if user is not None:
@@ -42,7 +50,7 @@ def api_client(user: AbstractUser | None) -> APIClient:
     return client
 
 
-class ActorsMixin:
+class ActorsMixin(MixinBase):
     """Alice owns things, Bob is another user, Charlie is an outsider."""
 
     def setUp(self) -> None:
@@ -51,7 +59,7 @@ class ActorsMixin:
         self.bob = make_user("bob")
         self.charlie = make_user("charlie")
 
-    def api(self, user: AbstractUser | None) -> APIClient:
+    def api(self, user: User | None) -> APIClient:
         return api_client(user)
 
 
@@ -73,12 +81,22 @@ def metric_value(name: str, text: str | None = None, **labels: str) -> float:
 def captured_logs(level: int = logging.DEBUG) -> Iterator[list[logging.LogRecord]]:
     """Records reaching the root logger at `level` and above, with the request id as the project's handler adds it."""
     records: list[logging.LogRecord] = []
-    handler = logging.Handler(level)
+    handler = _ListHandler(records, level)
     handler.addFilter(CorrelationId("request_id"))
-    handler.emit = records.append  # type: ignore[method-assign]
     root = logging.getLogger()
     root.addHandler(handler)
     try:
         yield records
     finally:
         root.removeHandler(handler)
+
+
+class _ListHandler(logging.Handler):
+    """Appends every record it handles to `records`."""
+
+    def __init__(self, records: list[logging.LogRecord], level: int) -> None:
+        super().__init__(level)
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)

@@ -13,4 +13,6 @@ class UserScopeThrottle(ScopedRateThrottle):
     """
 
     def get_rate(self) -> str | None:
+        if self.scope is None:  # a view without a scope (DRF's allow_request lets it through before asking)
+            return None
         return settings.API_THROTTLE_RATES.get(self.scope)

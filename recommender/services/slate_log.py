@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from functools import cache
+from typing import Any
 
 from django.db import connection
 from psycopg.types.json import Jsonb
@@ -48,7 +49,7 @@ def slate_log(*, request: TipRequest, tips: list[TipScore]) -> None:
     rows = [{name: getattr(tip, name) for name in TIP_COLUMNS} for tip in tips]
     for row in rows:
         row["score"], row["propensity"] = _json_number(row["score"]), _json_number(row["propensity"])
-    params = [
+    params: list[Any] = [  # psycopg adapts Jsonb too, beyond the plain values the stubs list
         request.user_id,
         request.created_at,
         request.policy,
