@@ -11,6 +11,7 @@ from django.utils import timezone
 from generation.errors import GenerationError
 from generation.selectors import pools_due_for_refresh
 from recommender.selectors.history import served_since
+from recommender.services.contextual import policy_model_train
 from recommender.services.pools import tip_pool_refresh
 from recommender.services.rewards import rewards_finalize_expired, tips_credit_completion
 from tipengine.background import enqueue
@@ -67,3 +68,10 @@ def refresh_expiring_pools() -> int:
     for user_id in user_ids:
         enqueue(refresh_candidates, user_id, ahead_s)
     return len(user_ids)
+
+
+@shared_task(name="recommender.train_policy_model", ignore_result=True)
+def train_policy_model() -> int | None:
+    """Train the next contextual model version from newly finalized rewards (periodic); returns its id."""
+    version = policy_model_train()
+    return version.pk if version else None

@@ -311,3 +311,18 @@ TIPS_SNOOZE_MAX_H = env_float("TIPS_SNOOZE_MAX_H", 168.0, low=0.0)  # how far ba
 # they are only cached briefly and never forgotten: an estimate a few seconds old is still an estimate.
 TIPS_USER_STATE_CACHE_S = env_int("TIPS_USER_STATE_CACHE_S", 300)
 TIPS_GLOBAL_ARMS_CACHE_S = env_int("TIPS_GLOBAL_ARMS_CACHE_S", 10)
+
+# --- recommender: the contextual loop (docs/recommender.md, "The contextual loop") ---
+# Beat trains a new model version from the rewards finalized since the last one; processes reload the
+# serving model this often (on a background thread, never on a request).
+TIPS_MODEL_TRAIN_INTERVAL_S = env_float("TIPS_MODEL_TRAIN_INTERVAL_S", 3600.0, low=1.0)
+TIPS_MODEL_RELOAD_S = env_float("TIPS_MODEL_RELOAD_S", 60.0, low=1.0)
+TIPS_MODEL_RELOADER = env_bool("TIPS_MODEL_RELOADER", True)  # off only where a test reloads by hand
+# Promotion needs this many held-out logged picks and a paired interval above zero (or a recorded override).
+TIPS_PROMOTION_MIN_ROWS = env_int("TIPS_PROMOTION_MIN_ROWS", 1000)
+# Importance weights above this are clipped in the gate's doubly robust estimate (less variance, a little bias).
+TIPS_EVALUATION_CLIP = env_float("TIPS_EVALUATION_CLIP", 5.0, low=1.0)
+CELERY_BEAT_SCHEDULE["recommender.train_policy_model"] = {
+    "task": "recommender.train_policy_model",
+    "schedule": TIPS_MODEL_TRAIN_INTERVAL_S,
+}

@@ -21,7 +21,7 @@ from recommender.policies.base import ArmEstimate, Choice
 from recommender.policies.features import action_lines, shared_line
 
 # Kind crossed with the shared context (k x s) and with the candidate's own features (k x a).
-VW_ARGUMENTS = "--cb_explore_adf --squarecb --gamma_scale 1000 -q ks -q ka -l 1 --noconstant --quiet"
+VW_ARGUMENTS = "--cb_explore_adf --squarecb --gamma_scale 1000 -q ks -q ka --coin --noconstant --quiet"
 
 
 def _workspace(extra: str = "") -> Any:

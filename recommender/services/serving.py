@@ -19,9 +19,11 @@ from integrations.services import tasks_cache_key, time_zone_cache_key
 from integrations.todoist.types import TodoistTask
 from recommender.cache_keys import GLOBAL_ARMS_KEY, arms_key, cooldowns_key
 from recommender.models import TipRequest, TipScore
-from recommender.pipeline import CACHE_UNAVAILABLE, assemble
+from recommender.pipeline import CACHE_UNAVAILABLE, Assembly, assemble
 from recommender.policies import ArmEstimate, Policy, get_policy, policy_settings
+from recommender.policies.contextual import Contextual
 from recommender.selectors.serving import arm_estimates
+from recommender.services.contextual import SERVING_MODEL
 from recommender.services.slate_log import slate_log
 from tipengine import metrics
 from tipengine.caching import cache_prefetch, cache_unavailable_reason
@@ -43,10 +45,30 @@ def _policy(name: str, params: tuple[tuple[str, Any], ...]) -> Policy:
     return get_policy(name, **dict(params))
 
 
-def serving_policy() -> Policy:
-    """Return the policy named by TIPS_POLICY, tuned by its settings (built once per process and settings value)."""
-    name = settings.TIPS_POLICY
+# The contextual policy without a loaded model: the baseline serves instead, and the answer says so.
+MODEL_UNAVAILABLE = "model_unavailable"
+BASELINE_POLICY = "egreedy"
+
+
+def _tuned(name: str) -> Policy:
     return _policy(name, tuple(sorted(policy_settings(name).items())))
+
+
+def serving_policy(assembly: Assembly | None = None) -> Policy:
+    """Return the policy named by TIPS_POLICY, tuned by its settings (built once per process and settings value).
+
+    The contextual policy scores with the promoted model this process has loaded; before one is loaded (or
+    when none was promoted, or it is unreadable) the baseline serves and `assembly` is marked degraded.
+    """
+    name = settings.TIPS_POLICY
+    if name != "contextual":
+        return _tuned(name)
+    model = SERVING_MODEL.current()
+    if model is not None:
+        return Contextual(model)
+    if assembly is not None:
+        assembly.degrade(MODEL_UNAVAILABLE, "Served by the baseline policy: no contextual model is loaded yet.")
+    return _tuned(BASELINE_POLICY)
 
 
 def logged_estimates(estimates: Mapping[str, ArmEstimate]) -> dict[str, list[float]]:
@@ -84,7 +106,7 @@ def tips_serve(
     if cache_unavailable_reason():  # the reason names hosts and ports: logged, never shown to clients
         # Everything above was read from PostgreSQL (and Todoist) instead: correct, only slower.
         assembly.degrade(CACHE_UNAVAILABLE, "Served without the cache, from the database.")
-    policy = serving_policy()
+    policy = serving_policy(assembly)
     choices = policy.choose(assembly.candidates, estimates, rng, limit) if assembly.candidates else []
     scored = time.perf_counter()
     now = timezone.now()
@@ -96,6 +118,7 @@ def tips_serve(
         candidates=[c.describe() for c in assembly.candidates],
         degraded=assembly.degraded,
         arm_estimates=logged_estimates(estimates),
+        model_version=policy.model.version if isinstance(policy, Contextual) else None,
     )
     scores = [
         TipScore(

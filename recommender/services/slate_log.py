@@ -12,7 +12,9 @@ from psycopg.types.json import Jsonb
 from recommender.models import SERVED_TIP_COLUMNS, TipRequest, TipScore
 
 TIP_COLUMNS = SERVED_TIP_COLUMNS
-REQUEST_COLUMNS = ("user_id", "created_at", "policy", "policy_params", "candidates", "degraded", "arm_estimates")
+REQUEST_COLUMNS = (
+    "user_id", "created_at", "policy", "policy_params", "candidates", "degraded", "arm_estimates", "model_version",
+)  # fmt: skip
 
 
 def _json_number(value: float | None) -> float | str | None:
@@ -33,7 +35,8 @@ def _one_statement_sql() -> str:
     from_rows = ", ".join(f"rows.{quote(name)}" for name in TIP_COLUMNS)
     return (
         f"WITH request AS (INSERT INTO {quote(TipRequest._meta.db_table)} "
-        f"({', '.join(quote(c) for c in REQUEST_COLUMNS)}) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id), "
+        f"({', '.join(quote(c) for c in REQUEST_COLUMNS)}) VALUES ({', '.join(['%s'] * len(REQUEST_COLUMNS))}) "
+        "RETURNING id), "
         f"tips AS (INSERT INTO {table} (request_id, user_id, served_at, {columns}) "
         f"SELECT request.id, %s, %s, {from_rows} FROM request, jsonb_populate_recordset(NULL::{table}, %s) AS rows "
         "RETURNING id, position) "
@@ -57,6 +60,7 @@ def slate_log(*, request: TipRequest, tips: list[TipScore]) -> None:
         Jsonb(request.candidates),
         Jsonb(request.degraded),
         Jsonb(request.arm_estimates),
+        request.model_version,
         request.user_id,
         request.created_at,
         Jsonb(rows),

@@ -1,0 +1,157 @@
+"""The contextual loop's writes: train a model version from finalized rewards, promote one behind a gate.
+
+Also the process-wide serving model: a background thread reloads the promoted version when a new switch
+appears, so no request ever loads a model (the first ones after a start are served by the baseline).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+
+from recommender.evaluation.contextual import PairedEvaluation, paired_evaluation, replay
+from recommender.models import PolicyModel, PolicySwitch
+from recommender.policies.contextual import ContextualModel
+from recommender.policies.features import action_lines, shared_line
+from recommender.selectors.contextual import logged_examples, newest_model, serving_switch
+from tipengine.domain_errors import Conflict, NotFound
+
+logger = logging.getLogger(__name__)
+
+
+def _model_of(row: PolicyModel) -> ContextualModel:
+    return ContextualModel.from_bytes(bytes(row.weights), version=row.pk)
+
+
+def policy_model_train(*, until: datetime | None = None) -> PolicyModel | None:
+    """Continue the newest model on the first picks finalized since it, and publish the result as a version.
+
+    Returns None when nothing new was finalized (no empty versions). Incremental: each version starts from
+    its parent's weights and learns only the rows after the parent's `trained_until` (up to `until`).
+    """
+    parent = newest_model()
+    model = _model_of(parent) if parent else ContextualModel()
+    started, rows, reward_sum = time.perf_counter(), 0, 0.0
+    first = last = None
+    for example in logged_examples(after=parent.trained_until if parent else None, until=until):
+        shared, actions = shared_line(example.candidates, example.stats), action_lines(example.candidates)
+        model.learn(shared, actions, example.chosen, example.reward, example.propensity)
+        first = first or example.finalized_at
+        last = example.finalized_at
+        rows += 1
+        reward_sum += example.reward
+    if rows == 0:
+        return None
+    version = PolicyModel.objects.create(
+        parent=parent,
+        trained_from=first,
+        trained_until=last,
+        rows=rows,
+        total_rows=rows + (parent.total_rows if parent else 0),
+        metrics={"mean_logged_reward": reward_sum / rows, "train_seconds": time.perf_counter() - started},
+        weights=model.to_bytes(),
+    )
+    logger.info("policy model v%s trained on %d rows", version.pk, rows, extra={"model_version": version.pk})
+    return version
+
+
+def model_evaluate(*, model_id: int, clip: float | None = None) -> PairedEvaluation:
+    """Evaluate a model version on the first picks finalized after what it was trained on (held out).
+
+    Weights are clipped at `clip`, TIPS_EVALUATION_CLIP by default.
+    """
+    clip = settings.TIPS_EVALUATION_CLIP if clip is None else clip
+    row = PolicyModel.objects.filter(pk=model_id).first()
+    if row is None:
+        raise NotFound(code="model_not_found", message=f"There is no model version {model_id}.")
+    return paired_evaluation(replay(_model_of(row), logged_examples(after=row.trained_until)), clip=clip)
+
+
+def policy_promote(
+    *, model_id: int, actor: str, override: bool = False, reason: str = "", clip: float | None = None
+) -> PolicySwitch:
+    """Switch serving to a model version when its paired interval is above zero on enough held-out picks.
+
+    Without `override`, a model the gate refuses raises Conflict (code `promotion_refused`) and nothing
+    changes; with it, the switch is made and recorded as overridden, with the reason and the evidence.
+    """
+    evaluation = model_evaluate(model_id=model_id, clip=clip)
+    enough = evaluation.n >= settings.TIPS_PROMOTION_MIN_ROWS
+    better = enough and evaluation.difference.low > 0
+    if not better and not override:
+        why = (
+            f"only {evaluation.n} held-out picks (at least {settings.TIPS_PROMOTION_MIN_ROWS} needed)"
+            if not enough
+            else f"the paired interval [{evaluation.difference.low:.4f}, {evaluation.difference.high:.4f}] "
+            "does not exclude zero from above"
+        )
+        raise Conflict(code="promotion_refused", message=f"Model v{model_id} is not promoted: {why}.")
+    with transaction.atomic():
+        switch = PolicySwitch.objects.create(
+            policy="contextual",
+            model_id=model_id,
+            actor=actor,
+            overridden=not better,
+            reason=reason,
+            evaluation={**evaluation.as_dict(), "passed": better},
+        )
+    logger.warning("policy switch to contextual v%s by %s (overridden=%s)", model_id, actor, not better)
+    return switch
+
+
+class _ServingModel:
+    """The promoted model this process serves with, and the thread that keeps it current."""
+
+    def __init__(self) -> None:
+        self.model: ContextualModel | None = None
+        self.switch_id: int | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def reload(self) -> ContextualModel | None:
+        """Load the latest switch's model when it is not the one loaded; a corrupt one leaves the old in place."""
+        switch = serving_switch()
+        if switch is None or switch.pk == self.switch_id or switch.model is None:
+            return self.model
+        try:
+            model = _model_of(switch.model)
+        except ValueError:
+            logger.error("policy model v%s cannot be loaded; serving keeps the previous one", switch.model_id)
+            self.switch_id = switch.pk  # not retried every minute: the next switch will be
+            return self.model
+        self.model, self.switch_id = model, switch.pk
+        logger.info("serving policy model v%s loaded", model.version)
+        return model
+
+    def current(self) -> ContextualModel | None:
+        """The loaded model (None before the first load); starts the reloader once per process."""
+        if settings.TIPS_MODEL_RELOADER and self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._reload_forever, name="policy-model", daemon=True)
+                    self._thread.start()
+        return self.model
+
+    def _reload_forever(self) -> None:
+        while True:
+            try:
+                self.reload()
+            except Exception:  # a database blip must not end the thread: the next round retries
+                logger.warning("policy model reload failed", exc_info=True)
+            finally:
+                close_old_connections()
+            time.sleep(settings.TIPS_MODEL_RELOAD_S)  # a period between polls, not synchronisation
+
+
+SERVING_MODEL = _ServingModel()
+
+
+def serving_model_reload() -> Any:
+    """Reload the serving model now (what the background thread does each TIPS_MODEL_RELOAD_S)."""
+    return SERVING_MODEL.reload()

@@ -1,0 +1,102 @@
+"""The contextual loop: logs from epsilon-greedy, a model trained on them, evaluated, promoted, then served."""
+
+import numpy as np
+from django.test import override_settings
+
+from recommender.evaluation.recording import simulation_logs_write
+from recommender.evaluation.simulation import simulate
+from recommender.evaluation.simulation_result import finalized_time
+from recommender.models import PolicyModel, PolicySwitch, TipRequest
+from recommender.policies.contextual import ContextualModel
+from recommender.policies.features import action_lines, shared_line
+from recommender.selectors.contextual import logged_examples
+from recommender.services.contextual import (
+    SERVING_MODEL,
+    model_evaluate,
+    policy_model_train,
+    policy_promote,
+    serving_model_reload,
+)
+from recommender.services.serving import MODEL_UNAVAILABLE, tips_serve
+from recommender.tests.serving_utils import connect_sample, sample_pool, store_pool
+from tipengine.domain_errors import Conflict
+from tipengine.testing import BaseTestCase
+
+TRAIN_ROUNDS = 20
+
+
+def forget_serving_model() -> None:
+    SERVING_MODEL.model, SERVING_MODEL.switch_id = None, None
+
+
+@override_settings(TIPS_PROMOTION_MIN_ROWS=500, TIPS_MODEL_RELOADER=False)
+class ContextualLoopTests(BaseTestCase):
+    def setUp(self):
+        super().setUp()
+        self.addCleanup(forget_serving_model)
+        # Epsilon-greedy serves 100 simulated users for 30 rounds of the contextual world; its logs are written
+        # as serving writes them (candidates with features, estimates, propensities, final rewards).
+        self.result = simulate(users=200, rounds=30, policies=("egreedy",), keep=("egreedy",), world="contextual")
+        simulation_logs_write(result=self.result, policy="egreedy")
+        self.cutoff = finalized_time(self.result.start, TRAIN_ROUNDS - 1)
+
+    def test_a_model_trained_on_the_logs_is_evaluated_better_promoted_and_served(self):
+        version = policy_model_train(until=self.cutoff)
+        self.assertEqual(version.rows, 200 * TRAIN_ROUNDS)
+        evaluation = model_evaluate(model_id=version.pk)
+        self.assertEqual(evaluation.n, 200 * (30 - TRAIN_ROUNDS))
+        self.assertGreater(evaluation.difference.low, 0.0)  # the paired interval excludes zero
+        switch = policy_promote(model_id=version.pk, actor="alice")
+        self.assertFalse(switch.overridden)
+        self.assertTrue(switch.evaluation["passed"])
+
+        with override_settings(TIPS_POLICY="contextual"):
+            connect_sample(self.alice)
+            store_pool(self.alice, sample_pool(6))
+            before = tips_serve(user=self.alice, limit=3, rng=np.random.default_rng(0)).request
+            self.assertEqual(before.policy, "egreedy")
+            self.assertIn(MODEL_UNAVAILABLE, [d["code"] for d in before.degraded])
+            serving_model_reload()
+            served = tips_serve(user=self.alice, limit=3, rng=np.random.default_rng(0))
+        request = TipRequest.objects.get(pk=served.request.pk)
+        self.assertEqual((request.policy, request.model_version), ("contextual", version.pk))
+        self.assertNotIn(MODEL_UNAVAILABLE, [d["code"] for d in request.degraded])
+        self.assertEqual(len(served.tips), 3)
+        self.assertTrue(all(0 < tip.propensity <= 1 for tip in served.tips))
+
+    def test_it_refuses_a_worse_model_and_changes_nothing(self):
+        # A model taught the opposite of what users answered: it prefers what they like least.
+        model = ContextualModel()
+        for example in logged_examples(until=self.cutoff):
+            lines = shared_line(example.candidates, example.stats), action_lines(example.candidates)
+            model.learn(*lines, example.chosen, 1.0 - example.reward, example.propensity)
+        worse = PolicyModel.objects.create(trained_until=self.cutoff, rows=1, weights=model.to_bytes())
+        self.assertLess(model_evaluate(model_id=worse.pk).difference.high, 0.0)
+        with self.assertRaisesMessage(Conflict, "is not promoted"):
+            policy_promote(model_id=worse.pk, actor="alice")
+        self.assertFalse(PolicySwitch.objects.exists())
+
+    def test_an_override_is_recorded_as_such(self):
+        worse = PolicyModel.objects.create(
+            trained_until=self.result.start, rows=1, weights=ContextualModel().to_bytes()
+        )
+        switch = policy_promote(model_id=worse.pk, actor="alice", override=True, reason="trial week")
+        self.assertEqual((switch.overridden, switch.reason, switch.actor), (True, "trial week", "alice"))
+        self.assertFalse(switch.evaluation["passed"])
+
+    def test_training_is_incremental_and_skips_an_empty_round(self):
+        first = policy_model_train(until=self.cutoff)
+        second = policy_model_train()
+        self.assertEqual((second.parent_id, second.rows, second.total_rows), (first.pk, 2000, 6000))
+        self.assertIsNone(policy_model_train())
+
+    def test_a_corrupt_model_leaves_the_baseline_serving(self):
+        broken = PolicyModel.objects.create(rows=1, weights=b"not a model")
+        PolicySwitch.objects.create(policy="contextual", model=broken, actor="alice", overridden=True)
+        self.assertIsNone(serving_model_reload())
+        with override_settings(TIPS_POLICY="contextual"):
+            connect_sample(self.alice)
+            store_pool(self.alice, sample_pool(6))
+            request = tips_serve(user=self.alice, limit=2, rng=np.random.default_rng(0)).request
+        self.assertEqual(request.policy, "egreedy")
+        self.assertIn(MODEL_UNAVAILABLE, [d["code"] for d in request.degraded])
