@@ -1,6 +1,9 @@
 """The contextual loop: logs from epsilon-greedy, a model trained on them, evaluated, promoted, then served."""
 
+from io import StringIO
+
 import numpy as np
+from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from recommender.evaluation.recording import simulation_logs_write
@@ -100,3 +103,31 @@ class ContextualLoopTests(BaseTestCase):
             request = tips_serve(user=self.alice, limit=2, rng=np.random.default_rng(0)).request
         self.assertEqual(request.policy, "egreedy")
         self.assertIn(MODEL_UNAVAILABLE, [d["code"] for d in request.degraded])
+
+
+@override_settings(TIPS_PROMOTION_MIN_ROWS=500, TIPS_MODEL_RELOADER=False)
+class PromotePolicyCommandTests(BaseTestCase):
+    def test_it_refuses_a_model_without_held_out_traffic_with_the_reason(self):
+        model = PolicyModel.objects.create(rows=1, weights=ContextualModel().to_bytes())
+        with self.assertRaisesMessage(CommandError, "only 0 held-out picks (at least 500 needed)"):
+            call_command("promote_policy", "--model", str(model.pk))
+        self.assertFalse(PolicySwitch.objects.exists())
+
+    def test_an_override_needs_a_reason(self):
+        with self.assertRaisesMessage(CommandError, "--override needs --reason"):
+            call_command("promote_policy", "--model", "1", "--override")
+
+    def test_an_override_is_an_audit_row_with_the_actor(self):
+        model = PolicyModel.objects.create(rows=1, weights=ContextualModel().to_bytes())
+        out = StringIO()
+        call_command(
+            "promote_policy", "--model", str(model.pk), "--override", "--reason", "canary", "--actor", "ops",
+            stdout=out,
+        )  # fmt: skip
+        self.assertIn(f"contextual model v{model.pk}", out.getvalue())
+        switch = PolicySwitch.objects.get()
+        self.assertEqual((switch.actor, switch.overridden, switch.reason), ("ops", True, "canary"))
+
+    def test_it_says_when_the_model_does_not_exist(self):
+        with self.assertRaisesMessage(CommandError, "There is no model version 999."):
+            call_command("promote_policy", "--model", "999")
