@@ -159,7 +159,11 @@ def run(args: argparse.Namespace) -> None:
 
 
 def choose(args: argparse.Namespace) -> None:
-    """Median and p95 of one `choose()` call (a slate of 3 from 10 candidates over 12 learned arms)."""
+    """Median and p95 of one `choose()` call (a slate of 3 from --candidates over 12 learned arms), and CPU per call.
+
+    Candidates carry the features serving gives them, so the contextual policy builds its examples as it
+    would on a request.
+    """
     from generation.candidates import TipCandidate
     from recommender.policies import ArmEstimate, get_policy
 
@@ -167,20 +171,35 @@ def choose(args: argparse.Namespace) -> None:
     policy = get_policy(args.policy)
     pools, stats = [], []
     for _ in range(args.calls):
-        arms = rng.choice(len(ARMS), size=10)
+        arms = rng.choice(len(ARMS), size=args.candidates)
+        shared = {"local_hour": int(rng.integers(24)), "weekday": int(rng.integers(7)), "open_tasks": 20}
+        task = {"n_tasks": 1, "overdue_tasks": 3}
         pools.append(
-            [TipCandidate(kind=ARMS[a][1], source=ARMS[a][0], title=f"{a}-{i}", body="") for i, a in enumerate(arms)]
+            [
+                TipCandidate(
+                    kind=ARMS[a][1],
+                    source=ARMS[a][0],
+                    title=f"{a}-{i}",
+                    body="",
+                    task_ids=(f"t{i}",),
+                    prompt_version="tips-v3",
+                    features={**shared, **task, "due_age_days": int(rng.integers(-1, 9)), "max_priority": 1 + i % 4},
+                )
+                for i, a in enumerate(arms)
+            ]
         )
         counts = rng.integers(5, 500, size=len(ARMS)).astype(float)
         stats.append({f"{s}:{k}": ArmEstimate(c, c * m) for (s, k), c, m in zip(ARMS, counts, MEANS, strict=True)})
     timings = []
+    cpu_started = time.process_time()
     for pool, estimates in zip(pools, stats, strict=True):
         started = time.perf_counter()
         policy.choose(pool, estimates, rng, 3)
         timings.append((time.perf_counter() - started) * 1000)
+    cpu_ms = (time.process_time() - cpu_started) * 1000 / args.calls
     print(
-        f"bench: choose policy={args.policy} calls={args.calls} median_ms={np.median(timings):.3f} "
-        f"p95_ms={np.percentile(timings, 95):.3f}"
+        f"bench: choose policy={args.policy} candidates={args.candidates} calls={args.calls} "
+        f"median_ms={np.median(timings):.3f} p95_ms={np.percentile(timings, 95):.3f} cpu_ms_per_call={cpu_ms:.3f}"
     )
 
 
@@ -201,6 +220,7 @@ def main() -> None:
     timing = commands.add_parser("choose", help="time one policy's choose() on a slate of 3 (no database)")
     timing.add_argument("--policy", default="thompson")
     timing.add_argument("--calls", type=int, default=500)
+    timing.add_argument("--candidates", type=int, default=10)
     timing.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     setup_django()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,9 +64,24 @@ class ContextualModel:
 
     def pmf(self, shared: str, actions: Sequence[str]) -> np.ndarray:
         """The probability of picking each action, normalised in float64 (VW answers in float32)."""
+        (pmf,) = self.slate_pmfs(shared, actions, [list(range(len(actions)))])
+        return pmf
+
+    def slate_pmfs(self, shared: str, actions: Sequence[str], subsets: Iterable[list[int]]) -> Iterator[np.ndarray]:
+        """The PMF over each subset of `actions` in turn (a slate's remaining candidates), parsing the text once.
+
+        A generator: the caller may pick from one PMF before it says which subset comes next. Parsing is most
+        of VW's cost, so three positions cost about one parse and three predictions.
+        """
         with self._lock:
-            raw = np.asarray(self.workspace.predict([shared, *actions]), dtype=float)
-        return raw / raw.sum()
+            examples = self.workspace.parse([shared, *actions])
+            try:
+                for subset in subsets:
+                    raw = self.workspace.predict([examples[0], *(examples[i + 1] for i in subset)])
+                    pmf = np.asarray(raw, dtype=float)
+                    yield pmf / pmf.sum()
+            finally:
+                self.workspace.finish_example(examples)
 
     def learn(self, shared: str, actions: Sequence[str], chosen: int, reward: float, probability: float) -> None:
         """Learn from one logged pick among `actions`: VW minimises cost, so the cost is minus the reward."""
@@ -93,12 +108,12 @@ class Contextual:
         rng: np.random.Generator,
         k: int,
     ) -> list[Choice]:
-        shared, lines = shared_line(candidates, stats), action_lines(candidates)
         remaining = list(range(len(candidates)))
         chosen: list[Choice] = []
-        while remaining and len(chosen) < k:
-            pmf = self.model.pmf(shared, [lines[i] for i in remaining])
-            drawn = int(rng.choice(len(remaining), p=pmf))
+        subsets = (remaining for _ in range(min(k, len(candidates))))  # re-read after each pick
+        for pmf in self.model.slate_pmfs(shared_line(candidates, stats), action_lines(candidates), subsets):
+            # Inverse CDF of one uniform draw: what rng.choice(p=pmf) does, at a fifth of its overhead.
+            drawn = min(int(np.searchsorted(np.cumsum(pmf), rng.random(), "right")), len(pmf) - 1)
             pick = remaining.pop(drawn)
             chosen.append(Choice(candidates[pick], float(pmf[drawn]), float(pmf[drawn])))
         return chosen
