@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import Q
+from prometheus_client.core import GaugeMetricFamily
 
 from generation.candidates import TipCandidate
 from recommender.models import PolicyModel, PolicySwitch, TipScore
@@ -86,3 +87,15 @@ def newest_model() -> PolicyModel | None:
 def serving_switch() -> PolicySwitch | None:
     """The latest switch: which policy (and model) serving uses; None until the first promotion."""
     return PolicySwitch.objects.select_related("model").order_by("-created_at", "-id").first()
+
+
+def policy_model_metrics() -> Iterator[GaugeMetricFamily]:
+    """tipengine_policy_model_version: the newest trained version and the one serving is switched to (0: none)."""
+    switch = serving_switch()
+    newest = newest_model()
+    family = GaugeMetricFamily(
+        "tipengine_policy_model_version", "Contextual model versions: newest trained, and promoted.", labels=["role"]
+    )
+    family.add_metric(["newest"], float(newest.pk if newest else 0))
+    family.add_metric(["promoted"], float(switch.model_id or 0) if switch else 0.0)
+    yield family

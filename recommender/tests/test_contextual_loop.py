@@ -23,7 +23,7 @@ from recommender.services.contextual import (
 from recommender.services.serving import MODEL_UNAVAILABLE, tips_serve
 from recommender.tests.serving_utils import connect_sample, sample_pool, store_pool
 from tipengine.domain_errors import Conflict
-from tipengine.testing import BaseTestCase
+from tipengine.testing import BaseTestCase, metric_value
 
 TRAIN_ROUNDS = 20
 
@@ -131,3 +131,13 @@ class PromotePolicyCommandTests(BaseTestCase):
     def test_it_says_when_the_model_does_not_exist(self):
         with self.assertRaisesMessage(CommandError, "There is no model version 999."):
             call_command("promote_policy", "--model", "999")
+
+
+class PolicyModelMetricsTests(BaseTestCase):
+    def test_metrics_show_the_newest_and_the_promoted_model_version(self):
+        self.assertEqual(metric_value("tipengine_policy_model_version", role="promoted"), 0.0)
+        first = PolicyModel.objects.create(rows=1, weights=b"")
+        newest = PolicyModel.objects.create(rows=1, weights=b"")
+        PolicySwitch.objects.create(policy="contextual", model=first, actor="alice")
+        self.assertEqual(metric_value("tipengine_policy_model_version", role="newest"), float(newest.pk))
+        self.assertEqual(metric_value("tipengine_policy_model_version", role="promoted"), float(first.pk))
