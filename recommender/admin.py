@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -17,6 +19,8 @@ from django.utils.text import Truncator
 
 from recommender.admin_arm_summary import summary_context
 from recommender.admin_candidates import significant, why_this_tip_table
+from recommender.admin_export import csv_lines, export_filename
+from recommender.admin_period import PeriodFilter
 from recommender.admin_tools import NONE_VALUE, EstimatedCountPaginator, RangeDatesQuerySet, indexed_values_filter
 from recommender.models import TipRequest, TipScore
 
@@ -68,6 +72,7 @@ class TipScoreAdmin(ReadOnlyAdmin):
     )
     list_select_related = ("user",)
     list_filter = (
+        PeriodFilter,
         "tip_kind",
         "source",
         indexed_values_filter("llm_model", "LLM model", none_label="(rule tip)"),
@@ -120,7 +125,9 @@ class TipScoreAdmin(ReadOnlyAdmin):
         """Served-time order, led by the column a value filter pins, so that its (column, served_at) index serves it."""
         for list_filter in self.list_filter:
             name = getattr(list_filter, "parameter_name", None)
-            if getattr(list_filter, "pins_its_column", False) and request.GET.get(name) not in (None, "", NONE_VALUE):
+            if not name or not getattr(list_filter, "pins_its_column", False):
+                continue
+            if request.GET.get(name) not in (None, "", NONE_VALUE):
                 return (f"-{name}", *self.ordering)
         return tuple(self.ordering)
 
@@ -131,7 +138,8 @@ class TipScoreAdmin(ReadOnlyAdmin):
         summary = path(
             "arm-summary/", self.admin_site.admin_view(self.arm_summary_view), name="recommender_arm_summary"
         )
-        return [summary, *super().get_urls()]
+        export = path("export/", self.admin_site.admin_view(self.export_view), name="recommender_tipscore_export")
+        return [summary, export, *super().get_urls()]
 
     def arm_summary_view(self, request: HttpRequest) -> HttpResponse:
         """Compare arms: per group, tips served, feedback rate and mean reward with 95% intervals, for a period."""
@@ -144,6 +152,19 @@ class TipScoreAdmin(ReadOnlyAdmin):
             **summary_context(request),
         }
         return TemplateResponse(request, "admin/recommender/arm_summary.html", context)
+
+    def export_view(self, request: HttpRequest) -> HttpResponseBase:
+        """The changelist's tips (its filters, period, search and dates) streamed as CSV, oldest first."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            queryset = self.get_changelist_instance(request).queryset
+        except IncorrectLookupParameters as error:
+            return HttpResponseBadRequest(f"Cannot export these tips: {error}")
+        response = StreamingHttpResponse(csv_lines(queryset), content_type="text/csv; charset=utf-8")
+        period = {name: request.GET.get(name) for name in PeriodFilter.parameters}
+        response["Content-Disposition"] = f'attachment; filename="{export_filename(**period)}"'
+        return response
 
 
 @admin.register(TipRequest)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.http import HttpRequest
-from django.utils import timezone
+from django.urls import reverse
 
 from recommender.admin_arm_stats import (
     DEFAULT_GROUPS,
@@ -21,16 +22,9 @@ from recommender.admin_arm_stats import (
     sort_rows,
 )
 from recommender.admin_chart import MAX_SERIES, daily_series, svg_chart
+from recommender.admin_period import DEFAULT_DAYS, PERIODS, PeriodForm, period_bounds, preset_start
 from recommender.models import TipScore
 
-# Preset periods, in days back from today (None: all time); the picker shows them as links.
-DEFAULT_DAYS = 7  # the default period when it holds a tip
-PERIODS: dict[str, tuple[str, int | None]] = {
-    "7d": ("Last 7 days", DEFAULT_DAYS),
-    "30d": ("Last 30 days", 30),
-    "90d": ("Last 90 days", 90),
-    "all": ("All time", None),
-}
 CUSTOM = "custom"
 # The figures a row can be sorted by, besides its group values: key -> column label.
 FIGURES = {
@@ -46,25 +40,30 @@ DEFAULT_ORDER = "-served"
 class Period:
     key: str  # a PERIODS key, or CUSTOM
     label: str
-    since: datetime | None
-    until: datetime | None  # exclusive
+    first_day: date | None  # None: from the first tip
+    last_day: date | None  # inclusive; None: up to now
+
+    @property
+    def since(self) -> datetime | None:
+        return period_bounds(self.first_day, self.last_day)[0]
+
+    @property
+    def until(self) -> datetime | None:  # exclusive
+        return period_bounds(self.first_day, self.last_day)[1]
+
+    def as_query(self) -> dict[str, str]:
+        """The period as the export's `since`/`until` parameters."""
+        days = {"since": self.first_day, "until": self.last_day}
+        return {name: day.isoformat() for name, day in days.items() if day is not None}
 
 
-class ArmSummaryForm(forms.Form):
+class ArmSummaryForm(PeriodForm):
     period = forms.ChoiceField(choices=[(k, label) for k, (label, _) in PERIODS.items()], required=False)
-    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="Inclusive.")
     group_by = forms.MultipleChoiceField(
         choices=[(key, label) for key, (_, label) in GROUPS.items()],
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        if data.get("since") and data.get("until") and data["since"] > data["until"]:
-            raise forms.ValidationError("The period must start before it ends.")
-        return data
 
     def chosen_period(self) -> Period | None:
         """The period asked for (dates win over a preset); by default the last 7 days if they hold a tip, else
@@ -76,12 +75,10 @@ class ArmSummaryForm(forms.Form):
         last: date | None = data.get("until")
         if first or last:
             label = f"{first.isoformat() if first else 'the first tip'} to {last.isoformat() if last else 'today'}"
-            until = _start_of(last + timedelta(days=1)) if last else None
-            return Period(CUSTOM, label, _start_of(first) if first else None, until)
+            return Period(CUSTOM, label, first, last)
         key = data.get("period") or _default_period()
         label, days = PERIODS[key]
-        today = timezone.localdate()
-        return Period(key, label, _start_of(today - timedelta(days=days - 1)) if days else None, None)
+        return Period(key, label, preset_start(days) if days else None, None)
 
     def groups(self) -> list[str]:
         """The grouping asked for, in the order GROUPS lists them; by default prompt version, LLM model and kind."""
@@ -90,12 +87,8 @@ class ArmSummaryForm(forms.Form):
         return [key for key in GROUPS if key in chosen]
 
 
-def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
-
-
 def _default_period() -> str:
-    week = _start_of(timezone.localdate() - timedelta(days=DEFAULT_DAYS - 1))
+    week, _ = period_bounds(preset_start(DEFAULT_DAYS), None)
     return "7d" if TipScore.objects.filter(served_at__gte=week).exists() else "all"
 
 
@@ -159,6 +152,9 @@ def summary_context(request: HttpRequest) -> dict[str, Any]:
     return {
         "form": form,
         "period": period,
+        "export_url": f"{reverse('admin:recommender_tipscore_export')}?{urlencode(period.as_query())}"
+        if period
+        else "",
         "presets": [{"key": key, "label": label} for key, (label, _) in PERIODS.items()],
         "group_by": group_by,
         "columns": columns(group_by, order),

@@ -1,10 +1,12 @@
 """The tip_scores changelist fits: fewer columns, rounded numbers, spelled labels, the rest on the detail page."""
 
 import re
+from datetime import timedelta
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from recommender.models import TipScore
 from recommender.tests.test_admin import AdminTestCase, log_tips
@@ -52,3 +54,19 @@ class ChangelistColumnsTests(AdminTestCase):
         with self.assertNumQueries(len(short)):
             response = self.client.get(CHANGELIST)
         self.assertEqual(len(response.context["cl"].result_list), 50)
+
+
+class ChangelistPeriodTests(AdminTestCase):
+    def test_it_lists_the_tips_of_a_period_and_offers_the_presets(self):
+        today = timezone.localdate()
+        response = self.client.get(CHANGELIST, {"since": (today - timedelta(days=6)).isoformat()})
+        self.assertEqual({t.user_id for t in response.context["cl"].result_list}, {self.alice.pk})
+        self.assertContains(response, "Last 30 days")
+        self.assertContains(response, f"?since={(today - timedelta(days=29)).isoformat()}")
+        old = self.client.get(CHANGELIST, {"until": (today - timedelta(days=30)).isoformat()})
+        self.assertEqual([t.user_id for t in old.context["cl"].result_list], [self.bob.pk])
+        self.assertContains(old, f"the first tip to {(today - timedelta(days=30)).isoformat()}")
+
+    def test_a_backwards_period_is_refused_like_any_bad_filter(self):
+        response = self.client.get(CHANGELIST, {"since": "2026-02-02", "until": "2026-02-01"})
+        self.assertRedirects(response, f"{CHANGELIST}?e=1", fetch_redirect_response=False)
