@@ -19,6 +19,14 @@ def _frozen_clock():
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_model_reloader():
+    """Tests reload the serving model by hand: a polling thread would query the test database behind their back."""
+    from django.conf import settings
+
+    settings.TIPS_MODEL_RELOADER = False
+
+
 @pytest.fixture
 def alice(db):
     return make_user("alice")

@@ -36,6 +36,10 @@ LLM_DURATION = Histogram(
 )
 LLM_TOKENS = Counter("tipengine_llm_tokens", "Tokens the gateway reported, by alias and kind.", ["alias", "kind"])
 FEEDBACK = Counter("tipengine_feedback", "Feedback recorded, by action.", ["action"])
+SHADOW_AGREEMENT = Counter(
+    "tipengine_shadow_agreement", "Serves the newest (shadow) model scored, by whether it agrees on the first tip.",
+    ["agrees"],
+)  # fmt: skip
 REWARDS_FINALIZED = Counter("tipengine_rewards_finalized", "Served tips whose reward became final.")
 CELERY_TASKS = Counter("tipengine_celery_tasks", "Celery tasks run, by task and outcome.", ["task", "outcome"])
 CELERY_DURATION = Histogram(

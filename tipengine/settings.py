@@ -318,6 +318,8 @@ TIPS_GLOBAL_ARMS_CACHE_S = env_int("TIPS_GLOBAL_ARMS_CACHE_S", 10)
 TIPS_MODEL_TRAIN_INTERVAL_S = env_float("TIPS_MODEL_TRAIN_INTERVAL_S", 3600.0, low=1.0)
 TIPS_MODEL_RELOAD_S = env_float("TIPS_MODEL_RELOAD_S", 60.0, low=1.0)
 TIPS_MODEL_RELOADER = env_bool("TIPS_MODEL_RELOADER", True)  # off only where a test reloads by hand
+# Apprentice mode: the newest model, while not promoted, scores every serve in shadow (logged, counted).
+TIPS_SHADOW_SCORING = env_bool("TIPS_SHADOW_SCORING", True)
 # Promotion needs this many held-out logged picks and a paired interval above zero (or a recorded override).
 TIPS_PROMOTION_MIN_ROWS = env_int("TIPS_PROMOTION_MIN_ROWS", 1000)
 # Importance weights above this are clipped in the gate's doubly robust estimate (less variance, a little bias).

@@ -9,17 +9,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.db import close_old_connections, transaction
 
+from generation.candidates import TipCandidate
 from recommender.evaluation.contextual import PairedEvaluation, paired_evaluation, replay
 from recommender.models import PolicyModel, PolicySwitch
+from recommender.policies.base import ArmEstimate
 from recommender.policies.contextual import ContextualModel
 from recommender.policies.features import action_lines, shared_line
 from recommender.selectors.contextual import logged_examples, newest_model, serving_switch
+from tipengine import metrics
 from tipengine.domain_errors import Conflict, NotFound
 
 logger = logging.getLogger(__name__)
@@ -106,15 +111,33 @@ def policy_promote(
 
 
 class _ServingModel:
-    """The promoted model this process serves with, and the thread that keeps it current."""
+    """The promoted model this process serves with, the newest one scoring in shadow, and their reloader."""
 
     def __init__(self) -> None:
         self.model: ContextualModel | None = None
         self.switch_id: int | None = None
+        self.shadow: ContextualModel | None = None  # the newest version, while it is not the promoted one
+        self.shadow_id: int | None = None  # the newest version last tried (loaded or found unreadable)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def reload(self) -> ContextualModel | None:
+        """Load the latest switch's model and the newest version when they changed; returns the serving one."""
+        self._reload_shadow()
+        return self._reload_serving()
+
+    def _reload_shadow(self) -> None:
+        newest = newest_model()
+        if newest is None or newest.pk == self.shadow_id:
+            return
+        self.shadow_id = newest.pk
+        try:
+            self.shadow = _model_of(newest)
+        except ValueError:
+            logger.error("policy model v%s cannot be loaded for shadow scoring", newest.pk)
+            self.shadow = None
+
+    def _reload_serving(self) -> ContextualModel | None:
         """Load the latest switch's model when it is not the one loaded; a corrupt one leaves the old in place."""
         switch = serving_switch()
         if switch is None or switch.pk == self.switch_id or switch.model is None:
@@ -150,6 +173,20 @@ class _ServingModel:
 
 
 SERVING_MODEL = _ServingModel()
+
+
+def shadow_opinion(
+    *, candidates: Sequence[TipCandidate], stats: Mapping[str, ArmEstimate], served: int
+) -> dict[str, Any] | None:
+    """Apprentice mode: the newest model's probability for the candidate served first, and whether it would
+    have picked it too (counted in /metrics). None when it is the serving model, or none is loaded."""
+    shadow, serving = SERVING_MODEL.shadow, SERVING_MODEL.model
+    if shadow is None or (serving is not None and shadow.version == serving.version):
+        return None
+    pmf = shadow.pmf(shared_line(candidates, stats), action_lines(candidates))
+    agrees = int(np.argmax(pmf)) == served
+    metrics.SHADOW_AGREEMENT.labels("yes" if agrees else "no").inc()
+    return {"model_version": shadow.version, "probability": float(pmf[served]), "agrees": agrees}
 
 
 def serving_model_reload() -> Any:

@@ -23,7 +23,7 @@ from recommender.pipeline import CACHE_UNAVAILABLE, Assembly, assemble
 from recommender.policies import ArmEstimate, Policy, get_policy, policy_settings
 from recommender.policies.contextual import Contextual
 from recommender.selectors.serving import arm_estimates
-from recommender.services.contextual import SERVING_MODEL
+from recommender.services.contextual import SERVING_MODEL, shadow_opinion
 from recommender.services.slate_log import slate_log
 from tipengine import metrics
 from tipengine.caching import cache_prefetch, cache_unavailable_reason
@@ -108,13 +108,20 @@ def tips_serve(
         assembly.degrade(CACHE_UNAVAILABLE, "Served without the cache, from the database.")
     policy = serving_policy(assembly)
     choices = policy.choose(assembly.candidates, estimates, rng, limit) if assembly.candidates else []
+    params: dict[str, Any] = {**policy.params(), "limit": limit, "dropped": assembly.dropped}
+    if settings.TIPS_SHADOW_SCORING and choices:
+        SERVING_MODEL.current()  # starts the reloader in a process that serves another policy
+        served = assembly.candidates.index(choices[0].candidate)
+        opinion = shadow_opinion(candidates=assembly.candidates, stats=estimates, served=served)
+        if opinion is not None:
+            params["shadow"] = opinion
     scored = time.perf_counter()
     now = timezone.now()
     request = TipRequest(
         user=user,
         created_at=now,
         policy=policy.name,
-        policy_params={**policy.params(), "limit": limit, "dropped": assembly.dropped},
+        policy_params=params,
         candidates=[c.describe() for c in assembly.candidates],
         degraded=assembly.degraded,
         arm_estimates=logged_estimates(estimates),

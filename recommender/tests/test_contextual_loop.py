@@ -30,6 +30,7 @@ TRAIN_ROUNDS = 20
 
 def forget_serving_model() -> None:
     SERVING_MODEL.model, SERVING_MODEL.switch_id = None, None
+    SERVING_MODEL.shadow, SERVING_MODEL.shadow_id = None, None
 
 
 @override_settings(TIPS_PROMOTION_MIN_ROWS=500, TIPS_MODEL_RELOADER=False)
@@ -141,3 +142,40 @@ class PolicyModelMetricsTests(BaseTestCase):
         PolicySwitch.objects.create(policy="contextual", model=first, actor="alice")
         self.assertEqual(metric_value("tipengine_policy_model_version", role="newest"), float(newest.pk))
         self.assertEqual(metric_value("tipengine_policy_model_version", role="promoted"), float(first.pk))
+
+
+class ApprenticeTests(BaseTestCase):
+    def setUp(self):
+        super().setUp()
+        self.addCleanup(forget_serving_model)
+        connect_sample(self.alice)
+        store_pool(self.alice, sample_pool(6))
+
+    def test_the_newest_model_scores_in_shadow_while_epsilon_greedy_serves(self):
+        newest = PolicyModel.objects.create(rows=1, weights=ContextualModel().to_bytes())
+        serving_model_reload()
+        before = metric_value("tipengine_shadow_agreement_total", agrees="yes") + metric_value(
+            "tipengine_shadow_agreement_total", agrees="no"
+        )
+        served = tips_serve(user=self.alice, limit=2, rng=np.random.default_rng(0))
+        request = TipRequest.objects.get(pk=served.request.pk)
+        shadow = request.policy_params["shadow"]
+        self.assertEqual(request.policy, "egreedy")
+        self.assertEqual(shadow["model_version"], newest.pk)
+        # An untrained model is uniform over the offered candidates.
+        self.assertAlmostEqual(shadow["probability"], 1 / len(request.candidates), places=5)
+        after = metric_value("tipengine_shadow_agreement_total", agrees="yes") + metric_value(
+            "tipengine_shadow_agreement_total", agrees="no"
+        )
+        self.assertEqual(after - before, 1.0)
+
+    def test_no_shadow_without_a_model_or_when_it_is_the_one_serving(self):
+        served = tips_serve(user=self.alice, limit=2, rng=np.random.default_rng(0))
+        self.assertNotIn("shadow", served.request.policy_params)
+        model = PolicyModel.objects.create(rows=1, weights=ContextualModel().to_bytes())
+        PolicySwitch.objects.create(policy="contextual", model=model, actor="alice", overridden=True)
+        serving_model_reload()
+        with override_settings(TIPS_POLICY="contextual"):
+            served = tips_serve(user=self.alice, limit=2, rng=np.random.default_rng(0))
+        self.assertEqual(served.request.model_version, model.pk)
+        self.assertNotIn("shadow", served.request.policy_params)
