@@ -83,7 +83,10 @@ def distinct_values(model: type[Model], field: str, *, using: str = "default") -
 def _skip_scan(model: type[Model], field: str, using: str) -> list[Any]:
     connection = connections[using]
     table = connection.ops.quote_name(model._meta.db_table)
-    column = connection.ops.quote_name(model._meta.get_field(field).column)
+    column_name = getattr(model._meta.get_field(field), "column", None)  # a reverse relation has none
+    if not isinstance(column_name, str):
+        raise ValueError(f"{model._meta.label}.{field} is not a column")
+    column = connection.ops.quote_name(column_name)
     # Each step finds the next larger value with one index probe: cost grows with distinct values, not rows.
     sql = f"""
         WITH RECURSIVE skip(v) AS (
@@ -104,6 +107,7 @@ def indexed_values_filter(field: str, title: str, *, none_label: str | None = No
 
     class IndexedValuesFilter(admin.SimpleListFilter):
         parameter_name = field
+        pins_its_column = True  # TipScoreAdmin.get_ordering leads the order with a filtered column
 
         def lookups(self, request: Any, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
             choices = [(str(v), str(v)) for v in distinct_values(model_admin.model, field)]
@@ -116,7 +120,6 @@ def indexed_values_filter(field: str, title: str, *, none_label: str | None = No
             return RangeDatesQuerySet.of(queryset).pinned(field, value) if value else queryset
 
     IndexedValuesFilter.title = title
-    IndexedValuesFilter.pins_its_column = True
     IndexedValuesFilter.__name__ = f"{field.title().replace('_', '')}Filter"
     return IndexedValuesFilter
 
@@ -167,7 +170,8 @@ class RangeDatesQuerySet(QuerySet):
         return clone
 
     def _clone(self) -> RangeDatesQuerySet:
-        clone = super()._clone()
+        # Every chained call clones through here; django-stubs does not declare this private hook.
+        clone = super()._clone()  # type: ignore[misc]
         clone._pinned = self._pinned
         return clone
 
@@ -178,7 +182,10 @@ class RangeDatesQuerySet(QuerySet):
         rows = self.exclude(**{f"{name}__isnull": True}).order_by(*ordering)
         return rows.values_list(name, flat=True).first()
 
-    def datetimes(self, field_name: str, kind: str, order: str = "ASC", tzinfo: tzinfo | None = None) -> list:
+    # A list, not a queryset of datetimes: the admin's date hierarchy (its one caller) only iterates it.
+    def datetimes(  # type: ignore[override]
+        self, field_name: str, kind: str, order: str = "ASC", tzinfo: tzinfo | None = None
+    ) -> list[datetime]:
         bounds = self.aggregate(first=Min(field_name), last=Max(field_name))
         if bounds["first"] is None:
             return []
@@ -216,4 +223,4 @@ class RangeDatesQuerySet(QuerySet):
         """Return `queryset` (same model, query and database) as a RangeDatesQuerySet; one already is returned as is."""
         if isinstance(queryset, cls):
             return queryset  # keeps the columns it pins
-        return cls(model=queryset.model, query=queryset.query, using=queryset._db)
+        return cls(model=queryset.model, query=queryset.query, using=queryset.db)
