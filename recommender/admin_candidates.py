@@ -72,9 +72,9 @@ def logging_policy(request: TipRequest) -> Policy | None:
     registered = POLICIES.get(request.policy)
     if registered is None:
         return None
-    accepted = registered.cls().params()
-    params = {k: v for k, v in (request.policy_params or {}).items() if k in accepted}
     try:
+        accepted = registered.cls().params()
+        params = {k: v for k, v in (request.policy_params or {}).items() if k in accepted}
         return get_policy(request.policy, **params)
     except (TypeError, ValueError):  # parameters this version's class no longer takes
         return None
@@ -92,7 +92,7 @@ def first_pick_probabilities(request: TipRequest) -> list[float] | None:
     reward_sum = np.array([[float(estimates.get(arm, (0.0, 0.0))[1]) for arm in arms]])
     try:
         by_arm = arm_probabilities(policy, left, count, reward_sum)[0]
-    except KeyError:  # a policy the replay does not know (its probabilities are not a function of arms alone)
+    except ValueError:  # a policy that scores candidates one by one (contextual) has no per-arm probabilities
         return None
     column = {arm: i for i, arm in enumerate(arms)}
     return [float(by_arm[column[c["arm"]]] / left[0, column[c["arm"]]]) for c in candidates]

@@ -84,3 +84,12 @@ class WhyThisTipTests(BaseTestCase):
         response = self.client.get(reverse("admin:recommender_tipscore_change", args=[tip.pk]))
         url = reverse("admin:recommender_tiprequest_change", args=[tip.request_id])
         self.assertContains(response, f'<a href="{url}">All candidates of request {tip.request_id}')
+
+    def test_a_policy_this_version_cannot_replay_still_lists_its_candidates(self):
+        TipRequest.objects.filter(pk=self.request.pk).update(policy="retired")
+        content = self.page(self.request)
+        self.assertIn("The policy &#x27;retired&#x27; cannot be replayed by this version", content)
+        rows = candidate_rows(content)
+        self.assertEqual(len(rows), len(self.request.candidates))
+        self.assertTrue(all(r[7] == "—" for r in rows))
+        self.assertEqual([r[0] for r in rows if r[0] != "—"], ["✓ 1", "✓ 2"])
