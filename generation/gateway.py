@@ -27,7 +27,6 @@ logger = logging.getLogger(__name__)
 
 # The aliases in litellm_config.yaml: the only model names Python code may use.
 TIP_GENERATOR = "tip-generator"
-EMBEDDER = "embedder"
 JUDGE = "judge"
 
 PROXY_PREFIX = "litellm_proxy/"
@@ -52,12 +51,6 @@ class ChatResult:
     latency_ms: float
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
-
-
-@dataclass(frozen=True)
-class EmbedResult:
-    vectors: list[list[float]]
-    model: str
 
 
 def proxy_mode() -> bool:
@@ -187,28 +180,6 @@ def chat(
         result.completion_tokens,
     )
     return result
-
-
-def embed(*, texts: list[str], timeout_s: float, alias: str = EMBEDDER) -> EmbedResult:
-    """Embed `texts` by alias, one attempt, bounded by `timeout_s`. Raises GenerationError."""
-    started = time.perf_counter()
-    kwargs: dict[str, Any] = {"input": texts, "timeout": timeout_s, "num_retries": 0}
-    try:
-        if proxy_mode():
-            response = _import_litellm().embedding(model=PROXY_PREFIX + alias, **_proxy_kwargs(), **kwargs)
-        else:
-            response = get_router().embedding(model=alias, **kwargs)
-    except Exception as exc:
-        raise _log_and_map(exc, alias=alias, started=started) from exc
-    usage = getattr(response, "usage", None)
-    llm_call_observed(
-        alias=alias,
-        outcome="ok",
-        seconds=time.perf_counter() - started,
-        prompt_tokens=getattr(usage, "prompt_tokens", None),
-    )
-    vectors = [item["embedding"] for item in response.data]
-    return EmbedResult(vectors=vectors, model=concrete_model(response))
 
 
 def _proxy_kwargs() -> dict[str, Any]:

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
-from typing import Any
 
 from generation.candidates import BODY_MAX, RATIONALE_MAX, TITLE_MAX, TipCandidate, TipKind, TipSource
 from integrations.todoist.types import TodoistTask
@@ -76,16 +75,6 @@ class TaskView:
     @cached_property
     def due_today_or_overdue(self) -> list[TodoistTask]:
         return [t for t in self.by_urgency if t.is_due_by(self.today) or self.is_overdue(t)]
-
-    def context_features(self) -> dict[str, Any]:
-        """Features of the user's situation, the same for every candidate of one request."""
-        return {
-            "open_tasks": len(self.tasks),
-            "overdue_tasks": len(self.overdue),
-            "due_today_or_overdue": len(self.due_today_or_overdue),
-            "local_hour": self.now.hour,
-            "weekday": self.now.weekday(),
-        }
 
 
 def _clip(text: str, limit: int) -> str:

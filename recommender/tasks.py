@@ -1,7 +1,7 @@
 """Celery tasks for learning and pool refreshes: thin wrappers that take ids and call a service."""
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
@@ -13,7 +13,7 @@ from generation.selectors import pools_due_for_refresh
 from recommender.selectors.history import served_since
 from recommender.services.contextual import policy_model_train
 from recommender.services.pools import tip_pool_refresh
-from recommender.services.rewards import rewards_finalize_expired, tips_credit_completion
+from recommender.services.rewards import rewards_finalize_expired
 from tipengine.background import enqueue
 
 logger = logging.getLogger(__name__)
@@ -23,17 +23,6 @@ logger = logging.getLogger(__name__)
 def finalize_rewards() -> int:
     """Close every expired reward window (periodic, from beat); returns how many tips were finalized."""
     return rewards_finalize_expired()
-
-
-@shared_task(name="recommender.credit_task_completion", ignore_result=True)
-def credit_task_completion(user_id: int, task_id: str, completed_at: str) -> int:
-    """Credit one Todoist completion (ISO time) to the tips that named the task; returns how many.
-
-    Kept for messages an older release queued: the receiver now credits in the sender's transaction (ADR 0061).
-    """
-    return len(
-        tips_credit_completion(user_id=user_id, task_id=task_id, completed_at=datetime.fromisoformat(completed_at))
-    )
 
 
 @shared_task(name="recommender.refresh_candidates", ignore_result=True)

@@ -76,11 +76,6 @@ class RouterModeTests(FakeGatewayMixin, SimpleTestCase):
         self.assertEqual(result.content, "from the other fake")
         self.assertEqual(self.fake.chat_requests, [])
 
-    def test_it_embeds_through_the_embedder_alias(self):
-        result = gateway.embed(texts=["a", "bb"], timeout_s=2)
-        self.assertEqual(len(result.vectors), 2)
-        self.assertEqual(result.model, configured_model(gateway.EMBEDDER))
-
 
 class ProxyModeTests(SimpleTestCase):
     """LITELLM_URL set: the SDK talks to the proxy. The fake stands in for the LiteLLM proxy (see docs)."""

@@ -57,11 +57,6 @@ class RealProxyTests(ActorsMixin, TestCase):
         [request] = self.fake.chat_requests
         self.assertEqual(request.path, "/api/chat")  # the proxy called the fake Ollama, as the alias file says
 
-    def test_it_reports_the_concrete_embedding_model(self):
-        result = gateway.embed(texts=["a", "bb"], timeout_s=20)
-        self.assertEqual(len(result.vectors), 2)
-        self.assertEqual(result.model, configured_model(gateway.EMBEDDER))
-
     def test_served_tips_log_the_concrete_model_in_tip_scores(self):
         integration_connect_sample(user=self.alice)  # the sample tasks: sample-01 .. sample-14
         self.fake.script(Reply.text(tips_json([tip("do_now", ["sample-01"], title="Through the proxy")])))

@@ -86,9 +86,6 @@ class LoggedSlates:
     def n_rows(self) -> int:
         return len(self.row_request)
 
-    def arm_index(self) -> dict[str, int]:
-        return {arm: i for i, arm in enumerate(self.arms)}
-
 
 # Brackets, quotes and spaces of a JSON array of arm names (arm names have none of them).
 _JSON_PUNCTUATION = str.maketrans("", "", '[]" ')
