@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from generation.candidates import TipCandidate, TipKind, TipSource
-from recommender.evaluation.world import ARMS, KINDS, Context, outcome_split, outcome_values
+from recommender.evaluation.world import ARMS, KINDS, Context, outcome_split, outcome_values, simulated_candidate
 
 SEGMENTS = ("planner", "doer", "strained")
 BASE = np.array([0.2, -0.3, -0.4, -0.4, -0.3, -0.6])  # logit per kind, in KINDS order
@@ -153,20 +153,11 @@ def _picks(tasks: list[_Task], rng: np.random.Generator) -> list[tuple[str, str,
 
 
 def _candidate(user: int, kind: str, source: str, task: _Task | None, shared: dict[str, int]) -> TipCandidate:
-    rule = source == TipSource.TODOIST
-    return TipCandidate(
-        kind=kind,
-        source=source,
-        title=f"{kind.replace('_', ' ').capitalize()} ({'rules' if rule else 'llm'})",
-        body=f"Simulated {kind} tip for user {user}.",
-        task_ids=(task.task_id,) if task else (),
-        llm_model=None if rule else "sim/generator",
-        prompt_version="rules-v1" if rule else "sim-v1",
-        features={
-            **shared,
-            "due_age_days": task.due_age if task else None,
-            "max_priority": task.priority if task else None,
-            "n_tasks": 1 if task else 0,
-            "from_pool": not rule,
-        },
-    )
+    features = {
+        **shared,
+        "due_age_days": task.due_age if task else None,
+        "max_priority": task.priority if task else None,
+        "n_tasks": 1 if task else 0,
+        "from_pool": source == TipSource.LLM,
+    }
+    return simulated_candidate(user, kind, source, (task.task_id,) if task else (), features)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -113,18 +113,26 @@ class World:
         return stream_contexts(self.users, self, rng)
 
 
-def _candidate(user: int, kind: str, source: str, urgency: float, serial: int) -> TipCandidate:
+def simulated_candidate(
+    user: int, kind: str, source: str, task_ids: tuple[str, ...], features: dict[str, Any]
+) -> TipCandidate:
+    """A simulated tip as serving would offer it: rule tips from `rules-v1`, LLM tips from `sim/generator`."""
     rule = source == TipSource.TODOIST
     return TipCandidate(
         kind=kind,
         source=source,
         title=f"{kind.replace('_', ' ').capitalize()} ({'rules' if rule else 'llm'})",
         body=f"Simulated {kind} tip for user {user}.",
-        task_ids=(f"sim-{user}-{serial}",) if kind != TipKind.WELLBEING else (),
+        task_ids=task_ids,
         llm_model=None if rule else "sim/generator",
         prompt_version="rules-v1" if rule else "sim-v1",
-        features={"due_age_days": round(urgency * 10)},
+        features=features,
     )
+
+
+def _candidate(user: int, kind: str, source: str, urgency: float, serial: int) -> TipCandidate:
+    task_ids = (f"sim-{user}-{serial}",) if kind != TipKind.WELLBEING else ()
+    return simulated_candidate(user, kind, source, task_ids, {"due_age_days": round(urgency * 10)})
 
 
 def stream_contexts(users: int, world: World, rng: np.random.Generator) -> Iterator[list[Context]]:
