@@ -30,7 +30,13 @@ class FeedbackApi(APIView):
 
     @extend_schema_serializer(component_name="TipFeedbackRequest")
     class InputSerializer(serializers.Serializer):
-        action = serializers.ChoiceField(choices=Action.choices)
+        # The message names the valid actions, so a frontend developer need not look them up.
+        action = serializers.ChoiceField(
+            choices=Action.choices,
+            error_messages={
+                "invalid_choice": f'"{{input}}" is not a valid action; use one of: {", ".join(Action.values)}.'
+            },
+        )
         until = serializers.DateTimeField(required=False, allow_null=True, help_text="Only with `snoozed`; future.")
 
     @extend_schema_serializer(component_name="TipFeedbackResult")

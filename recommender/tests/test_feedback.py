@@ -6,6 +6,7 @@ from django.test import TransactionTestCase, override_settings
 from django.utils import timezone
 
 from recommender.models import ArmStat, FeedbackEvent
+from recommender.reward_rules import Action
 from recommender.tests.feedback_support import stats_snapshot, tip
 from tipengine.testing import ActorsMixin, BaseTestCase
 
@@ -118,9 +119,12 @@ class FeedbackBadInputTests(FeedbackApiTestCase):
         self.assertIn(field, error["details"]["fields"])
         self.assertFalse(FeedbackEvent.objects.exists())
         self.assertFalse(ArmStat.objects.exists())
+        return error
 
-    def test_it_rejects_an_unknown_action(self):
-        self.assert_invalid({"action": "liked"}, "action")
+    def test_it_rejects_an_unknown_action_naming_the_valid_ones(self):
+        error = self.assert_invalid({"action": "love"}, "action")
+        [message] = error["details"]["fields"]["action"]
+        self.assertEqual(message, f'"love" is not a valid action; use one of: {", ".join(Action.values)}.')
 
     def test_it_rejects_a_missing_or_mistyped_action(self):
         self.assert_invalid({}, "action")
