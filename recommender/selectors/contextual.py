@@ -81,12 +81,16 @@ def logged_examples(*, after: datetime | None = None, until: datetime | None = N
 
 
 def newest_model() -> PolicyModel | None:
-    return PolicyModel.objects.order_by("-id").first()
+    """The newest version, without its weights: reading `weights` fetches them (only when a caller loads it)."""
+    return PolicyModel.objects.defer("weights").order_by("-id").first()
 
 
 def serving_switch() -> PolicySwitch | None:
-    """The latest switch: which policy (and model) serving uses; None until the first promotion."""
-    return PolicySwitch.objects.select_related("model").order_by("-created_at", "-id").first()
+    """The latest switch: which policy (and model) serving uses; None until the first promotion.
+
+    The model's weights are left behind, as in `newest_model`: the reloader polls this every minute.
+    """
+    return PolicySwitch.objects.select_related("model").defer("model__weights").order_by("-created_at", "-id").first()
 
 
 def policy_model_metrics() -> Iterator[GaugeMetricFamily]:

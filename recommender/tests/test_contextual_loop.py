@@ -12,7 +12,7 @@ from recommender.evaluation.simulation_result import finalized_time
 from recommender.models import PolicyModel, PolicySwitch, TipRequest
 from recommender.policies.contextual import ContextualModel
 from recommender.policies.features import action_lines, shared_line
-from recommender.selectors.contextual import logged_examples
+from recommender.selectors.contextual import logged_examples, newest_model, serving_switch
 from recommender.services.contextual import (
     SERVING_MODEL,
     model_evaluate,
@@ -179,3 +179,9 @@ class ApprenticeTests(BaseTestCase):
             served = tips_serve(user=self.alice, limit=2, rng=np.random.default_rng(0))
         self.assertEqual(served.request.model_version, model.pk)
         self.assertNotIn("shadow", served.request.policy_params)
+
+    def test_polling_for_models_leaves_their_weights_in_the_database(self):
+        model = PolicyModel.objects.create(rows=1, weights=b"x" * 1000)
+        PolicySwitch.objects.create(policy="contextual", model=model, actor="alice")
+        self.assertIn("weights", newest_model().get_deferred_fields())
+        self.assertIn("weights", serving_switch().model.get_deferred_fields())

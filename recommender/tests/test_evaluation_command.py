@@ -146,6 +146,10 @@ class EvaluatePolicyBadInputTests(TestCase):
         with self.assertRaisesMessage(CommandError, "Unknown policy 'greedy'; choose one of: contextual, egreedy"):
             call_command("evaluate_policy", "--policy", "greedy")
 
+    def test_it_points_a_contextual_target_to_the_model_evaluation(self):
+        with self.assertRaisesMessage(CommandError, "promote_policy --model N --dry-run"):
+            call_command("evaluate_policy", "--policy", "contextual")
+
     def test_it_says_when_the_period_is_empty(self):
         with self.assertRaisesMessage(CommandError, "No tips were served in this period."):
             call_command("evaluate_policy", "--policy", "uniform")

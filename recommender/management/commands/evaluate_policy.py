@@ -13,6 +13,7 @@ from recommender.evaluation.offline import POSITIONS, STATS, NothingToEvaluate
 from recommender.evaluation.report import evaluation_table
 from recommender.evaluation.selectors import SEGMENT_COLUMNS, policy_evaluation
 from recommender.policies import POLICIES, get_policy, policy_settings
+from recommender.policies.base import ArmPolicy
 
 
 def parse_moment(value: str, option: str) -> datetime:
@@ -38,9 +39,15 @@ def target_policy(name: str, epsilon: float | None) -> Any:
             raise CommandError("--epsilon applies to --policy egreedy only.")
         params["epsilon"] = epsilon
     try:
-        return get_policy(name, **params)
+        policy = get_policy(name, **params)
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
+    if not isinstance(policy, ArmPolicy):
+        raise CommandError(
+            f"--policy {name} scores each candidate with a trained model: evaluate a model version with "
+            "`manage.py promote_policy --model N --dry-run`."
+        )
+    return policy
 
 
 class Command(BaseCommand):
