@@ -5,7 +5,7 @@ import os
 import pytest
 import time_machine
 
-from tipengine.testing import api_client, make_user
+from testsupport.cases import api_client, make_user
 
 # The sample tasks' due times make the candidate pool depend on the hour, so the whole run starts at one instant
 # and the clock ticks on. TIPENGINE_TEST_NOW overrides it: .ci/run also runs the tests marked `clock` (they depend
@@ -56,5 +56,5 @@ def _fresh_cache():
     yield
 
 
-# private_redis, private_postgres, celery_workers: servers a test may kill (tipengine/fault_services.py)
-pytest_plugins = ["tipengine.fault_services"]
+# private_redis, private_postgres, celery_workers: servers a test may kill (testsupport/faults.py)
+pytest_plugins = ["testsupport.faults"]

@@ -41,7 +41,7 @@ redis-cli -n "$SMOKE_REDIS_DB" flushdb >/dev/null
 say "a fake Ollama on loopback (the core profile's in-process router calls OLLAMA_URL)"
 setsid python -c "
 import time
-from generation.testing.fake_ollama import FakeOllama
+from testsupport.llm.fake_ollama import FakeOllama
 fake = FakeOllama().start()
 print(fake.url, flush=True)
 while True:

@@ -33,8 +33,8 @@ def main() -> None:
     parser.add_argument("--give-up-s", type=float, default=120.0)
     args = parser.parse_args()
 
-    from generation.testing.fake_ollama import FakeOllama, Reply, tip, tips_json
-    from integrations.testing.fake_todoist import FakeTodoist
+    from testsupport.llm.fake_ollama import FakeOllama, Reply, tip, tips_json
+    from testsupport.todoist.fake_todoist import FakeTodoist
 
     with FakeTodoist() as todoist, FakeOllama() as model:
         model.default = Reply(content="", delay_s=args.model_delay_s)  # replaced per run (task ids)
@@ -68,7 +68,7 @@ def main() -> None:
 
 
 def one_connection(run: int, token: str, args: argparse.Namespace) -> float:
-    from tipengine.testing import api_client, make_user
+    from testsupport.cases import api_client, make_user
 
     user = make_user(f"bench-connect-{uuid.uuid4().hex[:8]}")
     client = api_client(user)

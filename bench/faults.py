@@ -4,7 +4,7 @@
     .venv/bin/python bench/faults.py --scenario redis-freeze
     .venv/bin/python bench/faults.py --scenario postgres-stop
 
-Everything runs on private servers made for the run (tipengine/fault_services.py): a PostgreSQL cluster
+Everything runs on private servers made for the run (testsupport/faults.py): a PostgreSQL cluster
 (initdb), a redis-server (cache and broker) and gunicorn (DEBUG off, 2 workers x 2 threads, port 8114), seeded
 with bench/seed.py (20 active users with sample tasks and a warm pool). Client threads call GET /api/v1/tips/
 and POST feedback (a unique Idempotency-Key each) for --before s, the fault lasts --fault s, then --after s.
@@ -34,7 +34,7 @@ from cryptography.fernet import Fernet
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tipengine.fault_services import PrivatePostgres, PrivateRedis, WebServer, wait_until  # noqa: E402
+from testsupport.faults import PrivatePostgres, PrivateRedis, WebServer, wait_until  # noqa: E402
 
 PORT = 8114
 

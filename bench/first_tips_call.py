@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--repo", default=str(REPO), help="the checkout whose `make run` to measure")
     args = parser.parse_args()
 
-    from generation.testing.fake_ollama import FakeOllama, Reply, tip, tips_json
+    from testsupport.llm.fake_ollama import FakeOllama, Reply, tip, tips_json
 
     answer = tips_json([tip("do_now", ["sample-01"], title="First LLM tip")])
     with FakeOllama(default=Reply.text(answer)) as model:

@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
 
-    from generation.testing.fake_ollama import FakeOllama
+    from testsupport.llm.fake_ollama import FakeOllama
 
     tokens = [t for t in args.tokens_file.read_text().split() if t]
     headers = [{"Authorization": f"Token {t}"} for t in tokens]

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/fuzz_api.py --max-examples 30 --out var/bench/fuzz.json
 
-Runs on private servers made for the run (tipengine/fault_services.py): a PostgreSQL cluster, gunicorn
+Runs on private servers made for the run (testsupport/faults.py): a PostgreSQL cluster, gunicorn
 (DEBUG off), a fake Todoist that knows alice's token and tasks. alice is connected to Todoist and has a few
 served tips; schemathesis calls every operation as alice (`Authorization: Token ...`) with generated valid and
 invalid input and checks each answer against the schema: no 5xx, documented status codes, content types,
@@ -26,8 +26,8 @@ from cryptography.fernet import Fernet
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from integrations.testing.fake_todoist import FakeTodoist, fake_due  # noqa: E402
-from tipengine.fault_services import PrivatePostgres, PrivateRedis, WebServer, manage, migrated_with_users  # noqa: E402
+from testsupport.faults import PrivatePostgres, PrivateRedis, WebServer, manage, migrated_with_users  # noqa: E402
+from testsupport.todoist.fake_todoist import FakeTodoist, fake_due  # noqa: E402
 
 TODOIST_TOKEN = "tok-alice-fuzz"
 

@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     args = parser.parse_args()
 
-    from generation.testing.fake_ollama import FakeOllama, Reply, tip, tips_json
+    from testsupport.llm.fake_ollama import FakeOllama, Reply, tip, tips_json
 
     answer = tips_json([tip("do_now", ["101"]), tip("plan", [], title="Plan the week"), tip("wellbeing", [])])
     with FakeOllama(default=Reply.text(answer)) as fake:

@@ -176,7 +176,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from generation.testing.fake_ollama import FakeOllama, Reply, unused_port_url
+    from testsupport.llm.fake_ollama import FakeOllama, Reply, unused_port_url
 
     tokens = [t for t in args.tokens_file.read_text().split() if t]
     expire_pools(-1.0 if args.cold else 48.0)

@@ -14,7 +14,7 @@ REPO = Path(settings.BASE_DIR)
 # Model families that must only appear in infra/litellm/litellm_config.yaml (plus whatever it names).
 MODEL_FAMILIES = ("qwen", "claude", "nomic", "llama", "mistral", "gemma", "phi3", "deepseek", "gpt-4", "gpt-3")
 # Application code only: tests, fakes, migrations and bench/ (synthetic data may name past models) are exempt.
-EXCLUDED_PARTS = {".venv", "tests", "testing", "migrations", "node_modules", "var", "bench"}
+EXCLUDED_PARTS = {".venv", "tests", "testsupport", "migrations", "node_modules", "var", "bench"}
 
 
 def configured_model_names() -> set[str]:
@@ -41,7 +41,7 @@ response = Client().get("/healthz")
 assert response.status_code == 200, response.status_code
 print("litellm" in sys.modules)
 """
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tipengine.settings_test"}
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "testsupport.settings"}
         done = subprocess.run(
             [sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
         )

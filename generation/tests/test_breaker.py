@@ -7,7 +7,7 @@ from django.test import SimpleTestCase
 
 from generation.breaker import CircuitBreaker
 from generation.errors import CircuitOpen
-from tipengine.testing import require_service
+from testsupport.cases import require_service
 
 
 def breaker() -> CircuitBreaker:

@@ -5,11 +5,11 @@ from django.test import SimpleTestCase, override_settings
 from generation.breaker import gateway_breaker
 from generation.errors import CircuitOpen, GatewayUnavailable, InvalidOutput, RequestRejected
 from generation.prompting import MAX_QUOTED_ANSWER_CHARS, load_template
-from generation.testing.fake_ollama import Reply, fenced, prose_wrapped, tip, tips_json
-from generation.testing.gateway import FakeGatewayMixin
 from generation.tests.test_gateway import configured_model
 from generation.tests.utils import sample_context, task
 from generation.tip_generator import generate_tips
+from testsupport.llm.fake_ollama import Reply, fenced, prose_wrapped, tip, tips_json
+from testsupport.llm.gateway import FakeGatewayMixin
 
 VALID = tips_json([tip("do_now", ["101"]), tip("plan", [], title="Plan the week")])
 MALFORMED = '{"tips": [{"kind": "do_now", "title": '

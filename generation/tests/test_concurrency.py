@@ -8,10 +8,10 @@ from django.test import TransactionTestCase
 from generation.errors import GenerationError
 from generation.models import CandidatePool
 from generation.services import pool_refresh
-from generation.testing.fake_ollama import Reply, tip, tips_json
-from generation.testing.gateway import FakeGatewayMixin
 from generation.tests.utils import SAMPLE_TASKS
-from tipengine.testing import ActorsMixin
+from testsupport.cases import ActorsMixin
+from testsupport.llm.fake_ollama import Reply, tip, tips_json
+from testsupport.llm.gateway import FakeGatewayMixin
 
 WORKERS = 4
 

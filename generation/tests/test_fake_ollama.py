@@ -3,7 +3,7 @@
 import httpx
 from django.test import SimpleTestCase
 
-from generation.testing.fake_ollama import FakeOllama, Reply
+from testsupport.llm.fake_ollama import FakeOllama, Reply
 
 
 class FakeOllamaTests(SimpleTestCase):

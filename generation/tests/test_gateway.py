@@ -4,8 +4,8 @@ from django.test import SimpleTestCase, override_settings
 
 from generation import gateway
 from generation.errors import GatewayUnavailable, RateLimited, RequestRejected
-from generation.testing.fake_ollama import FakeOllama, Reply, unused_port_url
-from generation.testing.gateway import FakeGatewayMixin
+from testsupport.llm.fake_ollama import FakeOllama, Reply, unused_port_url
+from testsupport.llm.gateway import FakeGatewayMixin
 
 MESSAGES = [{"role": "user", "content": "Say hi in JSON."}]
 

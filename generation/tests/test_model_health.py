@@ -12,10 +12,10 @@ from generation import gateway, structured
 from generation.breaker import gateway_breaker
 from generation.errors import CircuitOpen, InvalidOutput
 from generation.reporting import GenerationReport, generation_reported
-from generation.testing.fake_ollama import Reply, tip, tips_json
-from generation.testing.gateway import FakeGatewayMixin
 from generation.tests.utils import sample_context
 from generation.tip_generator import MAX_CORRECTIONS, generate_tips
+from testsupport.llm.fake_ollama import Reply, tip, tips_json
+from testsupport.llm.gateway import FakeGatewayMixin
 
 GARBAGE = "I am sorry, I cannot help with that. {not json"
 ATTEMPTS_PER_REFRESH = 1 + MAX_CORRECTIONS

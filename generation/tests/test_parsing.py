@@ -3,8 +3,8 @@
 from django.test import SimpleTestCase
 
 from generation.parsing import OutputError, extract_json, parse_tips
-from generation.testing.fake_ollama import fenced, prose_wrapped, tip, tips_json
 from generation.tests.utils import sample_context
+from testsupport.llm.fake_ollama import fenced, prose_wrapped, tip, tips_json
 
 PAYLOAD = {"tips": [{"kind": "do_now"}]}
 TEXT = tips_json(PAYLOAD["tips"])

@@ -10,12 +10,12 @@ from django.test import TestCase, override_settings
 
 from generation import gateway
 from generation.services import pool_refresh
-from generation.testing.fake_ollama import FakeOllama, Reply, tip, tips_json
-from generation.testing.litellm_proxy import LiteLLMProxy, proxy_executable
 from generation.tests.test_gateway import MESSAGES, configured_model
 from integrations.services import integration_connect_sample
 from recommender.models import TipScore
-from tipengine.testing import ActorsMixin, require_service
+from testsupport.cases import ActorsMixin, require_service
+from testsupport.llm.fake_ollama import FakeOllama, Reply, tip, tips_json
+from testsupport.llm.litellm_proxy import LiteLLMProxy, proxy_executable
 
 MASTER_KEY = "sk-proxy-test"
 

@@ -11,11 +11,11 @@ from generation.models import CandidatePool
 from generation.prompting import load_template
 from generation.selectors import fresh_pool
 from generation.services import pool_expiry, pool_refresh
-from generation.testing.fake_ollama import Reply, tip, tips_json
-from generation.testing.gateway import FakeGatewayMixin
 from generation.tests.test_gateway import configured_model
 from generation.tests.utils import SAMPLE_TASKS, task
-from tipengine.testing import BaseTestCase
+from testsupport.cases import BaseTestCase
+from testsupport.llm.fake_ollama import Reply, tip, tips_json
+from testsupport.llm.gateway import FakeGatewayMixin
 
 VALID = tips_json([tip("do_now", ["101"]), tip("wellbeing", [])])
 

@@ -10,10 +10,10 @@ from django.test import TestCase, override_settings
 
 from generation.models import CandidatePool
 from generation.services import pool_refresh
-from generation.testing.gateway import FakeGatewayMixin
 from generation.tests.utils import SAMPLE_TASKS
 from integrations.models import AuthKind, Integration
-from tipengine.testing import ActorsMixin
+from testsupport.cases import ActorsMixin
+from testsupport.llm.gateway import FakeGatewayMixin
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -14,7 +14,7 @@ from django.test import SimpleTestCase, TestCase
 
 from generation import gateway
 from generation.apps import serves_with_runserver
-from generation.testing.fake_ollama import unused_port_url
+from testsupport.llm.fake_ollama import unused_port_url
 
 REPO = Path(settings.BASE_DIR)
 DEADLINE_S = 180.0  # litellm's import takes 5 s on an idle machine and much longer on a loaded one
@@ -52,7 +52,7 @@ class RunserverWarmUpTests(TestCase):
         database_url = f"postgres://{info.user}@{host}:{info.port}/{info.dbname}"
         env = {
             **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tipengine.settings_test",
+            "DJANGO_SETTINGS_MODULE": "testsupport.settings",
             "DATABASE_URL": database_url,
             "PYTHONUNBUFFERED": "1",
         }

@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 from cryptography.fernet import Fernet
 from django.test import TestCase, TransactionTestCase, override_settings
 
-from integrations.testing.fake_todoist import FakeTodoist
-from tipengine.testing import ActorsMixin
+from testsupport.cases import ActorsMixin
+from testsupport.todoist.fake_todoist import FakeTodoist
 
 TEST_KEY = Fernet.generate_key().decode()
 CLIENT_SECRET = "test-client-secret"

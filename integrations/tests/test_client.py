@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.test import SimpleTestCase
 
-from integrations.testing.fake_todoist import FakeTodoist, fake_due
 from integrations.tests.support import StepClock
 from integrations.todoist.client import TodoistClient, TodoistOAuth
 from integrations.todoist.errors import (
@@ -18,6 +17,7 @@ from integrations.todoist.errors import (
     TodoistUnavailable,
 )
 from integrations.todoist.transport import CallPolicy, parse_retry_after
+from testsupport.todoist.fake_todoist import FakeTodoist, fake_due
 
 QUICK = CallPolicy(timeout_s=0.3, budget_s=1.0, max_retry_after_s=2.0, max_attempts=4, backoff_base_s=0.1)
 

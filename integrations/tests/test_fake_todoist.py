@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from django.test import SimpleTestCase
 
-from integrations.testing.fake_todoist import FakeTodoist
+from testsupport.todoist.fake_todoist import FakeTodoist
 
 
 class FakeTodoistTests(SimpleTestCase):

@@ -11,8 +11,8 @@ from integrations.errors import TasksUnavailable
 from integrations.models import AuthKind, Integration, TokenStatus
 from integrations.sample import is_sample_task_id
 from integrations.services import integration_connect_sample, integration_connect_token, open_tasks_fetch
-from integrations.testing.fake_todoist import webhook_request
 from integrations.tests.support import CLIENT_SECRET, TodoistTestCase
+from testsupport.todoist.fake_todoist import webhook_request
 
 TOKEN = "feedc0de".ljust(40, "1")
 

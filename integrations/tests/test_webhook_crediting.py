@@ -12,11 +12,11 @@ from django.utils import timezone
 
 from integrations.completions import webhook_delivery_process
 from integrations.models import AuthKind, Integration, TaskCompletion, TokenStatus, WebhookDelivery
-from integrations.testing.fake_todoist import webhook_request
 from integrations.tests.support import CLIENT_SECRET, TodoistTestCase, TodoistTransactionTestCase
 from integrations.tests.test_webhooks import ALICE_TODOIST_ID
 from recommender.models import FeedbackEvent, TipScore
 from recommender.tests.feedback_support import tip
+from testsupport.todoist.fake_todoist import webhook_request
 
 TASK_ID = "6X7rM8997g3RQmvh"
 

@@ -10,8 +10,8 @@ from integrations.completions import WEBHOOK_MAX_ATTEMPTS, webhook_deliveries_ma
 from integrations.models import AuthKind, Integration, TaskCompletion, TokenStatus, WebhookDelivery
 from integrations.signals import task_completed
 from integrations.tasks import process_webhook_delivery
-from integrations.testing.fake_todoist import sign_webhook_body, webhook_request
 from integrations.tests.support import CLIENT_SECRET, TodoistTestCase
+from testsupport.todoist.fake_todoist import sign_webhook_body, webhook_request
 
 WEBHOOK_URL = reverse("integrations:todoist-webhook")
 ALICE_TODOIST_ID = "2671355"

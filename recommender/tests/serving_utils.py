@@ -12,12 +12,12 @@ from django.utils import timezone
 from generation.candidates import TipCandidate
 from generation.models import CandidatePool, candidate_to_dict
 from integrations.services import integration_connect_sample, integration_connect_token
-from integrations.testing.fake_todoist import FakeTodoist
 from integrations.tests.support import fast_todoist_settings
 from recommender.cache_keys import GLOBAL_ARMS_KEY, serving_state_forget
 from recommender.models import ArmStat
 from recommender.pipeline import shutdown_llm_executor
 from recommender.tests.factories import llm_tip
+from testsupport.todoist.fake_todoist import FakeTodoist
 
 MODEL = "ollama_chat/qwen2.5:7b"
 

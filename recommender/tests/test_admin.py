@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from recommender.admin_tools import EstimatedCountPaginator, RangeDatesQuerySet, distinct_values, planner_estimate
 from recommender.models import TipRequest, TipScore
-from tipengine.testing import BaseTestCase
+from testsupport.cases import BaseTestCase
 
 CHANGELIST = reverse("admin:recommender_tipscore_changelist")
 SUMMARY = reverse("admin:recommender_arm_summary")

@@ -10,7 +10,7 @@ from django.urls import reverse
 from recommender.models import TipRequest
 from recommender.services.serving import tips_serve
 from recommender.tests.serving_utils import connect_sample, sample_pool, set_arm, store_pool
-from tipengine.testing import BaseTestCase
+from testsupport.cases import BaseTestCase
 
 
 def candidate_rows(content: str) -> list[list[str]]:

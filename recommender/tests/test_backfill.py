@@ -18,7 +18,7 @@ from django.test import TransactionTestCase
 
 from recommender.models import TipScore
 from recommender.tests.feedback_support import candidate, serve
-from tipengine.testing import ActorsMixin, BaseTestCase
+from testsupport.cases import ActorsMixin, BaseTestCase
 
 LEGACY_FIELDS = ("tip_kind", "prompt_version", "llm_model")
 
@@ -124,7 +124,7 @@ class BackfillResumeTests(ActorsMixin, TransactionTestCase):
 
     def test_it_resumes_after_being_killed_halfway(self):
         second_batch = [r.pk for r in self.rows[10:20]]
-        env = {**os.environ, "DATABASE_URL": self.database_url(), "DJANGO_SETTINGS_MODULE": "tipengine.settings_test"}
+        env = {**os.environ, "DATABASE_URL": self.database_url(), "DJANGO_SETTINGS_MODULE": "testsupport.settings"}
         command = [sys.executable, "manage.py", "backfill_tip_scores", "--batch-size", "10", "--no-progress"]
         # Hold the second batch's rows locked, so the process is stuck there when we kill it: no timing luck.
         with psycopg.connect(self.database_url().replace("postgres://", "postgresql://")) as locker:

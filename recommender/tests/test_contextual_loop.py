@@ -22,8 +22,8 @@ from recommender.services.contextual import (
 )
 from recommender.services.serving import MODEL_UNAVAILABLE, tips_serve
 from recommender.tests.serving_utils import connect_sample, sample_pool, store_pool
+from testsupport.cases import BaseTestCase, metric_value
 from tipengine.domain_errors import Conflict
-from tipengine.testing import BaseTestCase, metric_value
 
 TRAIN_ROUNDS = 20
 

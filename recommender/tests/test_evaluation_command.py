@@ -18,7 +18,7 @@ from recommender.evaluation.simulation import simulate
 from recommender.evaluation.simulation_result import DEFAULT_START, ROUND
 from recommender.models import FeedbackEvent, TipRequest, TipScore
 from recommender.policies import get_policy
-from tipengine.testing import make_user
+from testsupport.cases import make_user
 
 USERS, ROUNDS = 8, 15
 

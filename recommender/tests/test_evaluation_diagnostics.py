@@ -15,7 +15,7 @@ from recommender.evaluation.simulation import simulate, simulated_policy
 from recommender.evaluation.world import ARMS
 from recommender.models import TipRequest, TipScore
 from recommender.policies import get_policy
-from tipengine.testing import make_user
+from testsupport.cases import make_user
 
 
 def evaluate_logs(result, logs, target, *, positions="all", rows=None, logging=None):

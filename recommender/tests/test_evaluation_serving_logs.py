@@ -9,7 +9,7 @@ from recommender.models import TipRequest
 from recommender.services.feedback import feedback_record
 from recommender.services.serving import serving_policy, tips_serve
 from recommender.tests.serving_utils import connect_sample, sample_pool, store_pool
-from tipengine.testing import BaseTestCase
+from testsupport.cases import BaseTestCase
 
 
 # A warm global-statistics cache: feedback forgets only the user's own keys, so the global copy goes stale.

@@ -8,7 +8,7 @@ from django.utils import timezone
 from recommender.models import ArmStat, FeedbackEvent
 from recommender.reward_rules import Action
 from recommender.tests.feedback_support import stats_snapshot, tip
-from tipengine.testing import ActorsMixin, BaseTestCase
+from testsupport.cases import ActorsMixin, BaseTestCase
 
 
 class FeedbackApiTestCase(BaseTestCase):

@@ -8,7 +8,7 @@ from recommender.models import FeedbackEvent
 from recommender.selectors import recent_feedback_by_kind
 from recommender.services.feedback import feedback_record
 from recommender.tests.feedback_support import tip
-from tipengine.testing import BaseTestCase
+from testsupport.cases import BaseTestCase
 
 URL = "/api/v1/tips/history/"
 

@@ -9,11 +9,11 @@ import json
 from django.test import TransactionTestCase, override_settings
 
 from generation.breaker import gateway_breaker
-from generation.testing.fake_ollama import Reply, tip, tips_json
-from generation.testing.gateway import FakeGatewayMixin
 from recommender.services.rewards import rewards_finalize_expired
 from recommender.tests.serving_utils import ConnectedWithoutPoolMixin
-from tipengine.testing import ActorsMixin, captured_logs, metric_value
+from testsupport.cases import ActorsMixin, captured_logs, metric_value
+from testsupport.llm.fake_ollama import Reply, tip, tips_json
+from testsupport.llm.gateway import FakeGatewayMixin
 
 TODOIST_TOKEN = "todoist-secret-token-0123456789"
 TASK_TEXT = "Call the notary about the inheritance"

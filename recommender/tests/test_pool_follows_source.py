@@ -13,13 +13,13 @@ from django.urls import reverse
 from generation.errors import StaleTaskSource
 from generation.models import CandidatePool
 from generation.services import pool_forget, pool_refresh
-from generation.testing.fake_ollama import Reply, tip, tips_json
-from generation.testing.gateway import FakeGatewayMixin
 from generation.tests.utils import SAMPLE_TASKS
 from integrations.services import integration_connect_sample
-from integrations.testing.fake_todoist import FakeTodoist
 from integrations.tests.support import fast_todoist_settings
-from tipengine.testing import ActorsMixin
+from testsupport.cases import ActorsMixin
+from testsupport.llm.fake_ollama import Reply, tip, tips_json
+from testsupport.llm.gateway import FakeGatewayMixin
+from testsupport.todoist.fake_todoist import FakeTodoist
 
 TOKEN_URL = reverse("integrations:todoist-token")
 TODOIST_URL = reverse("integrations:todoist")

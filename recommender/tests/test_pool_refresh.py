@@ -11,15 +11,15 @@ from generation.errors import CircuitOpen
 from generation.models import CandidatePool
 from generation.selectors import fresh_pool, pools_due_for_refresh
 from generation.services import pool_expiry, pool_refresh
-from generation.testing.fake_ollama import Reply, tip, tips_json
-from generation.testing.gateway import FakeGatewayMixin
 from generation.tests.utils import SAMPLE_TASKS
 from integrations.services import integration_connect_sample, open_tasks_fetch
 from recommender.models import FeedbackEvent, TipRequest, TipScore
 from recommender.selectors.history import served_since
 from recommender.services.pools import tip_pool_refresh
 from recommender.tasks import refresh_candidates, refresh_expiring_pools
-from tipengine.testing import BaseTestCase
+from testsupport.cases import BaseTestCase
+from testsupport.llm.fake_ollama import Reply, tip, tips_json
+from testsupport.llm.gateway import FakeGatewayMixin
 
 
 class RefreshAheadTests(FakeGatewayMixin, BaseTestCase):

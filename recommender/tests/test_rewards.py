@@ -15,8 +15,8 @@ from recommender.services.feedback import feedback_record
 from recommender.services.rewards import rewards_finalize_expired, tips_credit_completion
 from recommender.tasks import finalize_rewards
 from recommender.tests.feedback_support import candidate, serve, stats_snapshot, tip
+from testsupport.cases import BaseTestCase
 from tipengine.background import enqueue
-from tipengine.testing import BaseTestCase
 
 
 class RewardTableTests(SimpleTestCase):

@@ -10,7 +10,6 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from integrations.testing.fake_todoist import fake_due
 from integrations.tests.support import FakeTodoistMixin
 from recommender.cache_keys import serving_state_forget
 from recommender.models import FeedbackEvent, TipRequest, TipScore
@@ -20,7 +19,8 @@ from recommender.services.feedback import feedback_record
 from recommender.services.serving import serving_policy, tips_serve
 from recommender.tests.factories import llm_tip
 from recommender.tests.serving_utils import MODEL, connect_sample, sample_pool, set_arm, store_pool
-from tipengine.testing import BaseTestCase
+from testsupport.cases import BaseTestCase
+from testsupport.todoist.fake_todoist import fake_due
 
 URL = "/api/v1/tips/"
 SLATE_WRITE_QUERIES = 1  # the request and its tips in one statement

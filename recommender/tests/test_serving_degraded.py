@@ -8,13 +8,13 @@ Todoist (`self.todoist`).
 from django.test import TransactionTestCase, override_settings
 
 from generation.models import CandidatePool
-from generation.testing.fake_ollama import Reply, tip, tips_json, unused_port_url
-from generation.testing.gateway import FakeGatewayMixin
-from integrations.testing.fake_todoist import fake_due
 from recommender.models import TipRequest
 from recommender.pipeline import shutdown_llm_executor
 from recommender.tests.serving_utils import ConnectedWithoutPoolMixin
-from tipengine.testing import ActorsMixin
+from testsupport.cases import ActorsMixin
+from testsupport.llm.fake_ollama import Reply, tip, tips_json, unused_port_url
+from testsupport.llm.gateway import FakeGatewayMixin
+from testsupport.todoist.fake_todoist import fake_due
 
 URL = "/api/v1/tips/"
 TOKEN = "tok-degraded"

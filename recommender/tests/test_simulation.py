@@ -13,13 +13,13 @@ import numpy as np
 from django.core.management import CommandError, call_command
 from django.test import SimpleTestCase, TestCase, override_settings
 
-from generation.testing.fake_ollama import FakeOllama, Reply
 from recommender.evaluation.logs import SlateBuilder
 from recommender.evaluation.offline import evaluate
 from recommender.evaluation.simulation import simulate
 from recommender.evaluation.simulation_result import ORACLE
 from recommender.evaluation.world import ARMS
 from recommender.policies import get_policy
+from testsupport.llm.fake_ollama import FakeOllama, Reply
 
 
 def estimates_on_logs(result, logs, policy, stats="replay", since_round=0):

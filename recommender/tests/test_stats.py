@@ -19,9 +19,9 @@ from recommender.services.feedback import feedback_record
 from recommender.services.rewards import rewards_finalize_expired, tips_credit_completion
 from recommender.services.stats import arm_stats_rebuild
 from recommender.tests.feedback_support import candidate, serve, stats_snapshot, tip
+from testsupport.cases import ActorsMixin, BaseTestCase
 from tipengine.domain_errors import Conflict
 from tipengine.errors import api_error
-from tipengine.testing import ActorsMixin, BaseTestCase
 
 
 class IncrementalStatsTests(BaseTestCase):

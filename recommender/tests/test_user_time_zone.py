@@ -11,7 +11,7 @@ from integrations.models import AuthKind, Integration
 from integrations.todoist.types import TodoistTask
 from recommender.pipeline import user_now
 from recommender.rules import rule_candidates
-from tipengine.testing import ActorsMixin
+from testsupport.cases import ActorsMixin
 
 # 23:30 in London and UTC is already half past midnight, the next day, in Berlin.
 LATE_EVENING_UTC = datetime(2026, 3, 10, 23, 30, tzinfo=UTC)

@@ -4,8 +4,8 @@ from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed
 
+from testsupport.cases import BaseTestCase
 from tipengine.auth import CachedTokenAuthentication, token_cache_key
-from tipengine.testing import BaseTestCase
 
 URL = "/api/v1/integrations/"
 

@@ -8,11 +8,13 @@ from django.test import SimpleTestCase
 
 REPO = Path(settings.BASE_DIR)
 PROJECT = ("tipengine", "integrations", "generation", "recommender")
-# Who may import whom: integrations <- generation <- recommender, tipengine underneath all.
+# Who may import whom: integrations <- generation <- recommender, tipengine underneath all; and what ships never
+# imports the test support, which the image leaves out.
 MAY_NOT_IMPORT = {
-    "tipengine": {"integrations", "generation", "recommender"},
-    "integrations": {"generation", "recommender"},
-    "generation": {"recommender"},
+    "tipengine": {"integrations", "generation", "recommender", "testsupport"},
+    "integrations": {"generation", "recommender", "testsupport"},
+    "generation": {"recommender", "testsupport"},
+    "recommender": {"testsupport"},
 }
 SKIPPED_PARTS = {"tests", "migrations"}
 
@@ -54,7 +56,7 @@ def late_imports(source: str, name: str) -> list[str]:
 def late_import_allowed(path: Path) -> bool:
     """Celery task modules (the worker's import order), AppConfig.ready and management commands may import late."""
     parts = path.relative_to(REPO).parts
-    return path.name in {"tasks.py", "apps.py"} or "commands" in parts or "testing" in parts
+    return path.name in {"tasks.py", "apps.py"} or "commands" in parts
 
 
 class DependencyDirectionTests(SimpleTestCase):
@@ -73,6 +75,12 @@ class DependencyDirectionTests(SimpleTestCase):
     def test_the_rule_catches_integrations_importing_generation(self):
         self.assertEqual(
             forbidden_imports("integrations", "from generation import gateway\n", "i.py"), ["i.py:1 imports generation"]
+        )
+
+    def test_the_rule_catches_shipped_code_importing_the_test_support(self):
+        self.assertEqual(
+            forbidden_imports("recommender", "from testsupport.cases import BaseTestCase\n", "r.py"),
+            ["r.py:1 imports testsupport"],
         )
 
 

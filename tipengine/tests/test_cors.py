@@ -2,7 +2,7 @@
 
 from django.test import override_settings
 
-from tipengine.testing import BaseTestCase
+from testsupport.cases import BaseTestCase
 
 FRONTEND = "https://app.example.org"
 

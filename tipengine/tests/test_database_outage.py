@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from tipengine.fault_services import WebServer, migrated_with_users, wait_until
+from testsupport.faults import WebServer, migrated_with_users, wait_until
 
 # A request that waited for the old 10 s pool timeout fails here instead of passing late.
 CLIENT_TIMEOUT_S = 6

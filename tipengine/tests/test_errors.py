@@ -2,9 +2,9 @@
 
 from django.test import override_settings
 
+from testsupport.cases import BaseTestCase
 from tipengine.domain_errors import DomainError
 from tipengine.errors import api_error
-from tipengine.testing import BaseTestCase
 
 
 @override_settings(ROOT_URLCONF="tipengine.tests.urls_errors")

@@ -5,8 +5,8 @@ import socket
 from django.conf import settings
 from django.test import override_settings
 
+from testsupport.cases import BaseTestCase, require_service
 from tipengine.celery import app
-from tipengine.testing import BaseTestCase, require_service
 
 
 def closed_port() -> int:

@@ -11,9 +11,9 @@ from celery.contrib.testing.worker import start_worker
 from django.test import override_settings
 from django_guid import get_guid, set_guid
 
+from testsupport.cases import captured_logs, require_service
 from tipengine.background import enqueue
 from tipengine.celery import app
-from tipengine.testing import captured_logs, require_service
 from tipengine.tests.test_settings import PRODUCTION, run_python
 
 said: list[str] = []

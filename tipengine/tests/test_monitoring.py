@@ -13,8 +13,8 @@ from celery.exceptions import AlwaysEagerIgnored
 from django.test import override_settings
 
 from recommender.tasks import finalize_rewards
+from testsupport.cases import BaseTestCase, metric_value, require_service
 from tipengine.background import enqueue
-from tipengine.testing import BaseTestCase, metric_value, require_service
 from tipengine.tests.test_settings import PRODUCTION, ROOT
 
 TOKEN = "scrape-" + "s" * 30

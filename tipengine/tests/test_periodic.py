@@ -8,9 +8,9 @@ from django.utils import timezone
 
 from recommender.models import TipScore
 from recommender.tests.feedback_support import tip
+from testsupport.cases import BaseTestCase, make_user
 from tipengine import periodic
 from tipengine.periodic import InProcessBeat
-from tipengine.testing import BaseTestCase, make_user
 
 FINALIZE = {"close-windows": {"task": "recommender.finalize_rewards", "schedule": 300.0}}
 

@@ -4,8 +4,8 @@ import redis
 from django.core.cache import caches
 from django.test import SimpleTestCase, override_settings
 
+from testsupport.cases import require_service
 from tipengine.redis_cache import ReusingRedisCache
-from tipengine.testing import require_service
 
 LOCATION = "redis://127.0.0.1:6379/15"
 

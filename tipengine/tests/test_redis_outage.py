@@ -9,9 +9,9 @@ from rest_framework.authtoken.models import Token
 
 from recommender.models import FeedbackEvent, TipScore
 from recommender.tests.serving_utils import connect_sample, sample_pool, store_pool
-from tipengine.fault_services import PrivateRedis, wait_until
+from testsupport.cases import api_client
+from testsupport.faults import PrivateRedis, wait_until
 from tipengine.redis_cache import ReusingRedisCache
-from tipengine.testing import api_client
 
 pytestmark = pytest.mark.django_db
 

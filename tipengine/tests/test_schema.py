@@ -1,6 +1,6 @@
 """The OpenAPI schema and its docs page are public and describe the versioned API."""
 
-from tipengine.testing import BaseTestCase
+from testsupport.cases import BaseTestCase
 
 
 class SchemaTestCase(BaseTestCase):

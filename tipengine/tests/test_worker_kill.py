@@ -5,7 +5,7 @@ import time
 from celery import Celery
 from django.conf import settings
 
-from tipengine.fault_services import wait_until
+from testsupport.faults import wait_until
 
 VISIBILITY_TIMEOUT_S = 4  # production: CELERY_VISIBILITY_TIMEOUT_S (900 s) against a 300 s time limit
 

@@ -3,7 +3,7 @@
 Stdlib only (no Django), so the test suites of every app and `bench/` can use it. It serves the shapes
 described in shared/todoist-api.md, driven through our real client code over real sockets.
 
-    from integrations.testing.fake_todoist import FakeTodoist
+    from testsupport.todoist.fake_todoist import FakeTodoist
 
     with FakeTodoist() as fake:                       # binds an ephemeral port (port 0)
         fake.add_account("tok-alice", user_id="1001")  # a token Todoist accepts
@@ -33,7 +33,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from integrations.testing.fake_todoist_http import (
+from testsupport.loopback import LoopbackServer, QuietHandler
+from testsupport.todoist.fake_todoist_http import (
     RecordedRequest,
     Reply,
     Script,
@@ -43,7 +44,7 @@ from integrations.testing.fake_todoist_http import (
     page,
     parse_stamp,
 )
-from integrations.testing.todoist_payloads import (  # re-exported: tests import them from here
+from testsupport.todoist.todoist_payloads import (  # re-exported: tests import them from here
     error_body,
     fake_due,
     make_task,
@@ -52,7 +53,6 @@ from integrations.testing.todoist_payloads import (  # re-exported: tests import
     tz_info,
     webhook_request,
 )
-from tipengine.loopback import LoopbackServer, QuietHandler
 
 __all__ = [
     "FakeTodoist",

@@ -1,12 +1,12 @@
 """Test settings: the real settings, with background work run inline so tests see its effects.
 
 With no DATABASE_URL the run gets its own embedded PostgreSQL, and with no REDIS_URL its own redis-server when
-one is installed (tipengine/private_services.py, ADR 0060).
+one is installed (testsupport/private_services.py, ADR 0060).
 """
 
 import os
 
-from tipengine.private_services import provide_postgres, provide_redis
+from testsupport.private_services import provide_postgres, provide_redis
 
 os.environ.setdefault("DEBUG", "1")
 provide_postgres()

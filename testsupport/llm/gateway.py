@@ -9,8 +9,8 @@ from django.test import override_settings
 
 from generation import gateway, structured
 from generation.breaker import gateway_breaker
-from generation.testing.fake_ollama import FakeOllama
-from tipengine.testing import MixinBase
+from testsupport.cases import MixinBase
+from testsupport.llm.fake_ollama import FakeOllama
 
 
 class FakeGatewayMixin(MixinBase):

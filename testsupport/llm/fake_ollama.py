@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tipengine.loopback import LoopbackServer, QuietHandler
+from testsupport.loopback import LoopbackServer, QuietHandler
 
 # What the model "is" on the Ollama side; litellm reports it back as the concrete model.
 DEFAULT_OPENAI_MODEL = "ollama_chat/qwen2.5:7b"

@@ -11,7 +11,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
-from integrations.testing.todoist_payloads import error_body
+from testsupport.todoist.todoist_payloads import error_body
 
 # An answer as the handler sends it: status, headers, body.
 Reply = tuple[int, dict[str, str], bytes]

@@ -1,0 +1,1 @@
+"""Test support that never ships: base test cases, private and killable services, and fakes of the outside world."""
