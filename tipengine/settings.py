@@ -7,6 +7,7 @@ from pathlib import Path
 from corsheaders.defaults import default_headers as default_cors_headers
 from django.core.exceptions import ImproperlyConfigured
 
+from tipengine.client_ip import proxy_networks
 from tipengine.env import env_bool, env_database, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -151,6 +152,10 @@ AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contri
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_float("AXES_COOLOFF_MINUTES", 15.0, low=0.0))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Behind a reverse proxy every peer is the proxy: the lockout's address is the client's only when the peer is one
+# of TRUSTED_PROXIES (addresses or CIDR networks), which then names it in X-Forwarded-For (tipengine/client_ip.py).
+TRUSTED_PROXIES = proxy_networks("TRUSTED_PROXIES", env_list("TRUSTED_PROXIES", []))
+AXES_CLIENT_IP_CALLABLE = "tipengine.client_ip.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
