@@ -4,7 +4,8 @@ For each logged pick the model's probability of the same candidate is replayed f
 estimates (the target's PMF over the logged candidate set); the weight is that over the logged propensity.
 The paired difference per pick (its DR value minus its reward) has mean (target - logged) and a normal 95% interval
 from the same units, so a gain is judged on one interval, not two that overlap. The target value is doubly
-robust: a reward model, cross-fitted on folds of the same picks, carries most of it; weights may be clipped.
+robust: a reward model, cross-fitted on folds of the same picks, carries most of it; weights may be clipped, or
+(Switch-DR) the weighted correction dropped for picks whose weight exceeds a threshold, where it would be noise.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class PairedEvaluation:
     difference: Estimate
     ess: float
     clip: float | None
+    switch: float | None = None
 
     @property
     def ess_share(self) -> float:
@@ -45,6 +47,8 @@ class PairedEvaluation:
             "ess": self.ess,
             "ess_share": self.ess_share,
             "clip": self.clip,
+            "switch": self.switch,
+            "estimator": "switch-dr" if self.switch is not None else "dr",
         }
 
 
@@ -91,19 +95,28 @@ def replay(model: ContextualModel, examples: Iterable[LoggedExample]) -> Replaye
     return Replayed(*(np.asarray(v, dtype=float) for v in (weights, rewards, logged, target)))
 
 
-def paired_evaluation(replayed: Replayed, *, clip: float | None = None) -> PairedEvaluation:
-    """Target (doubly robust, weights clipped at `clip` when given) and logged values, and their paired difference.
+def paired_evaluation(
+    replayed: Replayed, *, clip: float | None = None, switch: float | None = None
+) -> PairedEvaluation:
+    """Target (doubly robust) and logged values, and their paired difference.
 
     DR per pick: the reward model's expectation under the target plus the weighted residual of the logged pick.
+    `clip` caps the weights; `switch` (Switch-DR, as Open Bandit Pipeline defines it) keeps the residual only
+    where the weight is at most `switch`, so the few picks the target favours far more than the logger did
+    fall back on the reward model instead of carrying a huge weight.
     """
+    if clip is not None and switch is not None:
+        raise ValueError("clip and switch are two ways to bound the weights: give one")
     weights = replayed.weights if clip is None else np.minimum(replayed.weights, clip)
+    corrected = weights if switch is None else np.where(weights <= switch, weights, 0.0)
     rewards = replayed.rewards
-    doubly_robust = replayed.predicted_target + weights * (rewards - replayed.predicted_logged)
+    doubly_robust = replayed.predicted_target + corrected * (rewards - replayed.predicted_logged)
     return PairedEvaluation(
         n=len(rewards),
         logged=ratio_estimate(rewards),
-        target=ratio_estimate(doubly_robust, weights=weights),
-        difference=ratio_estimate(doubly_robust - rewards, weights=weights),
-        ess=effective_sample_size(weights),
+        target=ratio_estimate(doubly_robust, weights=corrected),
+        difference=ratio_estimate(doubly_robust - rewards, weights=corrected),
+        ess=effective_sample_size(corrected),
         clip=clip,
+        switch=switch,
     )

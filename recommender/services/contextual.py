@@ -66,16 +66,19 @@ def policy_model_train(*, until: datetime | None = None) -> PolicyModel | None:
     return version
 
 
-def model_evaluate(*, model_id: int, clip: float | None = None) -> PairedEvaluation:
-    """Evaluate a model version on the first picks finalized after what it was trained on (held out).
+def model_evaluate(
+    *, model_id: int, clip: float | None = None, switch: float | None = None, until: datetime | None = None
+) -> PairedEvaluation:
+    """Evaluate a model version on the first picks finalized after what it was trained on (held out), up to `until`.
 
-    Weights are clipped at `clip`, TIPS_EVALUATION_CLIP by default.
+    Weights are clipped at `clip` (TIPS_EVALUATION_CLIP by default), or, with `switch`, Switch-DR at that threshold.
     """
-    clip = settings.TIPS_EVALUATION_CLIP if clip is None else clip
+    clip = None if switch is not None else (settings.TIPS_EVALUATION_CLIP if clip is None else clip)
     row = PolicyModel.objects.filter(pk=model_id).first()
     if row is None:
         raise NotFound(code="model_not_found", message=f"There is no model version {model_id}.")
-    return paired_evaluation(replay(_model_of(row), logged_examples(after=row.trained_until)), clip=clip)
+    examples = logged_examples(after=row.trained_until, until=until)
+    return paired_evaluation(replay(_model_of(row), examples), clip=clip, switch=switch)
 
 
 def policy_promote(

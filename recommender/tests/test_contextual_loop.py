@@ -1,5 +1,6 @@
 """The contextual loop: logs from epsilon-greedy, a model trained on them, evaluated, promoted, then served."""
 
+import json
 from io import StringIO
 
 import numpy as np
@@ -67,6 +68,18 @@ class ContextualLoopTests(BaseTestCase):
         self.assertNotIn(MODEL_UNAVAILABLE, [d["code"] for d in request.degraded])
         self.assertEqual(len(served.tips), 3)
         self.assertTrue(all(0 < tip.propensity <= 1 for tip in served.tips))
+
+    def test_evaluate_policy_gives_a_model_version_its_paired_interval(self):
+        version = policy_model_train(until=self.cutoff)
+        out = StringIO()
+        call_command("evaluate_policy", "--model", str(version.pk), "--json", stdout=out)
+        clipped = json.loads(out.getvalue())
+        self.assertEqual((clipped["model"], clipped["estimator"], clipped["n"]), (version.pk, "dr", 200 * 10))
+        self.assertGreater(clipped["difference"]["low"], 0.0)
+        out = StringIO()
+        call_command("evaluate_policy", "--model", str(version.pk), "--switch", "5", stdout=out)
+        self.assertIn(f"Contextual model v{version.pk} on 2000 held-out first picks (Switch-DR at 5)", out.getvalue())
+        self.assertRegex(out.getvalue(), r"model - logged +\+0\.\d+  95% \[\+0\.\d+, \+0\.\d+\]")
 
     def test_it_refuses_a_worse_model_and_changes_nothing(self):
         # A model taught the opposite of what users answered: it prefers what they like least.

@@ -147,8 +147,18 @@ class EvaluatePolicyBadInputTests(TestCase):
             call_command("evaluate_policy", "--policy", "greedy")
 
     def test_it_points_a_contextual_target_to_the_model_evaluation(self):
-        with self.assertRaisesMessage(CommandError, "promote_policy --model N --dry-run"):
+        with self.assertRaisesMessage(CommandError, "evaluate a model version with --model N"):
             call_command("evaluate_policy", "--policy", "contextual")
+
+    def test_it_needs_a_policy_or_a_model_but_not_both(self):
+        with self.assertRaisesMessage(CommandError, "Name what to evaluate: --policy NAME or --model N."):
+            call_command("evaluate_policy")
+        with self.assertRaisesMessage(CommandError, "Name what to evaluate"):
+            call_command("evaluate_policy", "--policy", "egreedy", "--model", "1")
+
+    def test_it_says_when_the_model_version_does_not_exist(self):
+        with self.assertRaisesMessage(CommandError, "There is no model version 999."):
+            call_command("evaluate_policy", "--model", "999")
 
     def test_it_says_when_the_period_is_empty(self):
         with self.assertRaisesMessage(CommandError, "No tips were served in this period."):

@@ -6,6 +6,7 @@ import numpy as np
 from django.test import SimpleTestCase, override_settings
 
 from generation.candidates import TipCandidate
+from recommender.evaluation.contextual import Replayed, paired_evaluation
 from recommender.evaluation.estimators import effective_sample_size, per_arm_means, ratio_estimate
 from recommender.evaluation.targets import RewardEvents, arm_probabilities, replay_stats, shrink
 from recommender.policies import ArmEstimate, get_policy
@@ -165,3 +166,33 @@ class ReplayTests(SimpleTestCase):
             )  # fmt: skip
             self.assertAlmostEqual(count[0], expected.count)
             self.assertAlmostEqual(total[0], expected.reward_sum)
+
+
+class PairedEvaluationTests(SimpleTestCase):
+    # Five logged picks: the target's weight, the reward, the reward model's value of the logged pick and its
+    # expectation under the target.
+    REPLAYED = Replayed(
+        weights=np.array([0.5, 1.0, 2.0, 8.0, 0.0]),
+        rewards=np.array([1.0, 0.0, 1.0, 1.0, 0.0]),
+        predicted_logged=np.array([0.6, 0.2, 0.5, 0.3, 0.4]),
+        predicted_target=np.array([0.7, 0.3, 0.6, 0.8, 0.2]),
+    )
+
+    def test_switch_dr_drops_the_correction_above_the_threshold_as_open_bandit_pipeline_does(self):
+        r = self.REPLAYED
+        # OBP's SwitchDoublyRobust per round: q_hat under the target + 1{w <= lambda} w (r - q_hat(logged)).
+        expected = r.predicted_target + (r.weights <= 4.0) * r.weights * (r.rewards - r.predicted_logged)
+        evaluation = paired_evaluation(r, switch=4.0)
+        self.assertAlmostEqual(evaluation.target.value, expected.mean(), places=12)
+        self.assertAlmostEqual(evaluation.difference.value, (expected - r.rewards).mean(), places=12)
+        self.assertEqual(evaluation.as_dict()["estimator"], "switch-dr")
+
+    def test_clipping_caps_the_weight_instead(self):
+        r = self.REPLAYED
+        expected = r.predicted_target + np.minimum(r.weights, 4.0) * (r.rewards - r.predicted_logged)
+        self.assertAlmostEqual(paired_evaluation(r, clip=4.0).target.value, expected.mean(), places=12)
+        self.assertNotAlmostEqual(paired_evaluation(r, switch=4.0).target.value, expected.mean(), places=3)
+
+    def test_it_takes_one_way_to_bound_the_weights(self):
+        with self.assertRaisesRegex(ValueError, "give one"):
+            paired_evaluation(self.REPLAYED, clip=4.0, switch=4.0)

@@ -14,6 +14,8 @@ from recommender.evaluation.report import evaluation_table
 from recommender.evaluation.selectors import SEGMENT_COLUMNS, policy_evaluation
 from recommender.policies import POLICIES, get_policy, policy_settings
 from recommender.policies.base import ArmPolicy
+from recommender.services.contextual import model_evaluate
+from tipengine.domain_errors import DomainError
 
 
 def parse_moment(value: str, option: str) -> datetime:
@@ -44,8 +46,7 @@ def target_policy(name: str, epsilon: float | None) -> Any:
         raise CommandError(str(exc)) from exc
     if not isinstance(policy, ArmPolicy):
         raise CommandError(
-            f"--policy {name} scores each candidate with a trained model: evaluate a model version with "
-            "`manage.py promote_policy --model N --dry-run`."
+            f"--policy {name} scores each candidate with a trained model: evaluate a model version with --model N."
         )
     return policy
 
@@ -57,7 +58,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--policy", required=True, help=f"one of {', '.join(sorted(POLICIES))}")
+        parser.add_argument("--policy", help=f"one of {', '.join(sorted(POLICIES))} (or --model)")
+        parser.add_argument(
+            "--model", type=int, help="a contextual model version (PolicyModel id), on the picks after its training"
+        )
+        parser.add_argument("--clip", type=float, help="--model: weight clip (default TIPS_EVALUATION_CLIP)")
+        parser.add_argument("--switch", type=float, help="--model: Switch-DR at this weight instead of clipping")
         parser.add_argument("--epsilon", type=float, help="exploration rate of egreedy (default: TIPS_EPSILON)")
         parser.add_argument("--since", help="first day or datetime of the period, inclusive (UTC)")
         parser.add_argument("--until", help="end of the period, exclusive (UTC)")
@@ -67,6 +73,10 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if (options["policy"] is None) == (options["model"] is None):
+            raise CommandError("Name what to evaluate: --policy NAME or --model N.")
+        if options["model"] is not None:
+            return self.evaluate_model(options)
         policy = target_policy(options["policy"], options["epsilon"])
         since = parse_moment(options["since"], "--since") if options["since"] else None
         until = parse_moment(options["until"], "--until") if options["until"] else None
@@ -87,3 +97,28 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(evaluation.as_dict(), indent=2, default=str))
         else:
             self.stdout.write(evaluation_table(evaluation))
+
+    def evaluate_model(self, options: dict[str, Any]) -> None:
+        """A model version against the logging policy on its held-out first picks, paired (docs/evaluation.md)."""
+        if options["clip"] is not None and options["switch"] is not None:
+            raise CommandError("--clip and --switch are two ways to bound the weights: give one.")
+        until = parse_moment(options["until"], "--until") if options["until"] else None
+        try:
+            evaluation = model_evaluate(
+                model_id=options["model"], clip=options["clip"], switch=options["switch"], until=until
+            )
+        except DomainError as exc:
+            raise CommandError(exc.message) from exc
+        result = {"model": options["model"], **evaluation.as_dict()}
+        if options["json"]:
+            self.stdout.write(json.dumps(result, indent=2))
+            return
+        bound = f"Switch-DR at {evaluation.switch:g}" if evaluation.switch is not None else f"clip {evaluation.clip}"
+        self.stdout.write(f"Contextual model v{options['model']} on {evaluation.n} held-out first picks ({bound})")
+        for label, estimate in (
+            ("logged policy", evaluation.logged),
+            ("model (DR)", evaluation.target),
+            ("model - logged", evaluation.difference),
+        ):
+            self.stdout.write(f"  {label:<15} {estimate.value:+.4f}  95% [{estimate.low:+.4f}, {estimate.high:+.4f}]")
+        self.stdout.write(f"  ESS {evaluation.ess:.0f} ({evaluation.ess_share:.0%} of n)")
