@@ -95,10 +95,18 @@ class ProbeMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path_info == "/healthz":
-            return healthz(request)
+            return with_content_length(healthz(request))
         if request.path_info == "/metrics":
-            return metrics_view(request)
+            return with_content_length(metrics_view(request))
         return self.get_response(request)
+
+
+def with_content_length(response: HttpResponse) -> HttpResponse:
+    """Give an answer its Content-Length. CommonMiddleware sets it for the views behind it; answered before it, the
+    probes would otherwise go out chunked, which some probe and load-test clients do not read."""
+    if not response.has_header("Content-Length"):
+        response.headers["Content-Length"] = str(len(response.content))
+    return response
 
 
 @csrf_exempt  # a POST answers the error-shaped 405, not the CSRF failure page

@@ -23,14 +23,23 @@ class HealthTestCase(BaseTestCase):
         self.assertEqual(response.json(), {"status": "ok"})
 
     def test_it_answers_every_other_method_405_in_the_error_shape(self):
-        client = self.client_class(enforce_csrf_checks=True)
+        client = self.client_class(enforce_csrf_checks=True)  # a POST without a token: not the CSRF failure page
         for path in ("/healthz", "/readyz"):
-            for method in ("post", "put", "patch", "delete"):
+            for method in ("post", "put", "patch", "delete", "options"):
                 with self.subTest(path=path, method=method):
                     response = getattr(client, method)(path)
                     self.assertEqual(response.status_code, 405)
                     self.assertEqual(response.json()["error"]["code"], "method_not_allowed")
                     self.assertEqual(response["Allow"], "GET, HEAD")
+                    self.assertEqual(response["Content-Length"], str(len(response.content)))
+
+    def test_its_answers_carry_a_content_length_not_chunks(self):
+        for path in ("/healthz", "/readyz"):
+            with self.subTest(path=path):
+                response = self.client.get(path)
+                self.assertEqual(response.status_code, 200)
+                self.assertEqual(response["Content-Length"], str(len(response.content)))
+                self.assertGreater(int(self.client.head(path)["Content-Length"]), 0)  # the length GET would send
 
     def test_it_is_ready_when_database_and_cache_answer(self):
         response = self.client.get("/readyz")
@@ -48,6 +57,8 @@ class HealthTestCase(BaseTestCase):
         self.assertIn("gateway", error["message"])
         self.assertEqual(error["details"]["checks"]["gateway"], {"ok": False})  # no exception text for callers
         self.assertTrue(error["details"]["checks"]["database"]["ok"])
+        self.assertNotIn("Connect", response.content.decode())  # httpx's ConnectError stays in the log
+        self.assertEqual(response["Content-Length"], str(len(response.content)))
 
     def test_it_is_not_ready_when_the_broker_is_down(self):
         original = app.conf.broker_url
