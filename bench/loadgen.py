@@ -53,7 +53,7 @@ class Result:
 
 
 class Connection:
-    """One keep-alive connection; `get` sends a GET and reads the whole response (Content-Length bodies)."""
+    """One keep-alive connection; `get` sends a GET and reads the whole response (Content-Length or chunked)."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
@@ -84,18 +84,39 @@ class Connection:
         self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1])
-        length, close = 0, False
+        length, chunked, close = 0, False, False
         for line in head.split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")
-            name = name.strip().lower()
+            name, value = name.strip().lower(), value.strip().lower()
             if name == b"content-length":
                 length = int(value)
-            elif name == b"connection" and value.strip().lower() == b"close":
+            elif name == b"transfer-encoding" and value.endswith(b"chunked"):
+                chunked = True
+            elif name == b"connection" and value == b"close":
                 close = True
-        body = await self.reader.readexactly(length) if length else b""
+        if method == "HEAD":
+            body = b""
+        elif chunked:  # RFC 9112: chunked wins over any Content-Length
+            body = await self._read_chunks()
+        else:
+            body = await self.reader.readexactly(length) if length else b""
         if close:
             await self.close()
         return status, body
+
+    async def _read_chunks(self) -> bytes:
+        """Read a chunked body: hex size lines (extensions ignored), each chunk and its CRLF, then the trailers."""
+        assert self.reader is not None
+        parts = []
+        while True:
+            size = int((await self.reader.readuntil(b"\r\n")).split(b";", 1)[0].strip(), 16)
+            if size == 0:
+                break
+            parts.append(await self.reader.readexactly(size))
+            await self.reader.readexactly(2)
+        while await self.reader.readuntil(b"\r\n") != b"\r\n":  # trailer fields, up to the empty line
+            pass
+        return b"".join(parts)
 
 
 # (path, headers) for a GET; (path, headers, JSON body bytes) for a POST.
