@@ -12,7 +12,7 @@ DJANGO_GUID = {
     "GUID_HEADER_NAME": "X-Request-ID",
     "VALIDATE_GUID": True,  # anything but a UUID is replaced, so a caller cannot write into our logs
     "RETURN_HEADER": True,
-    "EXPOSE_HEADER": True,
+    "EXPOSE_HEADER": False,  # its Access-Control-Expose-Headers would replace CORS_EXPOSE_HEADERS (settings.py)
 }
 LOGGING = {
     "version": 1,

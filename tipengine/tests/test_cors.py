@@ -37,3 +37,9 @@ class CorsTestCase(BaseTestCase):
     def test_it_grants_nothing_outside_the_api(self):
         response = self.client.get("/admin/login/", HTTP_ORIGIN=FRONTEND)
         self.assertNotIn("Access-Control-Allow-Origin", response)
+
+    def test_it_lets_the_listed_frontend_read_retry_after_and_the_request_id(self):
+        response = self.api(self.alice).get("/api/v1/tips/history/", HTTP_ORIGIN=FRONTEND)
+        self.assertIn("X-Request-ID", response)
+        exposed = {h.strip().lower() for h in response["Access-Control-Expose-Headers"].split(",")}
+        self.assertLessEqual({"retry-after", "x-request-id"}, exposed)
