@@ -50,6 +50,10 @@ CACHE_UNAVAILABLE = "cache_unavailable"
 
 # Someone else is on it (a refresh holds the lock) or nobody should be (breaker open): queue nothing.
 NO_REFRESH_CODES = frozenset({"circuit_open", "refresh_in_progress"})
+# What llm_unavailable says, by its reason: a refresh under way (the one connecting Todoist starts) is working.
+LLM_UNAVAILABLE_MESSAGES = {
+    "refresh_in_progress": "Tips from the tip generator are being prepared; ask again in a few seconds.",
+}
 MIN_LLM_BUDGET_S = 0.05  # less than this left: the call could not finish, so it is not started
 
 _executor: ThreadPoolExecutor | None = None
@@ -161,7 +165,8 @@ def _pool_within_budget(
     except TimeoutError:
         assembly.degrade(LLM_TIMEOUT, "The tip generator was busy; tips are refreshed in the background.")
     except GenerationError as exc:
-        assembly.degrade(LLM_UNAVAILABLE, "The tip generator is unavailable.", reason=exc.code)
+        message = LLM_UNAVAILABLE_MESSAGES.get(exc.code, "The tip generator is unavailable.")
+        assembly.degrade(LLM_UNAVAILABLE, message, reason=exc.code)
         logger.info("tips: no LLM tips for user %s (%s)", user.pk, exc.code)
         if exc.code in NO_REFRESH_CODES:
             return None

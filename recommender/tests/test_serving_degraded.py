@@ -112,6 +112,22 @@ class NoPoolTests(ConnectedWithoutPoolMixin, FakeGatewayMixin, ActorsMixin, Tran
         self.assertIn(self.urgent["id"], {t["id"] for tip in body["tips"] for t in tip["tasks"]})
         self.assertEqual({s for s, _, _ in self.offered(body)}, {"todoist"})
 
+    @override_settings(TIPS_REQUEST_BUDGET_S=5.0)
+    def test_it_says_tips_are_being_prepared_while_another_refresh_generates_them(self):
+        from django.core.cache import cache
+
+        lock = f"generation:pool-refresh:{self.alice.pk}"  # held, as by the refresh that connecting Todoist starts
+        cache.add(lock, "the connect's refresh", timeout=60)
+        try:
+            body = self.serve()
+        finally:
+            cache.delete(lock)
+        (reason,) = [d for d in body["degraded"] if d["code"] == "llm_unavailable"]
+        self.assertEqual(reason["details"], {"reason": "refresh_in_progress"})
+        self.assertIn("being prepared", reason["message"])
+        self.assertNotIn("unavailable", reason["message"])
+        self.assertTrue(body["tips"])
+
     @override_settings(TIPS_REQUEST_BUDGET_S=5.0, GENERATION_BREAKER_THRESHOLD=2)
     def test_it_stops_calling_a_failing_gateway_once_the_breaker_opens(self):
         self.fake.script(*[Reply.failure(503)] * 4)
