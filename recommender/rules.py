@@ -55,6 +55,13 @@ class TaskView:
             return due < (self.now.replace(tzinfo=None) if due.tzinfo is None else self.now)
         return task.due_date is not None and task.due_date < self.today
 
+    def local_due_time(self, task: TodoistTask) -> str | None:
+        """The task's due time as HH:MM on the user's clock, or None for a task due on a day only."""
+        due = task.due_datetime
+        if due is None:
+            return None
+        return f"{due if due.tzinfo is None else due.astimezone(self.now.tzinfo):%H:%M}"
+
     def age_days(self, task: TodoistTask) -> int | None:
         return None if task.added_at is None else max((self.now - task.added_at).days, 0)
 
@@ -108,6 +115,8 @@ def do_now(view: TaskView) -> list[TipCandidate]:
         late = view.overdue_days(task)
         if late:
             why = f"It is {late} day{'s' * (late != 1)} overdue"
+        elif view.is_overdue(task):  # due earlier today, at a time that has passed
+            why = f"It was due at {view.local_due_time(task)} and is overdue"
         elif task.is_due_by(view.today):
             why = "It is due today"
         else:

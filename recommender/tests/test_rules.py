@@ -1,6 +1,11 @@
 """Rule candidates: which tips a user's task list produces, and what they say."""
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.utils import timezone
 
 from generation.candidates import BODY_MAX, TITLE_MAX, TipKind, TipSource
 from recommender.rules import (
@@ -126,6 +131,21 @@ def test_it_treats_a_task_due_earlier_today_at_a_time_as_overdue():
         assert do_now[0].task_ids == ("t",)
     later = [task("t", due_in=0, due_datetime=floating + timedelta(hours=3)), task("u", priority=4, due_in=0)]
     assert of_kind(rule_candidates(later, now=NOW), TipKind.DO_NOW)[0].task_ids == ("u",)
+
+
+@pytest.mark.clock
+@time_machine.travel(datetime(2026, 6, 15, 10, 23, tzinfo=UTC), tick=False)  # 12:23 in Berlin
+def test_a_task_whose_due_time_passed_today_was_due_at_that_time_not_due_today():
+    berlin = ZoneInfo("Europe/Berlin")
+    now = timezone.now().astimezone(berlin)
+    today = date(2026, 6, 15)
+    eleven = datetime(2026, 6, 15, 11, 0, tzinfo=berlin)
+    for due in (eleven.astimezone(UTC), eleven.replace(tzinfo=None)):  # a fixed time (UTC), a floating one
+        passed = task("t", "Send the invoice", due_date=today, due_datetime=due)
+        (tip, *_) = of_kind(rule_candidates([passed], now=now), TipKind.DO_NOW)
+        assert tip.rationale == "It was due at 11:00 and is overdue.", due
+    later = task("u", due_date=today, due_datetime=datetime(2026, 6, 15, 15, 0))
+    assert of_kind(rule_candidates([later], now=now), TipKind.DO_NOW)[0].rationale == "It is due today."
 
 
 def test_it_keeps_texts_within_the_contract_limits():
