@@ -144,7 +144,7 @@ def test_a_task_whose_due_time_passed_today_was_due_at_that_time_not_due_today()
         passed = task("t", "Send the invoice", due_date=today, due_datetime=due)
         (tip, *_) = of_kind(rule_candidates([passed], now=now), TipKind.DO_NOW)
         assert tip.rationale == "It was due at 11:00 and is overdue.", due
-    later = task("u", due_date=today, due_datetime=datetime(2026, 6, 15, 15, 0))
+    later = task("u", due_date=today, due_datetime=datetime(2026, 6, 15, 15, 0, tzinfo=berlin))
     assert of_kind(rule_candidates([later], now=now), TipKind.DO_NOW)[0].rationale == "It is due today."
 
 
