@@ -46,8 +46,8 @@ class CircuitOpen(GenerationError):
     code = "circuit_open"
 
 
-class TasksUnavailable(GenerationError):
-    """The user's tasks could not be read, so there is no context to generate from."""
+class NoTaskContext(GenerationError):
+    """The user's tasks could not be read (integrations' TasksUnavailable), so there is no context to generate from."""
 
     code = "tasks_unavailable"
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 from generation.breaker import gateway_breaker
 from generation.candidates import TipCandidate
 from generation.context import PromptContext, build_context, resolve_timezone
-from generation.errors import CircuitOpen, RefreshInProgress, StaleTaskSource, TasksUnavailable
+from generation.errors import CircuitOpen, NoTaskContext, RefreshInProgress, StaleTaskSource
 from generation.models import CandidatePool, candidate_to_dict
 from generation.prompting import load_template
 from generation.tip_generator import GenerationResult, generate_tips
@@ -165,6 +165,4 @@ def _open_tasks(user: User, *, budget_s: float) -> list[TodoistTask]:
     try:
         return integration_services.open_tasks_fetch(user=user, budget_s=budget_s)
     except integration_errors.TasksUnavailable as exc:
-        raise TasksUnavailable(
-            f"The user's tasks cannot be read: {exc.reason}.", details={"reason": exc.reason}
-        ) from exc
+        raise NoTaskContext(f"The user's tasks cannot be read: {exc.reason}.", details={"reason": exc.reason}) from exc

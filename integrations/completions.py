@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from integrations.client_factory import todoist_client
 from integrations.crypto import TokenDecryptError
+from integrations.errors import WebhookDeliveryIdMissing, WebhookSignatureInvalid, WebhookTooLarge
 from integrations.models import (
     AuthKind,
     CompletionSource,
@@ -31,7 +32,6 @@ from integrations.signals import task_completed
 from integrations.tasks import process_webhook_delivery
 from integrations.todoist.errors import TodoistError
 from integrations.webhook_events import Completion, Refused, completion_of, event_parse
-from tipengine import domain_errors
 from tipengine.background import enqueue
 from tipengine.jsonsafe import json_storable
 
@@ -83,23 +83,18 @@ def webhook_signature_valid(*, body: bytes, signature: str | None) -> bool:
 def webhook_delivery_receive(*, body: bytes, signature: str | None, delivery_id: str | None) -> tuple[str, int]:
     """Accept one webhook delivery: verify, store once, queue its processing. Returns (status, delivery pk).
 
-    A bad signature: NotAllowed and nothing stored. A delivery id seen before: ("duplicate", pk), no work.
+    A bad signature: WebhookSignatureInvalid and nothing stored. A delivery id seen before: ("duplicate", pk), no work.
     Any signed body is stored with its exact bytes and answered "accepted" (Todoist retries anything else
     forever); one we cannot act on is closed at once with the outcome that says why (webhook_events.Refused).
     """
     if len(body) > MAX_WEBHOOK_BYTES:
-        raise domain_errors.TooLarge(code="webhook_too_large", message="The webhook body is larger than 1 MiB.")
+        raise WebhookTooLarge()
     if not webhook_signature_valid(body=body, signature=signature):
         logger.warning("Rejected a Todoist webhook with a missing or wrong signature")
-        raise domain_errors.NotAllowed(
-            code="webhook_signature_invalid",
-            message="The X-Todoist-Hmac-SHA256 signature does not match the body.",
-        )
+        raise WebhookSignatureInvalid()
     delivery_id = (delivery_id or "").strip()
     if not delivery_id or len(delivery_id) > 128:
-        raise domain_errors.InvalidInput(
-            code="webhook_delivery_id_missing", message="X-Todoist-Delivery-ID is required."
-        )
+        raise WebhookDeliveryIdMissing()
     payload: dict[str, Any] = {}
     refusal = ""
     try:

@@ -15,7 +15,17 @@ from django.views.decorators.debug import sensitive_variables
 
 from integrations.client_factory import oauth_configured, todoist_client, todoist_oauth
 from integrations.crypto import TokenDecryptError
-from integrations.errors import TasksUnavailable
+from integrations.errors import (
+    NotConnected,
+    OAuthCodeRejected,
+    OAuthExchangeFailed,
+    OAuthNotConfigured,
+    OAuthStateExpired,
+    OAuthStateInvalid,
+    OAuthStateUsed,
+    TasksUnavailable,
+    TokenRejected,
+)
 from integrations.models import AuthKind, Integration, Provider, TokenStatus
 from integrations.sample import sample_tasks
 from integrations.signals import task_source_changed
@@ -23,7 +33,6 @@ from integrations.tasks import verify_integration
 from integrations.todoist.client import TodoistUser
 from integrations.todoist.errors import TodoistAuthError, TodoistError, TodoistRequestRejected
 from integrations.todoist.types import TodoistTask
-from tipengine import domain_errors
 from tipengine.background import enqueue
 from tipengine.caching import cache_forget, cache_get
 
@@ -140,25 +149,17 @@ def _store_token(
     return integration
 
 
-def _rejected() -> domain_errors.DomainError:
-    return domain_errors.InvalidInput(
-        code="token_rejected",
-        message="Todoist rejected this token. Copy your API token again from Todoist: Settings > Integrations > "
-        "Developer, or reconnect with OAuth.",
-    )
-
-
 @sensitive_variables("token")
 def integration_connect_token(*, user: User, token: str) -> Integration:
     """Connect Todoist with a personal API token, checked live.
 
-    Todoist refuses it: InvalidInput `token_rejected`, nothing stored. Todoist unreachable: stored as
+    Todoist refuses it: TokenRejected, nothing stored. Todoist unreachable: stored as
     `unverified` (a periodic task verifies it). Otherwise stored `active`.
     """
     try:
         account, error = _check_token(token)
     except TodoistAuthError:
-        raise _rejected() from None
+        raise TokenRejected() from None
     return _store_token(user=user, token=token, auth_kind=AuthKind.PERSONAL, account=account, error=error)
 
 
@@ -193,31 +194,22 @@ def oauth_state_create(*, user: User) -> str:
 
 
 def oauth_state_consume(*, user: User, state: str) -> None:
-    """Accept `state` once, for the user it was made for, before it expires; else InvalidInput."""
-    restart = " Start connecting Todoist again."
+    """Accept `state` once, for the user it was made for, before it expires; else an OAuthState* error."""
     try:
         data = signing.loads(state, salt=OAUTH_STATE_SALT, max_age=settings.TODOIST_OAUTH_STATE_MAX_AGE_S)
     except signing.SignatureExpired:
-        raise domain_errors.InvalidInput(
-            code="oauth_state_expired", message="This sign-in has expired." + restart
-        ) from None
+        raise OAuthStateExpired() from None
     except signing.BadSignature:
-        raise domain_errors.InvalidInput(
-            code="oauth_state_invalid", message="The OAuth state is not valid." + restart
-        ) from None
+        raise OAuthStateInvalid() from None
     if not isinstance(data, dict) or data.get("u") != user.pk or not isinstance(data.get("n"), str):
-        raise domain_errors.InvalidInput(code="oauth_state_invalid", message="The OAuth state is not valid." + restart)
+        raise OAuthStateInvalid()
     if not cache.delete(OAUTH_NONCE_PREFIX + data["n"]):
-        raise domain_errors.InvalidInput(code="oauth_state_used", message="This sign-in was already used." + restart)
+        raise OAuthStateUsed()
 
 
 def _require_oauth() -> None:
     if not oauth_configured():
-        raise domain_errors.NotConfigured(
-            code="oauth_not_configured",
-            message="Connecting with OAuth is not configured on this server (TODOIST_CLIENT_ID and "
-            "TODOIST_CLIENT_SECRET); connect with a personal API token instead.",
-        )
+        raise OAuthNotConfigured()
 
 
 def integration_oauth_authorize_url(*, user: User) -> str:
@@ -234,20 +226,15 @@ def integration_connect_oauth(*, user: User, code: str, state: str) -> Integrati
     try:
         token = todoist_oauth().exchange_code(code)
     except TodoistRequestRejected:
-        raise domain_errors.InvalidInput(
-            code="oauth_code_rejected",
-            message="Todoist did not accept the authorization code (expired or already used). "
-            "Start connecting Todoist again.",
-        ) from None
+        raise OAuthCodeRejected() from None
     except TodoistError as exc:
-        raise domain_errors.UpstreamFailed(
-            code="todoist_unavailable",
-            message=f"Todoist could not be reached to finish connecting ({exc}). Please try again.",
+        raise OAuthExchangeFailed(
+            f"Todoist could not be reached to finish connecting ({exc}). Please try again."
         ) from None
     try:
         account, error = _check_token(token)
     except TodoistAuthError:
-        raise _rejected() from None
+        raise TokenRejected() from None
     return _store_token(user=user, token=token, auth_kind=AuthKind.OAUTH, account=account, error=error)
 
 
@@ -259,7 +246,7 @@ def integration_disconnect(*, user: User) -> Integration:
     with transaction.atomic():
         integration = Integration.objects.select_for_update().filter(user=user, provider=Provider.TODOIST).first()
         if integration is None:
-            raise domain_errors.NotFound(code="not_connected", message="Todoist is not connected for this account.")
+            raise NotConnected()
         token = None
         if integration.auth_kind == AuthKind.OAUTH and integration.has_token:
             try:

@@ -1,15 +1,24 @@
-"""Errors services raise: a stable `code` a client can act on, a kind, and no HTTP (tipengine/errors.py maps them)."""
+"""Errors services raise, one class per stable `code` a client can act on; no HTTP (tipengine/errors.py maps them).
 
-from typing import Any
+The kinds below (`InvalidInput`, `NotFound`, ...) decide the HTTP status. Each error a client can see is a
+subclass of one kind, with its `code` (and usually its message) on the class, in its app's `errors.py` (this
+module for tipengine's own), so a raise site never types a code: `raise OAuthStateUsed()`.
+"""
+
+from typing import Any, ClassVar
 
 
 class DomainError(Exception):
-    """A failure the caller can act on; subclasses say what kind, `code` says which one."""
+    """A failure the caller can act on; the kind (a direct subclass) says what sort, `code` says which one."""
 
-    def __init__(self, *, code: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    code: ClassVar[str]
+    default_message: ClassVar[str] = ""
+
+    def __init__(self, message: str = "", *, details: dict[str, Any] | None = None) -> None:
+        if not hasattr(self, "code"):
+            raise TypeError(f"{type(self).__name__} is a kind of error: raise one of its subclasses with a code")
+        self.message = message or self.default_message
+        super().__init__(self.message)
         self.details = details or {}
 
 
@@ -43,3 +52,20 @@ class NotConfigured(DomainError):
 
 class UpstreamFailed(DomainError):
     """A service we depend on failed or could not be reached."""
+
+
+class InvalidFields(InvalidInput):
+    """Named fields are invalid; `details.fields` maps each to its messages (the shape of a serializer's errors)."""
+
+    code = "invalid"
+
+    @classmethod
+    def of(cls, field: str, message: str) -> "InvalidFields":
+        return cls(message, details={"fields": {field: [message]}})
+
+
+class RequestTooLarge(TooLarge):
+    """A JSON body over DATA_UPLOAD_MAX_MEMORY_SIZE."""
+
+    code = "request_too_large"
+    default_message = "The request body is too large."

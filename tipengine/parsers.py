@@ -10,7 +10,7 @@ from django.core.exceptions import RequestDataTooBig
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
 
-from tipengine.domain_errors import TooLarge
+from tipengine.domain_errors import RequestTooLarge
 
 # A \ud800-\udfff escape: the only way a JSON text decodes to a str that cannot be encoded as UTF-8.
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]", re.ASCII)
@@ -32,11 +32,7 @@ class SafeJSONParser(BaseParser):
         try:
             raw = request.body if request is not None else stream.read()  # Django checks the size in .body
         except RequestDataTooBig:
-            raise TooLarge(
-                code="request_too_large",
-                message="The request body is too large.",
-                details={"max_bytes": settings.DATA_UPLOAD_MAX_MEMORY_SIZE},
-            ) from None
+            raise RequestTooLarge(details={"max_bytes": settings.DATA_UPLOAD_MAX_MEMORY_SIZE}) from None
         try:
             data = json.loads(raw)
         except RecursionError:

@@ -7,22 +7,8 @@ from typing import Any
 from django.conf import settings
 from rest_framework.settings import api_settings
 
-ERROR_SCHEMA = {
-    "type": "object",
-    "description": "Every error answers in this shape; `code` is stable, `message` is for people.",
-    "properties": {
-        "error": {
-            "type": "object",
-            "properties": {
-                "code": {"type": "string", "example": "invalid"},
-                "message": {"type": "string"},
-                "details": {"type": "object", "additionalProperties": True},
-            },
-            "required": ["code", "message", "details"],
-        }
-    },
-    "required": ["error"],
-}
+from tipengine.errors import error_codes
+
 RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}}
 DESCRIPTIONS = {
     "400": "The request is invalid (parameters or body); `details` says what.",
@@ -35,6 +21,26 @@ DESCRIPTIONS = {
     "429": "Too many requests for this user; retry after `Retry-After` seconds.",
     "503": "A dependency (the database) is unavailable; retry after `Retry-After` seconds.",
 }
+
+
+def error_schema() -> dict[str, Any]:
+    """The `Error` component; `code` is an enum of every code (error_codes), so generated clients know them."""
+    return {
+        "type": "object",
+        "description": "Every error answers in this shape; `code` is stable, `message` is for people.",
+        "properties": {
+            "error": {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string", "enum": error_codes(), "example": "invalid"},
+                    "message": {"type": "string"},
+                    "details": {"type": "object", "additionalProperties": True},
+                },
+                "required": ["code", "message", "details"],
+            }
+        },
+        "required": ["error"],
+    }
 
 
 def _is_throttled(view_cls: type) -> bool:
@@ -66,7 +72,7 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
     An operation's own documented error (e.g. a 409 with its reason) is kept, its body the Error component;
     only missing codes are added.
     """
-    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = error_schema()
     throttled_views = {
         (path, method.lower()) for path, _regex, method, view in generator.endpoints if _is_throttled(view.cls)
     }

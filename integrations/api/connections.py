@@ -17,6 +17,7 @@ from integrations.api.serializers import (
     OAuthCallbackInputSerializer,
     TokenInputSerializer,
 )
+from integrations.errors import OAuthDenied
 from integrations.models import Integration, TokenStatus
 from integrations.selectors import IntegrationStatus, integration_status, integration_statuses
 from integrations.services import (
@@ -26,7 +27,6 @@ from integrations.services import (
     integration_oauth_authorize_url,
     oauth_state_consume,
 )
-from tipengine.errors import ApiError
 from tipengine.users import request_user
 
 
@@ -122,12 +122,7 @@ class TodoistCallbackApi(APIView):
         data = serializer.validated_data
         if data.get("error") or not data.get("code"):
             oauth_state_consume(user=request_user(request), state=data["state"])  # this sign-in is over either way
-            raise ApiError(
-                status=400,
-                code="oauth_denied",
-                message="Todoist did not grant access. Start connecting Todoist again to retry.",
-                details={"todoist_error": data.get("error", "")},
-            )
+            raise OAuthDenied(details={"todoist_error": data.get("error", "")})
         return _connected_response(
             integration_connect_oauth(user=request_user(request), code=data["code"], state=data["state"])
         )

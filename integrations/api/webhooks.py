@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from integrations.api.serializers import WebhookOutputSerializer
 from integrations.completions import MAX_WEBHOOK_BYTES, webhook_delivery_receive
-from tipengine.errors import ApiError
+from integrations.errors import WebhookTooLarge
 
 
 class TodoistWebhookApi(APIView):
@@ -37,7 +37,7 @@ class TodoistWebhookApi(APIView):
         except ValueError:
             length = 0
         if length > MAX_WEBHOOK_BYTES:  # refuse before reading: Django would fail past its own upload limit
-            raise ApiError(status=413, code="webhook_too_large", message="The webhook body is larger than 1 MiB.")
+            raise WebhookTooLarge()
         outcome, _ = webhook_delivery_receive(
             body=request.body,
             signature=request.headers.get("X-Todoist-Hmac-SHA256"),

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 
 from generation.candidates import TipCandidate
+from recommender.errors import ModelNotFound, PromotionRefused
 from recommender.evaluation.contextual import PairedEvaluation, paired_evaluation, replay
 from recommender.models import PolicyModel, PolicySwitch
 from recommender.policies.base import ArmEstimate
@@ -25,7 +26,6 @@ from recommender.policies.contextual import ContextualModel
 from recommender.policies.features import action_lines, shared_line
 from recommender.selectors.contextual import logged_examples, newest_model, serving_switch
 from tipengine import metrics
-from tipengine.domain_errors import Conflict, NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def model_evaluate(
     clip = None if switch is not None else (settings.TIPS_EVALUATION_CLIP if clip is None else clip)
     row = PolicyModel.objects.filter(pk=model_id).first()
     if row is None:
-        raise NotFound(code="model_not_found", message=f"There is no model version {model_id}.")
+        raise ModelNotFound(f"There is no model version {model_id}.")
     examples = logged_examples(after=row.trained_until, until=until)
     return paired_evaluation(replay(_model_of(row), examples), clip=clip, switch=switch)
 
@@ -99,7 +99,7 @@ def policy_promote(
             else f"the paired interval [{evaluation.difference.low:.4f}, {evaluation.difference.high:.4f}] "
             "does not exclude zero from above"
         )
-        raise Conflict(code="promotion_refused", message=f"Model v{model_id} is not promoted: {why}.")
+        raise PromotionRefused(f"Model v{model_id} is not promoted: {why}.")
     with transaction.atomic():
         switch = PolicySwitch.objects.create(
             policy="contextual",

@@ -15,11 +15,12 @@ from django.utils import timezone
 
 from generation.candidates import arm_name
 from recommender.cache_keys import serving_state_forget
+from recommender.errors import AlreadyFinal, IdempotencyKeyReused, TipNotFound, WindowClosed
 from recommender.models import FeedbackEvent, TipScore
 from recommender.reward_rules import COOLDOWN_ACTIONS, REWARDS, Action, window_closes_at
 from recommender.services.rewards import ActionResult, action_result, due_age_days_of, reward_logged
 from recommender.services.stats import LEGACY_KIND, arm_stats_upsert_sql
-from tipengine import domain_errors
+from tipengine.domain_errors import DomainError, InvalidFields
 
 IDEMPOTENCY_KEY_MAX = 255
 _BIGINT_MAX = 2**63 - 1
@@ -50,24 +51,22 @@ class FeedbackOutcome:
         object.__setattr__(self, "body", dict(sorted(self.body.items())))
 
 
-def _invalid(field: str, message: str) -> domain_errors.DomainError:
-    return domain_errors.InvalidInput(code="invalid", message=message, details={"fields": {field: [message]}})
-
-
 def _validate(*, action: str, until: datetime | None, idempotency_key: str | None, now: datetime) -> None:
     if action not in REWARDS:
-        raise _invalid("action", f"Unknown action {action!r}; use one of: {', '.join(Action.values)}.")
+        raise InvalidFields.of("action", f"Unknown action {action!r}; use one of: {', '.join(Action.values)}.")
     if until is not None:
         if action != Action.SNOOZED:
-            raise _invalid("until", "`until` is only accepted with the action `snoozed`.")
+            raise InvalidFields.of("until", "`until` is only accepted with the action `snoozed`.")
         if until <= now:
-            raise _invalid("until", "`until` must be in the future.")
+            raise InvalidFields.of("until", "`until` must be in the future.")
         # Serving honours a snooze for at most this long (its cool-down look-back): say so instead of ignoring it.
         max_h = settings.TIPS_SNOOZE_MAX_H
         if until > now + timedelta(hours=max_h):
-            raise _invalid("until", f"`until` must be at most {max_h:g} hours ahead.")
+            raise InvalidFields.of("until", f"`until` must be at most {max_h:g} hours ahead.")
     if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
-        raise _invalid("Idempotency-Key", f"The Idempotency-Key header must be 1 to {IDEMPOTENCY_KEY_MAX} characters.")
+        raise InvalidFields.of(
+            "Idempotency-Key", f"The Idempotency-Key header must be 1 to {IDEMPOTENCY_KEY_MAX} characters."
+        )
 
 
 def _fingerprint(*, tip_id: int, action: str, until: datetime | None) -> str:
@@ -85,17 +84,13 @@ def _replay(*, user_id: int, idempotency_key: str, fingerprint: str) -> Feedback
     if prior is None:
         return None
     if prior.request_fingerprint != fingerprint:
-        raise domain_errors.KeyReused(
-            code="idempotency_key_reused",
-            message="This Idempotency-Key was already used with a different request; use a new key for a new request.",
-            details={"idempotency_key": idempotency_key},
-        )
+        raise IdempotencyKeyReused(details={"idempotency_key": idempotency_key})
     return FeedbackOutcome(body=prior.response or {}, replayed=True)
 
 
-def _tip_not_found(tip_id: int) -> domain_errors.DomainError:
+def _tip_not_found(tip_id: int) -> DomainError:
     # The same answer for a tip that does not exist and for someone else's: ids reveal nothing.
-    return domain_errors.NotFound(code="not_found", message=f"Tip {tip_id} was not found.", details={"tip_id": tip_id})
+    return TipNotFound(f"Tip {tip_id} was not found.", details={"tip_id": tip_id})
 
 
 class _Tip(NamedTuple):
@@ -132,12 +127,10 @@ def _read_sql(*, lock: bool) -> str:
     return f"SELECT {columns} FROM {table} WHERE id = %s AND user_id = %s" + (" FOR UPDATE" if lock else "")
 
 
-def _closed(tip: _Tip, now: datetime) -> domain_errors.DomainError | None:
+def _closed(tip: _Tip, now: datetime) -> DomainError | None:
     """Return the 409 for a tip whose reward can no longer change, or None while its window is open."""
     if tip.finalized_at is not None:
-        return domain_errors.Conflict(
-            code="already_final",
-            message="This tip's reward is already final, so feedback can no longer change it.",
+        return AlreadyFinal(
             details={
                 "tip_id": tip.id,
                 "finalized_at": tip.finalized_at.isoformat(),
@@ -147,11 +140,7 @@ def _closed(tip: _Tip, now: datetime) -> domain_errors.DomainError | None:
         )
     closes_at = window_closes_at(tip.served_at)
     if closes_at <= now:
-        return domain_errors.Conflict(
-            code="window_closed",
-            message="This tip's feedback window has closed; its reward is being finalized.",
-            details={"tip_id": tip.id, "window_closed_at": closes_at.isoformat()},
-        )
+        return WindowClosed(details={"tip_id": tip.id, "window_closed_at": closes_at.isoformat()})
     return None
 
 

@@ -3,8 +3,8 @@
 from django.test import override_settings
 
 from testsupport.cases import BaseTestCase
-from tipengine.domain_errors import DomainError
-from tipengine.errors import api_error
+from tipengine.domain_errors import DomainError, InvalidInput
+from tipengine.errors import STATUS_BY_ERROR, api_error, coded_errors
 
 
 @override_settings(ROOT_URLCONF="tipengine.tests.urls_errors")
@@ -35,6 +35,10 @@ class ErrorShapeTestCase(BaseTestCase):
         response = self.api(self.alice).post("/api/echo/", data="limit=3", content_type="text/plain")
         self.assertErrorShape(response, 415, "unsupported_media_type")
 
+    def test_it_answers_an_accept_header_without_json_with_a_406(self):
+        response = self.api(self.alice).post("/api/echo/", {"limit": 1}, format="json", HTTP_ACCEPT="text/html")
+        self.assertErrorShape(response, 406, "not_acceptable")
+
     def test_it_names_the_invalid_fields(self):
         response = self.api(self.alice).post("/api/echo/", {"limit": 99}, format="json")
         error = self.assertErrorShape(response, 400, "invalid")
@@ -54,9 +58,27 @@ class ErrorShapeTestCase(BaseTestCase):
         self.assertEqual(error["details"], {"id": 1})
 
     def test_every_kind_of_domain_error_has_a_status(self):
-        for kind in DomainError.__subclasses__():
-            with self.subTest(kind=kind.__name__):
-                self.assertGreaterEqual(api_error(kind(code="c", message="m")).status_code, 400)
+        self.assertEqual(set(DomainError.__subclasses__()), set(STATUS_BY_ERROR))
+        for error in coded_errors():
+            with self.subTest(error=error.__name__):
+                answer = api_error(error("m"))
+                self.assertGreaterEqual(answer.status_code, 400)
+                self.assertEqual(answer.code, error.code)
+
+    def test_every_error_a_client_sees_is_a_subclass_of_one_kind_with_a_code_of_its_own(self):
+        errors = coded_errors()
+        self.assertEqual(len({e.code for e in errors}), len(errors), [(e.__qualname__, e.code) for e in errors])
+        self.assertEqual(len({e.__name__ for e in errors}), len(errors))
+        for error in errors:
+            with self.subTest(error=error.__name__):
+                self.assertEqual(len(set(error.__mro__) & set(STATUS_BY_ERROR)), 1)
+
+    def test_a_kind_without_a_code_cannot_be_raised(self):
+        with self.assertRaises(TypeError):
+            InvalidInput("no code")
+
+    def test_a_django_permission_denied_in_a_view_answers_permission_denied(self):
+        self.assertErrorShape(self.api(self.alice).get("/api/forbidden/"), 403, "permission_denied")
 
     def test_it_hides_crash_details_behind_a_json_500(self):
         with self.assertLogs("tipengine.errors", level="ERROR"):

@@ -1,11 +1,12 @@
 """A URLconf for testing the error handlers with views that fail on purpose."""
 
+from django.core.exceptions import PermissionDenied
 from django.urls import include, path
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tipengine.domain_errors import Conflict
+from recommender.errors import AlreadyFinal
 from tipengine.urls import handler400, handler403, handler404, handler500  # noqa: F401 (the handlers of this URLconf)
 
 
@@ -22,7 +23,12 @@ class EchoView(APIView):
 
 class ConflictView(APIView):
     def get(self, request):
-        raise Conflict(code="already_final", message="This tip's reward is final.", details={"id": 1})
+        raise AlreadyFinal(details={"id": 1})
+
+
+class ForbiddenView(APIView):
+    def get(self, request):
+        raise PermissionDenied
 
 
 class CrashView(APIView):
@@ -37,6 +43,7 @@ def plain_crash(request):
 urlpatterns = [
     path("api/echo/", EchoView.as_view()),
     path("api/conflict/", ConflictView.as_view()),
+    path("api/forbidden/", ForbiddenView.as_view()),
     path("api/crash/", CrashView.as_view()),
     path("plain-crash/", plain_crash),
     path("", include("tipengine.urls")),

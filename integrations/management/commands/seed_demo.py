@@ -23,4 +23,5 @@ class Command(BaseCommand):
         token, _ = Token.objects.get_or_create(user=user)
         self.stdout.write(f"Demo user: {username} (tasks from the bundled sample set)")
         self.stdout.write(f"Demo API token: {token.key}")
-        self.stdout.write(f'Try: curl -H "Authorization: Token {token.key}" {base_url}/api/v1/tips/?limit=3')
+        # Quoted: zsh (macOS's shell) takes an unquoted ? as a glob and refuses the line.
+        self.stdout.write(f'Try: curl -H "Authorization: Token {token.key}" "{base_url}/api/v1/tips/?limit=3"')
