@@ -84,3 +84,14 @@ def env_database(name: str) -> dict[str, Any]:
         raise ImproperlyConfigured(f"{name} must be a postgres:// URL (tipengine runs on PostgreSQL only).")
     config["HOST"] = unquote(config.get("HOST") or "")
     return config
+
+
+def settings_error_line(error: ImproperlyConfigured) -> str:
+    """A settings failure as the one line a command prints instead of a traceback.
+
+    DEBUG unset means production, whose settings want every secret; a developer beside `make run` (which sets
+    DEBUG=1 itself) almost always meant DEBUG=1, so the line says so.
+    """
+    if os.environ.get("DEBUG") is not None:
+        return str(error)
+    return f"{error} Beside `make run` (development), set DEBUG=1: `DEBUG=1 .venv/bin/python manage.py ...`."

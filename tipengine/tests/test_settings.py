@@ -20,12 +20,15 @@ PRODUCTION = {
 }
 
 
-def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+def run(argv: list[str], **env: str) -> subprocess.CompletedProcess:
+    """Run `argv` with this Python from the repository, the production variables and DEBUG only as `env` says."""
     clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION}
     full_env = {**clean, "DJANGO_SETTINGS_MODULE": "tipengine.settings", **env}
-    return subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([sys.executable, *argv], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=120)
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    return run(["-c", code], **env)
 
 
 SETUP = "import django; django.setup()"
@@ -54,6 +57,23 @@ def test_it_refuses_to_start_in_production_without_a_required_setting(missing):
     result = run_python(SETUP, **env)
     assert result.returncode != 0
     assert missing in result.stderr.strip().splitlines()[-1]
+
+
+def test_manage_py_without_debug_says_in_one_line_what_is_missing_and_that_development_wants_debug_1():
+    result = run(["manage.py", "check"])  # DEBUG and every secret unset: a developer who forgot DEBUG=1
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "SECRET_KEY" in line
+    assert "DEBUG=1 .venv/bin/python manage.py" in line
+
+
+def test_manage_py_names_a_malformed_setting_in_one_line_without_the_development_hint():
+    result = run(["manage.py", "check"], DEBUG="1", TIPS_EPSILON="lots")
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert "TIPS_EPSILON='lots' is not valid" in line
+    assert "DEBUG=1" not in line
 
 
 @pytest.mark.parametrize(("value", "expected"), [("5", "5"), ("0", "None")])
