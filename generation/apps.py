@@ -52,12 +52,12 @@ class GenerationConfig(AppConfig):
 
         setting_changed.connect(rebuild_router, weak=False, dispatch_uid="generation.rebuild_router")
 
+        from generation.cache_keys import pool_key
         from generation.models import CandidatePool
-        from generation.selectors import pool_cache_key
         from tipengine.caching import forget_on_change
 
         # Serving caches each user's pool (generation.selectors.fresh_pool) until it expires or changes.
-        forget_on_change(CandidatePool, lambda pool: pool_cache_key(pool.user_id))
+        forget_on_change(CandidatePool, lambda pool: pool_key(pool.user_id))
 
         # Processes that will call the gateway import litellm as they start, beside their work, never inside a
         # budget: runserver (`make run`) and Celery workers here; gunicorn workers in gunicorn.conf.py.

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.cache import cache
 from prometheus_client.core import GaugeMetricFamily
 
+from generation.cache_keys import breaker_key
 from generation.errors import CircuitOpen
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class CircuitBreaker:
     window_s: float
 
     def _key(self, part: str) -> str:
-        return f"generation:breaker:{self.name}:{part}"
+        return breaker_key(self.name, part)
 
     def state(self) -> str:
         """`open` (calls refused), `half_open` (one probe may go through) or `closed`."""

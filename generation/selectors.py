@@ -10,13 +10,10 @@ from django.core.cache import cache
 from django.db.models import Exists
 from django.utils import timezone
 
+from generation.cache_keys import pool_key
 from generation.candidates import TipCandidate
 from generation.models import CandidatePool
 from tipengine.caching import cache_get
-
-
-def pool_cache_key(user_id: int) -> str:
-    return f"tips:pool:{user_id}"
 
 
 def fresh_pool(*, user: User) -> list[TipCandidate] | None:
@@ -26,7 +23,7 @@ def fresh_pool(*, user: User) -> list[TipCandidate] | None:
     refresh saves a new one (generation/apps.py forgets the cached copy then).
     """
     now = timezone.now()
-    key = pool_cache_key(user.pk)
+    key = pool_key(user.pk)
     cached: tuple[datetime, list[TipCandidate]] | None = cache_get(key)
     if cached is None:
         pool = CandidatePool.objects.filter(user=user, expires_at__gt=now).only("candidates", "expires_at").first()

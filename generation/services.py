@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from generation.breaker import gateway_breaker
+from generation.cache_keys import pool_forgotten_key, pool_refresh_lock_key
 from generation.candidates import TipCandidate
 from generation.context import PromptContext, build_context, resolve_timezone
 from generation.errors import CircuitOpen, NoTaskContext, RefreshInProgress, StaleTaskSource
@@ -67,7 +68,7 @@ def pool_refresh(
     reusable = _reusable_pool(user, fingerprint, prompt_version, fresh_until)
     if reusable is not None:
         return reusable.tip_candidates()
-    lock_key, token = f"generation:pool-refresh:{user.pk}", uuid.uuid4().hex
+    lock_key, token = pool_refresh_lock_key(user.pk), uuid.uuid4().hex
     if not cache.add(lock_key, token, timeout=math.ceil(timeout_s) + LOCK_MARGIN_S):
         raise RefreshInProgress("This user's tip pool is being refreshed.", details={"user_id": user.pk})
     try:
@@ -100,14 +101,10 @@ def pool_forget(*, user_id: int) -> None:
     """
     now = timezone.now()
     cache.set(
-        _forgotten_key(user_id), now.timestamp(), timeout=math.ceil(settings.GENERATION_TIMEOUT_S) + LOCK_MARGIN_S
+        pool_forgotten_key(user_id), now.timestamp(), timeout=math.ceil(settings.GENERATION_TIMEOUT_S) + LOCK_MARGIN_S
     )
     deleted, _ = CandidatePool.objects.filter(user_id=user_id).delete()
     logger.info("pool forgotten user=%s (task source changed; %s row)", user_id, deleted)
-
-
-def _forgotten_key(user_id: int) -> str:
-    return f"generation:pool-forgotten:{user_id}"
 
 
 def pool_expiry(*, generated_at: datetime, tz: str | None = None) -> datetime:
@@ -148,7 +145,7 @@ def _store_pool(
         "attempts": result.attempts,
         "dropped": dict(result.dropped),
     }
-    forgotten_at = cache.get(_forgotten_key(user.pk))
+    forgotten_at = cache.get(pool_forgotten_key(user.pk))
     if forgotten_at is not None and generated_at.timestamp() < forgotten_at:
         # Made from the tasks of a source the user has left since: serving it would be wrong.
         raise StaleTaskSource("The user's task source changed during the refresh.", details={"user_id": user.pk})

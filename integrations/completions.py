@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from integrations.cache_keys import tasks_cache_invalidate
 from integrations.client_factory import todoist_client
 from integrations.crypto import TokenDecryptError
 from integrations.errors import WebhookDeliveryIdMissing, WebhookSignatureInvalid, WebhookTooLarge
@@ -27,7 +28,7 @@ from integrations.models import (
     TokenStatus,
     WebhookDelivery,
 )
-from integrations.services import integration_record_check, tasks_cache_invalidate
+from integrations.services import integration_record_check
 from integrations.signals import task_completed
 from integrations.tasks import process_webhook_delivery
 from integrations.todoist.errors import TodoistError

@@ -9,8 +9,8 @@ from datetime import datetime
 from django.contrib.auth.models import User
 from django.core.cache import cache
 
+from integrations.cache_keys import time_zone_key
 from integrations.models import Integration, Provider, TokenStatus
-from integrations.services import time_zone_cache_key
 from tipengine.caching import cache_get
 
 logger = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def user_time_zone(*, user_id: int) -> str | None:
     """The IANA zone the user's Todoist account reports, or None when unknown (never connected, the sample
     tasks, or Todoist sent none): callers then use settings.TIME_ZONE. Cached until the integration changes.
     """
-    key = time_zone_cache_key(user_id)
+    key = time_zone_key(user_id)
     cached = cache_get(key)
     if cached is None:
         row = Integration.objects.filter(user_id=user_id, provider=Provider.TODOIST).values_list("time_zone")

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from integrations.cache_keys import oauth_state_key, open_tasks_key, tasks_cache_invalidate, time_zone_key
 from integrations.client_factory import oauth_configured, todoist_client, todoist_oauth
 from integrations.crypto import TokenDecryptError
 from integrations.errors import (
@@ -38,24 +39,9 @@ from tipengine.caching import cache_forget, cache_get
 
 logger = logging.getLogger(__name__)
 
-TASKS_CACHE_PREFIX = "integrations:open_tasks:v1:"
 OAUTH_STATE_SALT = "integrations.todoist.oauth-state"
-OAUTH_NONCE_PREFIX = "integrations:oauth_state:"
 REVOKE_BUDGET_S = 3.0  # disconnecting never waits long on Todoist: revocation failing does not block it
 UNREADABLE = "The stored token cannot be decrypted with the configured TOKEN_ENCRYPTION_KEYS; reconnect Todoist."
-
-
-def tasks_cache_key(user_id: int) -> str:
-    return f"{TASKS_CACHE_PREFIX}{user_id}"
-
-
-def time_zone_cache_key(user_id: int) -> str:
-    return f"integrations:time_zone:v1:{user_id}"
-
-
-def tasks_cache_invalidate(*, user_id: int) -> None:
-    """Forget the cached task list (and cached failure) of a user: the next read asks Todoist."""
-    cache.delete(tasks_cache_key(user_id))
 
 
 def _announce_source_change(*, user_id: int, connected: bool) -> None:
@@ -93,7 +79,7 @@ def integration_record_check(
     )
     if updated:
         if "time_zone" in fields:  # a queryset update sends no post_save
-            cache_forget([time_zone_cache_key(integration.user_id)])
+            cache_forget([time_zone_key(integration.user_id)])
         for name, value in fields.items():
             setattr(integration, name, value)
         if fields["token_status"] == TokenStatus.INVALID:
@@ -189,7 +175,7 @@ def integration_connect_sample(*, user: User) -> Integration:
 def oauth_state_create(*, user: User) -> str:
     """Return a signed, single-use `state` bound to `user`, valid TODOIST_OAUTH_STATE_MAX_AGE_S seconds."""
     nonce = secrets.token_urlsafe(16)
-    cache.set(OAUTH_NONCE_PREFIX + nonce, user.pk, timeout=settings.TODOIST_OAUTH_STATE_MAX_AGE_S)
+    cache.set(oauth_state_key(nonce), user.pk, timeout=settings.TODOIST_OAUTH_STATE_MAX_AGE_S)
     return signing.dumps({"u": user.pk, "n": nonce}, salt=OAUTH_STATE_SALT)
 
 
@@ -203,7 +189,7 @@ def oauth_state_consume(*, user: User, state: str) -> None:
         raise OAuthStateInvalid() from None
     if not isinstance(data, dict) or data.get("u") != user.pk or not isinstance(data.get("n"), str):
         raise OAuthStateInvalid()
-    if not cache.delete(OAUTH_NONCE_PREFIX + data["n"]):
+    if not cache.delete(oauth_state_key(data["n"])):
         raise OAuthStateUsed()
 
 
@@ -333,7 +319,7 @@ def open_tasks_fetch(*, user: User, budget_s: float | None = None) -> list[Todoi
     tasks cannot be read; Todoist is never called with a token it refused, nor again within
     TODOIST_FAILURE_CACHE_S after it failed, and one live read never runs past `budget_s`.
     """
-    key = tasks_cache_key(user.pk)
+    key = open_tasks_key(user.pk)
     cached = cache_get(key)
     if cached is not None:
         kind, value = cached

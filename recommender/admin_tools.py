@@ -27,6 +27,8 @@ from django.db import connections
 from django.db.models import Max, Min, Model, QuerySet
 from django.utils import timezone
 
+from recommender.cache_keys import distinct_values_key
+
 # Below this estimate an exact count is cheap, and exact is what an operator expects on small results.
 EXACT_COUNT_BELOW = 10_000
 DISTINCT_VALUES_TTL_S = 300
@@ -72,7 +74,7 @@ class EstimatedCountPaginator(Paginator):
 
 def distinct_values(model: type[Model], field: str, *, using: str = "default") -> list[Any]:
     """Return the distinct non-null values of `model.field`, cached for DISTINCT_VALUES_TTL_S."""
-    key = f"adminutils:distinct:{model._meta.label_lower}:{field}"
+    key = distinct_values_key(model._meta.label_lower, field)
     values = cache.get(key)
     if values is None:
         values = _skip_scan(model, field, using) or []

@@ -1,4 +1,5 @@
-"""Cache keys of what serving reads per user, and the one call that forgets them when a write changes them."""
+"""Every cache key the recommender uses (what serving reads per user, the admin's distinct values), and the one
+call that forgets the serving state when a write changes it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ def cooldowns_key(user_id: int) -> str:
 
 def arms_key(user_id: int) -> str:
     return f"tips:arms:{user_id}"
+
+
+def distinct_values_key(model_label: str, field: str) -> str:
+    """The distinct values of one column, for an admin filter (recommender.admin_tools.distinct_values)."""
+    return f"adminutils:distinct:{model_label}:{field}"
 
 
 def serving_state_forget(*, user_id: int) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from django.conf import settings
@@ -14,13 +13,10 @@ from django.dispatch import receiver
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
+from tipengine.cache_keys import token_cache_key
+
 # What a cached user carries: enough for the API (its id and whether it may log in), never its password hash.
 CACHED_USER_FIELDS = ("id", "username", "is_active")
-
-
-def token_cache_key(key: str) -> str:
-    """Return the cache key for an API token: a digest, so the cache never holds a usable token."""
-    return "auth:token:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 class CachedTokenAuthentication(TokenAuthentication):

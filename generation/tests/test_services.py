@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 from django.test import override_settings
 from django.utils import timezone
 
+from generation.cache_keys import pool_refresh_lock_key
 from generation.errors import InvalidOutput, RefreshInProgress
 from generation.models import CandidatePool
 from generation.prompting import load_template
@@ -83,7 +84,7 @@ class PoolRefreshTests(FakeGatewayMixin, BaseTestCase):
     def test_it_refuses_a_second_refresh_while_one_holds_the_lock(self):
         from django.core.cache import cache
 
-        cache.add(f"generation:pool-refresh:{self.alice.pk}", "another-worker", timeout=30)
+        cache.add(pool_refresh_lock_key(self.alice.pk), "another-worker", timeout=30)
         with self.assertRaises(RefreshInProgress):
             self.refresh()
         self.assertEqual(self.fake.chat_requests, [])

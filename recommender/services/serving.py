@@ -14,8 +14,8 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from generation.selectors import pool_cache_key
-from integrations.services import tasks_cache_key, time_zone_cache_key
+from generation.cache_keys import pool_key
+from integrations.cache_keys import open_tasks_key, time_zone_key
 from integrations.todoist.types import TodoistTask
 from recommender.cache_keys import GLOBAL_ARMS_KEY, arms_key, cooldowns_key
 from recommender.models import TipRequest, TipScore
@@ -79,9 +79,9 @@ def logged_estimates(estimates: Mapping[str, ArmEstimate]) -> dict[str, list[flo
 def _serving_cache_keys(user_id: int) -> list[str]:
     """Everything a serve reads from the cache for one user, fetched in one round trip."""
     return [
-        pool_cache_key(user_id),
-        tasks_cache_key(user_id),
-        time_zone_cache_key(user_id),
+        pool_key(user_id),
+        open_tasks_key(user_id),
+        time_zone_key(user_id),
         cooldowns_key(user_id),
         arms_key(user_id),
         GLOBAL_ARMS_KEY,

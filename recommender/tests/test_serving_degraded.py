@@ -7,6 +7,7 @@ Todoist (`self.todoist`).
 
 from django.test import TransactionTestCase, override_settings
 
+from generation.cache_keys import pool_refresh_lock_key
 from generation.models import CandidatePool
 from recommender.models import TipRequest
 from recommender.pipeline import shutdown_llm_executor
@@ -116,7 +117,7 @@ class NoPoolTests(ConnectedWithoutPoolMixin, FakeGatewayMixin, ActorsMixin, Tran
     def test_it_says_tips_are_being_prepared_while_another_refresh_generates_them(self):
         from django.core.cache import cache
 
-        lock = f"generation:pool-refresh:{self.alice.pk}"  # held, as by the refresh that connecting Todoist starts
+        lock = pool_refresh_lock_key(self.alice.pk)  # held, as by the refresh that connecting Todoist starts
         cache.add(lock, "the connect's refresh", timeout=60)
         try:
             body = self.serve()

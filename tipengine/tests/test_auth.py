@@ -5,7 +5,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed
 
 from testsupport.cases import BaseTestCase
-from tipengine.auth import CachedTokenAuthentication, token_cache_key
+from tipengine.auth import CachedTokenAuthentication
+from tipengine.cache_keys import token_cache_key
 
 URL = "/api/v1/integrations/"
 
