@@ -7,6 +7,7 @@ from those PMFs with the injected rng, so each pick's propensity is exactly the 
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import threading
@@ -22,6 +23,9 @@ from recommender.policies.features import action_lines, shared_line
 
 # Kind crossed with the shared context (k x s) and with the candidate's own features (k x a).
 VW_ARGUMENTS = "--cb_explore_adf --squarecb --gamma_scale 1000 -q ks -q ka --coin --noconstant --quiet"
+# Parsed candidate examples kept per model for reuse by later requests (pools repeat all day); past this many
+# distinct lines the cache starts again.
+PARSED_ACTIONS_KEPT = 4096
 
 
 def _workspace(extra: str = "") -> Any:
@@ -33,11 +37,16 @@ def _workspace(extra: str = "") -> Any:
 class ContextualModel:
     """One VW workspace: predicts PMFs, learns from logged picks, and saves to and loads from bytes."""
 
-    def __init__(self, workspace: Any | None = None, version: int | None = None) -> None:
+    def __init__(
+        self, workspace: Any | None = None, version: int | None = None, parsed_kept: int = PARSED_ACTIONS_KEPT
+    ) -> None:
         self.workspace = workspace if workspace is not None else _workspace()
         self.version = version
+        self.parsed_kept = parsed_kept
         # A VW workspace is not safe for concurrent calls; gunicorn threads share one per process.
         self._lock = threading.Lock()
+        # (action line, its occurrence in a request) -> the parsed VW example, reused across requests.
+        self._parsed: dict[tuple[str, int], Any] = {}
 
     @classmethod
     def from_bytes(cls, data: bytes, version: int | None = None) -> ContextualModel:
@@ -65,23 +74,50 @@ class ContextualModel:
     def pmf(self, shared: str, actions: Sequence[str]) -> np.ndarray:
         """The probability of picking each action, normalised in float64 (VW answers in float32)."""
         (pmf,) = self.slate_pmfs(shared, actions, [list(range(len(actions)))])
-        return pmf
+        return np.asarray(pmf)
 
-    def slate_pmfs(self, shared: str, actions: Sequence[str], subsets: Iterable[list[int]]) -> Iterator[np.ndarray]:
-        """The PMF over each subset of `actions` in turn (a slate's remaining candidates), parsing the text once.
+    def slate_pmfs(self, shared: str, actions: Sequence[str], subsets: Iterable[list[int]]) -> Iterator[list[float]]:
+        """The PMF over each subset of `actions` in turn (a slate's remaining candidates).
 
         A generator: the caller may pick from one PMF before it says which subset comes next. Parsing is most
-        of VW's cost, so three positions cost about one parse and three predictions.
+        of VW's cost, so each distinct action line is parsed once and its example reused by every later
+        request (predicting does not change an example); only the shared line is parsed per request.
         """
+        import vowpalwabbit
+
         with self._lock:
-            examples = self.workspace.parse([shared, *actions])
+            (context,) = self.workspace.parse(shared, vowpalwabbit.LabelType.CONTEXTUAL_BANDIT)
             try:
+                examples = self._action_examples(actions)
                 for subset in subsets:
-                    raw = self.workspace.predict([examples[0], *(examples[i + 1] for i in subset)])
-                    pmf = np.asarray(raw, dtype=float)
-                    yield pmf / pmf.sum()
+                    raw = self.workspace.predict([context, *(examples[i] for i in subset)])
+                    total = math.fsum(raw)  # in plain floats: for 20 values NumPy's call overhead is the cost
+                    yield [p / total for p in raw]
             finally:
-                self.workspace.finish_example(examples)
+                self.workspace.finish_example([context])
+
+    def _action_examples(self, actions: Sequence[str]) -> list[Any]:
+        """The parsed example of each action line, parsing only the lines not seen before (under the lock).
+
+        A line that occurs twice in one request gets a second example: VW must never see one example twice
+        in a multi-example (its PMF then sums to less than 1).
+        """
+        import vowpalwabbit
+
+        seen: dict[str, int] = {}
+        keys = []
+        for line in actions:
+            keys.append((line, seen.get(line, 0)))
+            seen[line] = seen.get(line, 0) + 1
+        missing = [key for key in keys if key not in self._parsed]
+        if missing and len(self._parsed) + len(missing) > self.parsed_kept:
+            for example in self._parsed.values():
+                self.workspace.finish_example([example])
+            self._parsed.clear()
+            missing = keys
+        for key in missing:
+            (self._parsed[key],) = self.workspace.parse(key[0], vowpalwabbit.LabelType.CONTEXTUAL_BANDIT)
+        return [self._parsed[key] for key in keys]
 
     def learn(self, shared: str, actions: Sequence[str], chosen: int, reward: float, probability: float) -> None:
         """Learn from one logged pick among `actions`: VW minimises cost, so the cost is minus the reward."""
@@ -89,6 +125,16 @@ class ContextualModel:
         lines[chosen + 1] = f"0:{-reward:.6f}:{probability:.9f} {actions[chosen]}"
         with self._lock:
             self.workspace.learn(lines)
+
+
+def _inverse_cdf(pmf: Sequence[float], u: float) -> int:
+    """The index one uniform draw `u` picks from `pmf`: what rng.choice(p=pmf) does, at a fraction of its cost."""
+    cumulative = 0.0
+    for index, p in enumerate(pmf):
+        cumulative += p
+        if u < cumulative:
+            return index
+    return len(pmf) - 1  # u above a cumulative sum rounded just below 1
 
 
 @dataclass
@@ -112,10 +158,9 @@ class Contextual:
         chosen: list[Choice] = []
         subsets = (remaining for _ in range(min(k, len(candidates))))  # re-read after each pick
         for pmf in self.model.slate_pmfs(shared_line(candidates, stats), action_lines(candidates), subsets):
-            # Inverse CDF of one uniform draw: what rng.choice(p=pmf) does, at a fifth of its overhead.
-            drawn = min(int(np.searchsorted(np.cumsum(pmf), rng.random(), "right")), len(pmf) - 1)
+            drawn = _inverse_cdf(pmf, rng.random())
             pick = remaining.pop(drawn)
-            chosen.append(Choice(candidates[pick], float(pmf[drawn]), float(pmf[drawn])))
+            chosen.append(Choice(candidates[pick], pmf[drawn], pmf[drawn]))
         return chosen
 
     def learn(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from generation.candidates import TipCandidate
@@ -66,21 +67,44 @@ def shared_line(candidates: Sequence[TipCandidate], stats: Mapping[str, ArmEstim
 def action_line(candidate: TipCandidate) -> str:
     """One candidate's example: its kind, then what distinguishes it from others of that kind."""
     f = candidate.features
-    parts = [f"|k {_token(candidate.kind)} |a src_{_token(candidate.source)}"]
-    due = f.get("due_age_days")
+    return _action_line(
+        candidate.kind,
+        candidate.source,
+        f.get("due_age_days"),
+        f.get("max_priority"),
+        int(f.get("n_tasks") or 0),
+        candidate.prompt_version,
+        candidate.llm_model,
+        bool(f.get("from_pool")),
+    )
+
+
+# A user's pool is served many times a day, and pools share most of their lines: built once per process.
+@lru_cache(maxsize=4096)
+def _action_line(
+    kind: str,
+    source: str,
+    due: Any,
+    priority: Any,
+    n_tasks: int,
+    prompt_version: str,
+    llm_model: str | None,
+    from_pool: bool,
+) -> str:
+    parts = [f"|k {_token(kind)} |a src_{_token(source)}"]
     if due is None:
         parts.append("undated")
     else:
         days = min(max(int(due), -1), 30)
         parts += [f"due:{math.log1p(max(days, 0)):.4f}", f"due{_DUE_BANDS[min(max(days, -1), 7) + 1]}"]
-    if f.get("max_priority") is not None:
-        parts.append(f"p{int(f['max_priority'])}")
-    parts.append(f"tasks{min(int(f.get('n_tasks') or 0), 3)}")
-    if candidate.prompt_version:
-        parts.append(f"pv_{_token(candidate.prompt_version)}")
-    if candidate.llm_model:
-        parts.append(f"m_{_token(candidate.llm_model)}")
-    if f.get("from_pool"):
+    if priority is not None:
+        parts.append(f"p{int(priority)}")
+    parts.append(f"tasks{min(n_tasks, 3)}")
+    if prompt_version:
+        parts.append(f"pv_{_token(prompt_version)}")
+    if llm_model:
+        parts.append(f"m_{_token(llm_model)}")
+    if from_pool:
         parts.append("pool")
     return " ".join(p for p in parts if p)
 

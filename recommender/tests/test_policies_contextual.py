@@ -1,6 +1,7 @@
 """The contextual policy: exact per-position propensities, learning from a slate, a model that survives saving."""
 
 import json
+import math
 import tempfile
 from io import StringIO
 
@@ -79,6 +80,19 @@ class ContextualPolicyTests(SimpleTestCase):
         lines = (shared_line(POOL, STATS), action_lines(POOL))
         np.testing.assert_allclose(loaded.pmf(*lines), policy.model.pmf(*lines), rtol=1e-6)
         self.assertEqual(loaded.version, 3)
+
+    def test_examples_kept_from_earlier_requests_give_the_probabilities_of_a_fresh_parse(self):
+        policy = trained({"do_now": 0.0, "reschedule": 1.0, "break_down": 0.5, "batch": 0.0}, rounds=100)
+        model = ContextualModel(policy.model.workspace, parsed_kept=5)  # the same weights, a small cache
+        twice = [*POOL, POOL[1]]  # a line twice in one request: two examples
+        for hour, pool in ((9, POOL), (21, POOL[:2]), (9, twice), (14, POOL[::-1])):  # the cache fills, restarts
+            lines = shared_line([candidate("do_now", "t9", local_hour=hour)], STATS), action_lines(pool)
+            examples = model.workspace.parse([lines[0], *lines[1]])
+            fresh = model.workspace.predict(examples)
+            model.workspace.finish_example(examples)
+            expected = np.asarray(fresh) / math.fsum(fresh)
+            np.testing.assert_array_equal(model.pmf(*lines), expected)
+            self.assertAlmostEqual(float(model.pmf(*lines).sum()), 1.0, places=12)
 
     def test_it_refuses_bytes_that_are_not_a_model(self):
         with self.assertRaises(ValueError):
