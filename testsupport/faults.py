@@ -6,6 +6,7 @@ and is stopped when the test ends (the pytest fixtures at the bottom).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -215,11 +216,15 @@ def migrated_with_users(env: dict[str, str], usernames: list[str]) -> dict[str, 
 
 
 class WebServer:
-    """gunicorn serving the project on a free loopback port (or `port`), with `env` over this environment."""
+    """gunicorn serving the project on a free loopback port (or `port`), with `env` over this environment; its
+    standard error (the app's log lines) goes to `log` when given."""
 
-    def __init__(self, *, env: dict[str, str], port: int | None = None, workers: int = 1) -> None:
+    def __init__(
+        self, *, env: dict[str, str], port: int | None = None, workers: int = 1, log: Path | None = None
+    ) -> None:
         self.port = port or free_port()
         self.env = {**os.environ, **env, "GUNICORN_BIND": f"127.0.0.1:{self.port}", "GUNICORN_WORKERS": str(workers)}
+        self.log = log
         self.process: subprocess.Popen | None = None
 
     @property
@@ -229,9 +234,10 @@ class WebServer:
     def start(self) -> WebServer:
         command = [sys.executable, "-m", "gunicorn", "tipengine.wsgi", "--access-logfile", "/dev/null"]
         quiet = subprocess.DEVNULL
-        self.process = subprocess.Popen(
-            command, cwd=ROOT, env=self.env, start_new_session=True, stdout=quiet, stderr=quiet
-        )
+        with self.log.open("a") if self.log else contextlib.nullcontext(quiet) as stderr:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=self.env, start_new_session=True, stdout=quiet, stderr=stderr
+            )
         wait_until(lambda: self._answers(), timeout_s=60, what=f"gunicorn on port {self.port}")
         return self
 
