@@ -1,6 +1,5 @@
 """Liveness (/healthz) and readiness (/readyz) probes for load balancers and orchestrators."""
 
-import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -16,13 +15,13 @@ from django.views.decorators.csrf import csrf_exempt
 from tipengine.celery import app
 from tipengine.errors import error_body
 from tipengine.monitoring import metrics_view
+from tipengine.unavailable import Dependency, database, logged_already
 
 PROBE_TIMEOUT_S = 1.0
 
-logger = logging.getLogger(__name__)
-
 
 def check_database() -> None:
+    database.reconnect()  # while it is down: a connection of its own, since the pool may be waiting out a delay
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -53,18 +52,28 @@ def check_gateway() -> None:
     response.raise_for_status()
 
 
-def _timed(check: Callable[[], None]) -> dict[str, object]:
+# What the probes last saw of each dependency, so that a failure is logged when it starts and when it ends, not on
+# every probe. The database's is the one the API's 503s share (tipengine/unavailable.py): a probe that reaches it
+# ends the API's fast-fail window at once.
+DEPENDENCIES: dict[str, Dependency] = {
+    "database": database,
+    **{name: Dependency(f"readiness check {name}") for name in ("cache", "broker", "gateway")},
+}
+
+
+def _timed(name: str, check: Callable[[], None]) -> dict[str, object]:
     started = time.perf_counter()
     try:
         check()
     except Exception as exc:  # any failure means "not ready"; the reason goes to the log, never to the caller
-        logger.warning("readiness check %s failed: %s: %s", check.__name__, type(exc).__name__, exc)
+        DEPENDENCIES[name].failed(exc)
         return {"ok": False}
+    DEPENDENCIES[name].answered()
     return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
 def readiness_checks() -> dict[str, Callable[[], None]]:
-    """Return the checks that apply to this deployment, by name."""
+    """Return the checks that apply to this deployment, by name (a key of DEPENDENCIES)."""
     checks: dict[str, Callable[[], None]] = {"database": check_database, "cache": check_cache}
     if settings.TASKS_MODE == "celery":
         checks["broker"] = check_broker
@@ -116,10 +125,12 @@ def readyz(request: HttpRequest) -> JsonResponse:
         return method_not_allowed(request)
     # Side by side: a probe takes as long as its slowest dependency (each bounded by its timeout), not the sum.
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="readyz") as pool:
-        futures = {name: pool.submit(_timed, check) for name, check in readiness_checks().items()}
+        futures = {name: pool.submit(_timed, name, check) for name, check in readiness_checks().items()}
         results = {name: future.result() for name, future in futures.items()}
     failed = sorted(name for name, result in results.items() if not result["ok"])
     if failed:
         body = error_body("not_ready", f"Not ready: {', '.join(failed)} failed.", {"checks": results})
-        return JsonResponse(body, status=503)
+        response = JsonResponse(body, status=503)
+        logged_already(response)  # each failed check was logged when it started failing
+        return response
     return JsonResponse({"status": "ready", "checks": results})

@@ -17,7 +17,10 @@ DJANGO_GUID = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "django_guid.log_filters.CorrelationId", "correlation_id_field": "request_id"}},
+    "filters": {
+        "request_id": {"()": "django_guid.log_filters.CorrelationId", "correlation_id_field": "request_id"},
+        "as_warning_without_traceback": {"()": "tipengine.log_filters.AsWarningWithoutTraceback"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {
@@ -33,6 +36,11 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
         "django_guid": {"level": "WARNING"},  # it logs each id it sets at INFO
         "django.server": {"level": "WARNING"},  # runserver's own access line; tipengine.access logs each request
+        # A bad Host header is the client's mistake: one WARNING line, not an ERROR with a traceback.
+        "django.security.DisallowedHost": {"filters": ["as_warning_without_traceback"]},
+        # The pool warns on every failed connect; an outage is logged once when it starts and ends instead
+        # (tipengine/unavailable.py), and the pool's errors still come through.
+        "psycopg.pool": {"level": "ERROR"},
     },
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING too

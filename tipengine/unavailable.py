@@ -1,13 +1,19 @@
-"""A database that cannot be reached answers 503 with Retry-After in the error shape, never a 500."""
+"""A database that cannot be reached answers 503 with Retry-After in the error shape, never a 500; an outage is logged
+once when it starts and once when it ends, not on every request."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 
+import psycopg
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.postgresql.base import DatabaseWrapper as PostgresWrapper
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from psycopg_pool import PoolClosed
 
 from tipengine.errors import DATABASE_UNAVAILABLE_ERRORS, error_body
 
@@ -16,40 +22,131 @@ logger = logging.getLogger(__name__)
 PROBES = {"/healthz", "/readyz"}
 
 
-def database_unavailable(exc: BaseException, *, log: bool = True) -> JsonResponse:
-    """Return the 503 a client gets while PostgreSQL is unreachable."""
+def logged_already(response: HttpResponse) -> HttpResponse:
+    """Mark an expected 503 as logged, so Django's request logger does not add an ERROR line for each one: the
+    outage it answers is logged once per change of state (Dependency) instead."""
+    response._has_been_logged = True  # type: ignore[attr-defined]  # what django.utils.log.log_response checks
+    return response
+
+
+class Dependency:
+    """What this process knows of one dependency: up, or down since when and why.
+
+    Each change is logged once, at WARNING (down, with the reason) and at INFO (up again, with how long it was
+    down), however many requests meet the outage in between.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.lock = threading.Lock()
+        self.down_since: float | None = None
+        self.error = ""
+
+    @property
+    def down(self) -> bool:
+        return self.down_since is not None
+
+    def failed(self, exc: BaseException) -> bool:
+        """Record a failure; return True when it is the one that found the dependency down."""
+        with self.lock:
+            self.error = f"{type(exc).__name__}: {str(exc)[:300]}"
+            if self.down_since is not None:
+                return False
+            self.down_since = time.monotonic()
+        logger.warning("%s unavailable: %s", self.name, self.error)
+        return True
+
+    def answered(self) -> None:
+        """Record a success; the first after failures logs the recovery."""
+        if self.down_since is None:  # the common case, without the lock
+            return
+        with self.lock:
+            since, self.down_since, self.error = self.down_since, None, ""
+        if since is not None:
+            logger.info("%s available again after %.1f s", self.name, time.monotonic() - since)
+
+
+class Database(Dependency):
+    """PostgreSQL: while it is down, requests answer 503 at once, and one request at a time tries it again.
+
+    The try is a connection of its own, outside the pool, and it takes a refused connect a millisecond to fail.
+    The pool would have come back by itself, but it retries a failed connect after 1, 2, 4, 8 ... s, so after an
+    outage of 10 s it stayed empty for seconds after PostgreSQL was back, and its idle connections were the
+    ones the server had cut. Once the try connects, the pool is replaced by a fresh one, which connects on its
+    first use. A try runs DB_UNAVAILABLE_SKIP_S after the last failure, or at once from /readyz.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("database")
+        self.retry_at = 0.0
+        self.reconnect_lock = threading.Lock()
+
+    def failed(self, exc: BaseException) -> bool:
+        if isinstance(exc.__cause__, PoolClosed):  # a request that was waiting on the pool reconnect() replaced
+            return False
+        self.retry_at = time.monotonic() + settings.DB_UNAVAILABLE_SKIP_S
+        return super().failed(exc)
+
+    def reconnect(self) -> None:
+        """Connect to PostgreSQL outside the pool (raising psycopg's error when it cannot); once it answers, start a
+        fresh pool and record the recovery. A no-op when the database is not down."""
+        with self.reconnect_lock:
+            if not self.down:
+                return
+            wrapper = connections[DEFAULT_DB_ALIAS]
+            psycopg.connect(**wrapper.get_connection_params()).close()
+            if isinstance(wrapper, PostgresWrapper) and wrapper.pool is not None:
+                wrapper.close_pool()
+            self.answered()
+
+    def usable(self) -> bool:
+        """Whether a request may use the database now: it is up, or it was down and this request reconnected."""
+        if not self.down:
+            return True
+        if time.monotonic() < self.retry_at or self.reconnect_lock.locked():
+            return False
+        try:
+            self.reconnect()
+        except psycopg.Error as exc:
+            self.failed(exc)
+            return False
+        return True
+
+
+database = Database()
+
+
+def database_unavailable() -> JsonResponse:
+    """Return the 503 a client gets while PostgreSQL is unreachable (logged by `database`, not per request)."""
     retry_after = settings.DB_UNAVAILABLE_RETRY_AFTER_S
-    if log:
-        logger.warning("database unavailable: %s: %s", type(exc).__name__, str(exc)[:300])
     body = error_body(
         "database_unavailable",
         "The database is unavailable right now; retry shortly.",
         {"retry_after_s": retry_after},
     )
-    return JsonResponse(body, status=503, headers={"Retry-After": str(retry_after)})
+    response = JsonResponse(body, status=503, headers={"Retry-After": str(retry_after)})
+    logged_already(response)
+    return response
 
 
 class DatabaseUnavailableMiddleware:
     """Answer 503 for a view (API, admin) that failed because PostgreSQL is unreachable.
 
-    For DB_UNAVAILABLE_SKIP_S after such a failure this process answers 503 at once instead of each request
-    waiting out the pool timeout again (requests queued behind those waits would take several times as long).
-    The probes always run: /healthz needs no database, and /readyz must see the recovery.
+    While it is down this process answers 503 at once instead of each request waiting out the pool timeout again
+    (requests queued behind those waits would take several times as long), and tries it again as `Database`
+    says. The probes always run: /healthz needs no database, and /readyz tries to reconnect on every call.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self.down_until = 0.0
-        self.last_error: BaseException | None = None
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if self.last_error is not None and time.monotonic() < self.down_until and request.path not in PROBES:
-            return database_unavailable(self.last_error, log=False)
+        if request.path not in PROBES and not database.usable():
+            return database_unavailable()
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, DATABASE_UNAVAILABLE_ERRORS):
-            self.last_error = exception
-            self.down_until = time.monotonic() + settings.DB_UNAVAILABLE_SKIP_S
-            return database_unavailable(exception)
+            database.failed(exception)
+            return database_unavailable()
         return None

@@ -98,3 +98,38 @@ def test_a_task_sent_through_the_broker_logs_under_the_id_of_the_request_that_qu
     finally:
         app.conf.task_always_eager = True
     assert said_by_the_task(records).request_id == "c" * 32
+
+
+@pytest.mark.django_db
+def test_a_bad_host_header_logs_one_warning_without_a_traceback(client):
+    with captured_logs(logging.INFO) as records:
+        response = client.get("/api/v1/tips/", HTTP_HOST="attacker.example.org")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_request"
+    assert [(r.name, r.levelname, r.exc_info) for r in records if r.levelno >= logging.WARNING] == [
+        ("django.security.DisallowedHost", "WARNING", None)
+    ]
+
+
+@pytest.mark.django_db
+def test_readyz_logs_a_redis_outage_once_when_it_starts_and_once_when_it_ends(client, private_redis):
+    redis_cache = {
+        "BACKEND": "tipengine.redis_cache.ReusingRedisCache",
+        "LOCATION": private_redis.url(),
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
+    with override_settings(CACHES={"default": redis_cache}):
+        assert client.get("/readyz").status_code == 200
+        private_redis.kill()
+        with captured_logs(logging.INFO) as records:
+            assert [client.get("/readyz").status_code for _ in range(5)] == [503] * 5
+        problems = [(r.name, r.levelname, r.getMessage()) for r in records if r.levelno >= logging.WARNING]
+        assert [problem[:2] for problem in problems] == [("tipengine.unavailable", "WARNING")], problems
+        assert problems[0][2].startswith("readiness check cache unavailable: ConnectionError")
+
+        private_redis.start()
+        with captured_logs(logging.INFO) as records:
+            assert client.get("/readyz").status_code == 200
+        assert [r.getMessage()[:41] for r in records if r.name == "tipengine.unavailable"] == [
+            "readiness check cache available again aft"
+        ]
