@@ -3,6 +3,8 @@
 import csv
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import tracemalloc
 from io import StringIO
@@ -10,6 +12,7 @@ from pathlib import Path
 from unittest import mock
 
 import numpy as np
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.test import SimpleTestCase, TestCase, override_settings
 
@@ -189,6 +192,51 @@ class SimulateCommandTests(SimpleTestCase):
         for args, message in cases:
             with self.subTest(args=args), self.assertRaisesMessage(CommandError, message):
                 self.run_command(*args)
+
+    def test_every_option_says_what_it_does_and_its_default(self):
+        from django.core.management.base import BaseCommand
+
+        from recommender.management.commands.simulate import Command
+
+        django_own = {a.dest for a in BaseCommand().create_parser("manage.py", "base")._actions}
+        parser = Command().create_parser("manage.py", "simulate")
+        options = [a for a in parser._actions if a.dest not in django_own]
+        self.assertGreaterEqual(len(options), 13)
+        formatter = parser._get_formatter()
+        for action in options:
+            with self.subTest(option=action.dest):
+                self.assertIn("default", formatter._expand_help(action))  # as --help prints it
+        self.assertIn("(default 100)", parser.format_help())
+
+    def test_it_reports_each_seed_on_stderr_and_keeps_json_on_stdout(self):
+        out, err = StringIO(), StringIO()
+        with tempfile.TemporaryDirectory() as directory:
+            args = ("--users", "3", "--rounds", "4", "--policies", "egreedy,uniform", "--replicates", "2")
+            call_command("simulate", *args, "--out", directory, "--json", stdout=out, stderr=err)
+            json.loads(out.getvalue())  # nothing but the JSON document
+            first, first_done, second, second_done = err.getvalue().splitlines()
+            self.assertEqual(first, "simulate: seed 0 (1 of 2): egreedy, uniform and the oracle, 3 users x 4 rounds")
+            self.assertRegex(first_done, r"^simulate: seed 0 \(1 of 2\) done in [0-9.]+ s; mean reward: oracle ")
+            self.assertIn("egreedy", first_done)
+            self.assertIn("uniform", first_done)
+            self.assertTrue(second.startswith("simulate: seed 1 (2 of 2)") and "done in" in second_done)
+            quiet = StringIO()
+            call_command("simulate", *args, "--out", directory, "--json", "-v", "0", stdout=StringIO(), stderr=quiet)
+            self.assertEqual(quiet.getvalue(), "")
+
+    def test_it_refuses_to_write_simulated_logs_into_a_database_that_is_not_a_test_one(self):
+        # The development database of `make run` (any name without test_): refused before anything is written.
+        env = {**os.environ, "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "tipengine.settings"}
+        env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:1/tipengine"
+        with tempfile.TemporaryDirectory() as directory:
+            result = subprocess.run(
+                [sys.executable, "manage.py", "simulate", "--users", "1", "--rounds", "1", "--policies", "uniform",
+                 "--replicates", "1", "--write-logs", "uniform", "--out", directory],
+                cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertIn("not a test database (test_*); add --confirm-database tipengine", result.stderr)
+        self.assertNotIn("simulate: seed", result.stderr)  # it did not start
 
     @override_settings(DEBUG=False)
     def test_it_refuses_to_write_simulated_logs_to_a_production_database(self):
