@@ -192,3 +192,35 @@ class PolicySwitch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.policy} v{self.model_id}" if self.model_id else self.policy
+
+
+class PolicyEvaluation(models.Model):
+    """One offline evaluation of a model version on held-out traffic: who asked, its progress and its evidence."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    model = models.ForeignKey(PolicyModel, on_delete=models.PROTECT, related_name="evaluations")
+    actor = models.CharField(max_length=150)  # who ran it: an operator's username, or the shell's login name
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    clip = models.FloatField(null=True, blank=True)  # the weight clip asked for (None: TIPS_EVALUATION_CLIP)
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The traffic evaluated: first picks finalized after the model's training and up to the run's start.
+    held_out_after = models.DateTimeField(null=True, blank=True)
+    held_out_until = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(default=dict)  # PairedEvaluation.as_dict(): n, logged, target, difference, ESS
+    passed = models.BooleanField(null=True, blank=True)  # the promotion gate's answer on this evidence
+    verdict = models.TextField(blank=True)
+    error = models.TextField(blank=True)  # why a failed run failed
+
+    class Meta:
+        db_table = "policy_evaluations"
+        verbose_name = "offline evaluation"
+
+    def __str__(self) -> str:
+        return f"Evaluation {self.pk} of model v{self.model_id}"

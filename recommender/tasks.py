@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from generation.errors import GenerationError
 from generation.selectors import pools_due_for_refresh
+from recommender.models import PolicyEvaluation
 from recommender.selectors.history import served_since
 from recommender.services.contextual import policy_model_train
 from recommender.services.pools import tip_pool_refresh
@@ -64,3 +65,15 @@ def train_policy_model() -> int | None:
     """Train the next contextual model version from newly finalized rewards (periodic); returns its id."""
     version = policy_model_train()
     return version.pk if version else None
+
+
+@shared_task(name="recommender.run_policy_evaluation", ignore_result=True)
+def run_policy_evaluation(evaluation_id: int) -> str:
+    """Run one queued offline evaluation (the admin's button); returns its status ("missing": no such row)."""
+    # Imported here: that service queues this task, so it imports this module first.
+    from recommender.services.evaluations import policy_evaluation_perform
+
+    evaluation = PolicyEvaluation.objects.filter(pk=evaluation_id).first()
+    if evaluation is None:
+        return "missing"
+    return policy_evaluation_perform(evaluation=evaluation).status

@@ -1,0 +1,87 @@
+"""Offline evaluations as rows: queue one (the admin's button), run one (its task, or `promote_policy --dry-run`).
+
+Each run calls `model_evaluate`, the gate's own evidence, and records on a PolicyEvaluation row who asked,
+its progress (queued, running, done, failed), the traffic it covered, the estimates and the gate's verdict.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from recommender.errors import ModelNotFound
+from recommender.evaluation.contextual import PairedEvaluation
+from recommender.models import PolicyEvaluation, PolicyModel
+from recommender.services.contextual import model_evaluate
+from recommender.tasks import run_policy_evaluation
+from tipengine.background import enqueue
+from tipengine.domain_errors import DomainError
+
+logger = logging.getLogger(__name__)
+Status = PolicyEvaluation.Status
+
+
+def gate_verdict(evaluation: PairedEvaluation) -> tuple[bool, str]:
+    """Whether `policy_promote` would switch on this evidence, and why (its refusal's words when it would not)."""
+    enough = evaluation.n >= settings.TIPS_PROMOTION_MIN_ROWS
+    if not enough:
+        return False, f"only {evaluation.n} held-out picks (at least {settings.TIPS_PROMOTION_MIN_ROWS} needed)"
+    low, high = evaluation.difference.low, evaluation.difference.high
+    if low > 0:
+        return True, f"passes the gate: the paired interval [{low:.4f}, {high:.4f}] is above zero"
+    return False, f"the paired interval [{low:.4f}, {high:.4f}] does not exclude zero from above"
+
+
+def _queued(*, model_id: int, actor: str, clip: float | None) -> PolicyEvaluation:
+    if not PolicyModel.objects.filter(pk=model_id).exists():
+        raise ModelNotFound(f"There is no model version {model_id}.")
+    return PolicyEvaluation.objects.create(model_id=model_id, actor=actor, clip=clip)
+
+
+def policy_evaluation_queue(*, model_id: int, actor: str, clip: float | None = None) -> PolicyEvaluation:
+    """Record a queued evaluation of model `model_id` and run it in the background once the row is committed."""
+    evaluation = _queued(model_id=model_id, actor=actor, clip=clip)
+    transaction.on_commit(lambda: enqueue(run_policy_evaluation, evaluation.pk))
+    return evaluation
+
+
+def policy_evaluation_run(*, model_id: int, actor: str, clip: float | None = None) -> PolicyEvaluation:
+    """Evaluate model `model_id` now, recording the row as the background run does (`promote_policy --dry-run`)."""
+    return policy_evaluation_perform(evaluation=_queued(model_id=model_id, actor=actor, clip=clip))
+
+
+def policy_evaluation_perform(*, evaluation: PolicyEvaluation) -> PolicyEvaluation:
+    """Run a queued (or interrupted: still `running`) evaluation and record its outcome; a finished one is kept.
+
+    Idempotent for a redelivered task. A failure is recorded on the row (status `failed`, the reason), never
+    left as `running`.
+    """
+    if evaluation.status in (Status.DONE, Status.FAILED):
+        return evaluation
+    model = PolicyModel.objects.defer("weights").get(pk=evaluation.model_id)
+    evaluation.status, evaluation.started_at = Status.RUNNING, timezone.now()
+    evaluation.held_out_after, evaluation.held_out_until = model.trained_until, evaluation.started_at
+    evaluation.save(update_fields=["status", "started_at", "held_out_after", "held_out_until"])
+    try:
+        found = model_evaluate(model_id=evaluation.model_id, clip=evaluation.clip)
+    except DomainError as exc:
+        _finished(evaluation, error=exc.message)
+        return evaluation
+    except Exception as exc:  # recorded and logged: the row must not stay "running" for ever
+        logger.exception("evaluation %s of model v%s failed", evaluation.pk, evaluation.model_id)
+        _finished(evaluation, error=f"The evaluation failed: {type(exc).__name__}: {exc}")
+        return evaluation
+    evaluation.passed, evaluation.verdict = gate_verdict(found)
+    evaluation.result = found.as_dict()
+    _finished(evaluation, error="")
+    logger.info("evaluation %s of model v%s: %s", evaluation.pk, evaluation.model_id, evaluation.verdict)
+    return evaluation
+
+
+def _finished(evaluation: PolicyEvaluation, *, error: str) -> None:
+    evaluation.status = Status.FAILED if error else Status.DONE
+    evaluation.error, evaluation.finished_at = error, timezone.now()
+    evaluation.save(update_fields=["status", "error", "finished_at", "passed", "verdict", "result"])
