@@ -8,7 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from recommender.services.contextual import model_evaluate, policy_model_train, policy_promote
+from recommender.services.contextual import policy_model_train, policy_promote
+from recommender.services.evaluations import policy_evaluation_run
 from tipengine.domain_errors import DomainError
 
 
@@ -22,7 +23,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--model", type=int, help="model version (PolicyModel id) to evaluate and promote")
         parser.add_argument("--train", action="store_true", help="first train a new version from new rewards")
-        parser.add_argument("--dry-run", action="store_true", help="evaluate only: print the gate's evidence")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="evaluate only: record the evaluation and print the gate's evidence"
+        )
         parser.add_argument("--override", action="store_true", help="promote although the gate refuses")
         parser.add_argument("--reason", default="", help="why (required with --override; kept in the audit row)")
         parser.add_argument("--clip", type=float, help="weight clip of the estimate (default TIPS_EVALUATION_CLIP)")
@@ -39,14 +42,18 @@ class Command(BaseCommand):
             model_id = trained.pk if trained else model_id
         if model_id is None:
             raise CommandError("Name a model version with --model (or train one with --train).")
+        actor = options["actor"] or getpass.getuser()
         try:
             if options["dry_run"]:
-                evaluation = model_evaluate(model_id=model_id, clip=options["clip"])
-                self.stdout.write(json.dumps({"model": model_id, **evaluation.as_dict()}, indent=2))
+                evaluation = policy_evaluation_run(model_id=model_id, actor=actor, clip=options["clip"])
+                if evaluation.error:
+                    raise CommandError(evaluation.error)
+                evidence = {"model": model_id, "evaluation": evaluation.pk, **evaluation.result}
+                self.stdout.write(json.dumps({**evidence, "verdict": evaluation.verdict}, indent=2))
                 return
             switch = policy_promote(
                 model_id=model_id,
-                actor=options["actor"] or getpass.getuser(),
+                actor=actor,
                 override=options["override"],
                 reason=options["reason"],
                 clip=options["clip"],
