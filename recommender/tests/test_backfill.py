@@ -84,6 +84,13 @@ class BackfillTests(BaseTestCase):
         self.assertIn("rows changed: 4", output)
         self.assertEqual(values(self.llm), (None, None, None))
 
+    def test_without_a_terminal_its_progress_is_whole_lines_each_printed_once(self):
+        out, errors = StringIO(), StringIO()  # not a terminal, like a log file, a pipe or `docker compose exec -T`
+        call_command("backfill_tip_scores", "--batch-size", "1", stdout=out, stderr=errors)
+        self.assertNotIn("\r", errors.getvalue())
+        self.assertEqual(errors.getvalue().splitlines(), [f"backfill_tip_scores: {n}/4 rows" for n in (1, 2, 3, 4)])
+        self.assertIn("rows changed: 4", out.getvalue())
+
     def test_it_rejects_a_bad_batch_size(self):
         with self.assertRaisesMessage(CommandError, "--batch-size"):
             backfill("--batch-size", "0")
