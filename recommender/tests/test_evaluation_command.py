@@ -54,6 +54,17 @@ class EvaluatePolicyTests(TestCase):
         self.assertIn(f"Requests used: {USERS * ROUNDS}", text)
         self.assertIn("Logged by: egreedy", text)
 
+    def test_its_table_says_it_counts_positions_from_1_where_the_stored_rows_count_from_0(self):
+        out = StringIO()
+        call_command("evaluate_policy", "--policy", "thompson", "--positions", "all", stdout=out)
+        text = out.getvalue()
+        self.assertEqual(set(TipScore.objects.values_list("position", flat=True)), {0})  # one tip per slate
+        lines = text.splitlines()
+        weights = lines[lines.index("Importance weights by position (each should average 1; docs/evaluation.md)") + 2]
+        self.assertTrue(weights.startswith("1 "), weights)  # the stored position 0
+        self.assertIn("Positions here count from 1 (1 is a slate's first tip); tip_scores.position", text)
+        self.assertEqual(evaluate("--policy", "thompson", "--positions", "all")["diagnostics"][0]["position"], 0)
+
     def test_the_logging_policy_evaluated_on_its_own_logs_is_its_observed_mean(self):
         # Replayed statistics give egreedy exactly the propensities it logged: every weight is 1.
         report = evaluate("--policy", "egreedy", "--epsilon", str(settings.TIPS_EPSILON))

@@ -17,6 +17,12 @@ from recommender.policies.base import ArmPolicy
 from recommender.services.contextual import model_evaluate
 from tipengine.domain_errors import DomainError
 
+# The table and its warnings speak of a slate's tips as people count them; the stored rows count from 0.
+POSITIONS_COUNTED = (
+    "\nPositions here count from 1 (1 is a slate's first tip); tip_scores.position, the history API, the admin "
+    "and --json count from 0."
+)
+
 
 def parse_moment(value: str, option: str) -> datetime:
     """A date (midnight UTC) or an ISO datetime (UTC when it names no zone); CommandError otherwise."""
@@ -68,7 +74,13 @@ class Command(BaseCommand):
         parser.add_argument("--since", help="first day or datetime of the period, inclusive (UTC)")
         parser.add_argument("--until", help="end of the period, exclusive (UTC)")
         parser.add_argument("--by", choices=SEGMENT_COLUMNS, help="also split by this column of the logged tip")
-        parser.add_argument("--positions", choices=POSITIONS, default="first", help="slate positions to evaluate")
+        parser.add_argument(
+            "--positions",
+            choices=POSITIONS,
+            default="first",
+            help="slate positions to evaluate: each slate's first tip (position 0 in tip_scores) or all "
+            "(default %(default)s)",
+        )
         parser.add_argument("--stats", choices=STATS, default="replay", help="arm statistics the target sees")
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -97,6 +109,8 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(evaluation.as_dict(), indent=2, default=str))
         else:
             self.stdout.write(evaluation_table(evaluation))
+            if evaluation.diagnostics:
+                self.stdout.write(POSITIONS_COUNTED)
 
     def evaluate_model(self, options: dict[str, Any]) -> None:
         """A model version against the logging policy on its held-out first picks, paired (docs/evaluation.md)."""
