@@ -33,7 +33,7 @@ TODOIST_TOKEN = "tok-alice-fuzz"
 
 SETUP_ALICE = f"""
 from django.contrib.auth import get_user_model
-from integrations.services import integration_connect_token
+from integrations.services.tokens import integration_connect_token
 from recommender.services.serving import tips_serve
 alice = get_user_model().objects.get(username="alice")
 integration_connect_token(user=alice, token="{TODOIST_TOKEN}")

@@ -169,7 +169,7 @@ def seed_active(user_ids: list[int], *, pool_hours: float = 48.0) -> None:
 
     from generation.candidates import TipCandidate, TipSource
     from generation.models import CandidatePool, candidate_to_dict
-    from integrations.services import integration_connect_sample
+    from integrations.services.tokens import integration_connect_sample
 
     candidates = [
         TipCandidate(

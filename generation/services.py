@@ -25,8 +25,8 @@ from generation.models import CandidatePool, candidate_to_dict
 from generation.prompting import load_template
 from generation.tip_generator import GenerationResult, generate_tips
 from integrations import errors as integration_errors
-from integrations import services as integration_services
 from integrations.selectors import user_time_zone
+from integrations.services.open_tasks import open_tasks_fetch
 from integrations.todoist.types import TodoistTask
 
 logger = logging.getLogger(__name__)
@@ -160,6 +160,6 @@ def _store_pool(
 
 def _open_tasks(user: User, *, budget_s: float) -> list[TodoistTask]:
     try:
-        return integration_services.open_tasks_fetch(user=user, budget_s=budget_s)
+        return open_tasks_fetch(user=user, budget_s=budget_s)
     except integration_errors.TasksUnavailable as exc:
         raise NoTaskContext(f"The user's tasks cannot be read: {exc.reason}.", details={"reason": exc.reason}) from exc

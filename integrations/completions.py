@@ -28,7 +28,7 @@ from integrations.models import (
     TokenStatus,
     WebhookDelivery,
 )
-from integrations.services import integration_record_check
+from integrations.services.tokens import integration_record_check
 from integrations.signals import task_completed
 from integrations.tasks import process_webhook_delivery
 from integrations.todoist.errors import TodoistError

@@ -27,7 +27,7 @@ def _fan_out(task: Task, ids: Iterable[int]) -> int:
 @shared_task(name="integrations.tasks.verify_integration", ignore_result=True)
 def verify_integration(integration_id: int, include_invalid: bool = False) -> str:
     """Check one stored token live; returns the resulting token_status (`include_invalid`: operators only)."""
-    from integrations.services import integration_verify
+    from integrations.services.tokens import integration_verify
 
     integration = Integration.objects.filter(pk=integration_id).first()
     if integration is None:

@@ -30,7 +30,7 @@ from generation.gateway import is_ready
 from generation.selectors import fresh_pool
 from integrations.errors import TasksUnavailable
 from integrations.selectors import user_time_zone
-from integrations.services import open_tasks_fetch
+from integrations.services.open_tasks import open_tasks_fetch
 from integrations.todoist.types import TodoistTask
 from recommender.rules import rule_candidates
 from recommender.selectors.serving import cooling_down_keys

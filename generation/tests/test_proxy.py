@@ -11,7 +11,7 @@ from django.test import TestCase, override_settings
 from generation import gateway
 from generation.services import pool_refresh
 from generation.tests.test_gateway import MESSAGES, configured_model
-from integrations.services import integration_connect_sample
+from integrations.services.tokens import integration_connect_sample
 from recommender.models import TipScore
 from testsupport.cases import ActorsMixin, require_service
 from testsupport.llm.fake_ollama import FakeOllama, Reply, tip, tips_json

@@ -20,13 +20,8 @@ from integrations.api.serializers import (
 from integrations.errors import OAuthDenied
 from integrations.models import Integration, TokenStatus
 from integrations.selectors import IntegrationStatus, integration_status, integration_statuses
-from integrations.services import (
-    integration_connect_oauth,
-    integration_connect_token,
-    integration_disconnect,
-    integration_oauth_authorize_url,
-    oauth_state_consume,
-)
+from integrations.services.oauth import integration_connect_oauth, integration_oauth_authorize_url, oauth_state_consume
+from integrations.services.tokens import integration_connect_token, integration_disconnect
 from tipengine.users import request_user
 
 
@@ -63,7 +58,7 @@ class TodoistApi(APIView):
 
     @extend_schema(
         responses={200: IntegrationOutputSerializer, 404: OpenApiResponse(description="Todoist was never connected.")},
-        summary="Disconnect Todoist (revoke, forget the token)",
+        summary="Disconnect Todoist (revoke, forget the token); a repeat answers the same and changes nothing",
     )
     def delete(self, request: Request) -> Response:
         integration = integration_disconnect(user=request_user(request))

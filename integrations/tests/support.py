@@ -33,7 +33,7 @@ def fast_todoist_settings(fake: FakeTodoist, **extra: Any) -> dict[str, Any]:
 
 
 class FakeTodoistMixin:
-    """Starts one FakeTodoist for the class; each test starts with no scripts and no recorded requests."""
+    """Starts one FakeTodoist for the class; each test starts with no scripts, recorded requests or revocations."""
 
     fake: ClassVar[FakeTodoist]
 
@@ -48,6 +48,7 @@ class FakeTodoistMixin:
         super().setUp()  # type: ignore[misc]
         self.fake.clear_scripts()
         self.fake.reset_requests()
+        self.fake.revoked.clear()
 
 
 class TodoistTestCase(FakeTodoistMixin, ActorsMixin, TestCase):

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import time_machine
 from django.db import connection
 from django.test import override_settings
 from django.urls import reverse
+from django.utils import timezone
 
 from integrations.errors import TasksUnavailable
 from integrations.models import AuthKind, Integration, TokenStatus
-from integrations.services import open_tasks_fetch
+from integrations.services.open_tasks import open_tasks_fetch
 from integrations.tests.support import TodoistTestCase
 
 LIST_URL = reverse("integrations:list")
@@ -175,7 +179,7 @@ class DisconnectTests(TodoistTestCase):
     def test_it_disconnects_even_when_todoist_cannot_revoke(self):
         self.connect_oauth(self.alice, "oauth-alice-2")
         self.fake.script("/api/v1/revoke", status=500, times=None)
-        with self.assertLogs("integrations.services", "WARNING"):
+        with self.assertLogs("integrations.services.tokens", "WARNING"):
             response = self.api(self.alice).delete(TODOIST_URL)
         self.assertEqual(response.status_code, 200)
         self.assertEqual(self.raw_column(self.alice), "")
@@ -188,6 +192,17 @@ class DisconnectTests(TodoistTestCase):
         self.assertEqual(self.api(self.alice).delete(TODOIST_URL).status_code, 200)
         self.assertEqual(self.raw_column(self.alice), "")
         self.assertEqual(self.fake.requests, [])  # our OAuth app cannot revoke a personal token
+
+    def test_a_second_disconnect_answers_the_same_and_does_nothing_again(self):
+        self.connect_oauth(self.alice, "oauth-alice-4")
+        first = self.api(self.alice).delete(TODOIST_URL)
+        self.fake.reset_requests()
+        with time_machine.travel(timezone.now() + timedelta(minutes=5)):  # a retry after a lost answer
+            second = self.api(self.alice).delete(TODOIST_URL)
+        self.assertEqual((first.status_code, second.status_code), (200, 200))
+        self.assertEqual(second.json(), first.json())  # checked_at included: the row was not written again
+        self.assertEqual(second.json()["token_status"], "revoked")
+        self.assertEqual(self.fake.requests, [])  # nothing revoked at Todoist a second time
 
     def test_it_answers_404_when_there_is_nothing_to_disconnect(self):
         response = self.api(self.alice).delete(TODOIST_URL)

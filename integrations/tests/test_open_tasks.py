@@ -10,7 +10,8 @@ from django.utils import timezone
 from integrations.errors import TasksUnavailable
 from integrations.models import AuthKind, Integration, TokenStatus
 from integrations.sample import is_sample_task_id
-from integrations.services import integration_connect_sample, integration_connect_token, open_tasks_fetch
+from integrations.services.open_tasks import open_tasks_fetch
+from integrations.services.tokens import integration_connect_sample, integration_connect_token
 from integrations.tests.support import CLIENT_SECRET, TodoistTestCase
 from testsupport.todoist.fake_todoist import webhook_request
 

@@ -15,7 +15,8 @@ from django.utils import timezone
 from integrations import tasks
 from integrations.completions import Completion, completions_record
 from integrations.models import AuthKind, Integration, TaskCompletion, TokenStatus
-from integrations.services import integration_connect_token, open_tasks_fetch
+from integrations.services.open_tasks import open_tasks_fetch
+from integrations.services.tokens import integration_connect_token
 from integrations.signals import task_completed
 from integrations.tests.support import TodoistTestCase, TodoistTransactionTestCase
 
@@ -92,7 +93,7 @@ class VerifyTests(TodoistTestCase):
         self.assertEqual(Integration.objects.get(pk=row.pk).token_status, TokenStatus.ACTIVE)
 
     def test_it_drops_the_outcome_of_a_check_on_a_token_replaced_meanwhile(self):
-        from integrations.services import integration_record_check
+        from integrations.services.tokens import integration_record_check
         from integrations.todoist.errors import TodoistAuthError
 
         old = self.connected(self.alice, "old")

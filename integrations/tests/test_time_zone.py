@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from integrations.models import Integration
 from integrations.selectors import user_time_zone
-from integrations.services import integration_connect_sample, integration_verify
+from integrations.services.tokens import integration_connect_sample, integration_verify
 from integrations.tests.support import TodoistTestCase
 
 TOKEN_URL = reverse("integrations:todoist-token")

@@ -15,7 +15,8 @@ from django.test import override_settings
 from integrations.crypto import token_decrypt, token_encrypt
 from integrations.errors import TasksUnavailable
 from integrations.models import AuthKind, Integration, TokenStatus
-from integrations.services import integration_disconnect, integration_verify, open_tasks_fetch
+from integrations.services.open_tasks import open_tasks_fetch
+from integrations.services.tokens import integration_disconnect, integration_verify
 from integrations.tests.support import TEST_KEY, TodoistTestCase
 
 SECRET = "5ec7e7".ljust(40, "9")

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from generation.candidates import TipCandidate
 from generation.models import CandidatePool, candidate_to_dict
-from integrations.services import integration_connect_sample, integration_connect_token
+from integrations.services.tokens import integration_connect_sample, integration_connect_token
 from integrations.tests.support import fast_todoist_settings
 from recommender.cache_keys import GLOBAL_ARMS_KEY, serving_state_forget
 from recommender.models import ArmStat

@@ -14,7 +14,7 @@ from generation.errors import StaleTaskSource
 from generation.models import CandidatePool
 from generation.services import pool_forget, pool_refresh
 from generation.tests.utils import SAMPLE_TASKS
-from integrations.services import integration_connect_sample
+from integrations.services.tokens import integration_connect_sample
 from integrations.tests.support import fast_todoist_settings
 from testsupport.cases import ActorsMixin
 from testsupport.llm.fake_ollama import Reply, tip, tips_json

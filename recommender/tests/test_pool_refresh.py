@@ -12,7 +12,8 @@ from generation.models import CandidatePool
 from generation.selectors import fresh_pool, pools_due_for_refresh
 from generation.services import pool_expiry, pool_refresh
 from generation.tests.utils import SAMPLE_TASKS
-from integrations.services import integration_connect_sample, open_tasks_fetch
+from integrations.services.open_tasks import open_tasks_fetch
+from integrations.services.tokens import integration_connect_sample
 from recommender.models import FeedbackEvent, TipRequest, TipScore
 from recommender.selectors.history import served_since
 from recommender.services.pools import tip_pool_refresh

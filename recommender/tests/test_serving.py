@@ -260,7 +260,7 @@ class CompletedTaskTests(FakeTodoistMixin, BaseTestCase):
 
     def setUp(self):
         super().setUp()
-        from integrations.services import integration_connect_token
+        from integrations.services.tokens import integration_connect_token
 
         self.fake.add_account(self.TOKEN)
         self.done = self.fake.add_task(self.TOKEN, content="File taxes", priority=4, due=fake_due("2026-01-05"))
@@ -268,7 +268,7 @@ class CompletedTaskTests(FakeTodoistMixin, BaseTestCase):
         integration_connect_token(user=self.alice, token=self.TOKEN)
 
     def test_it_stops_serving_tips_about_a_task_once_it_is_completed(self):
-        from integrations.services import tasks_cache_invalidate
+        from integrations.cache_keys import tasks_cache_invalidate
 
         store_pool(self.alice, [llm_tip("do_now", (self.done["id"],), title="File the taxes today")])
         titles = [t["title"] for t in self.api(self.alice).get(URL, {"limit": 10}).json()["tips"]]
@@ -280,7 +280,7 @@ class CompletedTaskTests(FakeTodoistMixin, BaseTestCase):
         self.assertNotIn(self.done["id"], {t["id"] for tip in tips for t in tip["tasks"]})
 
     def test_it_serves_only_task_free_tips_from_the_pool_when_todoist_is_down(self):
-        from integrations.services import tasks_cache_invalidate
+        from integrations.cache_keys import tasks_cache_invalidate
 
         store_pool(self.alice, [llm_tip("do_now", (self.done["id"],)), llm_tip("wellbeing", (), title="Breathe")])
         tasks_cache_invalidate(user_id=self.alice.pk)

@@ -141,7 +141,7 @@ class NoPoolTests(ConnectedWithoutPoolMixin, FakeGatewayMixin, ActorsMixin, Tran
         self.assertTrue(second["tips"])
 
     def test_it_degrades_without_tasks_when_todoist_is_down(self):
-        from integrations.services import tasks_cache_invalidate
+        from integrations.cache_keys import tasks_cache_invalidate
 
         tasks_cache_invalidate(user_id=self.alice.pk)
         self.todoist.script("/api/v1/", status=503, times=None)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from integrations.services import integration_connect_sample
+from integrations.services.tokens import integration_connect_sample
 
 pytestmark = pytest.mark.django_db
 

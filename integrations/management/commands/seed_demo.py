@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from rest_framework.authtoken.models import Token
 
-from integrations.services import integration_connect_sample
+from integrations.services.tokens import integration_connect_sample
 
 
 class Command(BaseCommand):

@@ -1,45 +1,26 @@
-"""Writes for the integration: connect (token, OAuth, sample), verify, record checks, disconnect, fetch tasks."""
+"""The stored Todoist token: connect with one (or the sample set), check it live and record the outcome, disconnect."""
 
 from __future__ import annotations
 
 import logging
-import secrets
 
-from django.conf import settings
 from django.contrib.auth.models import User
-from django.core import signing
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from integrations.cache_keys import oauth_state_key, open_tasks_key, tasks_cache_invalidate, time_zone_key
+from integrations.cache_keys import tasks_cache_invalidate, time_zone_key
 from integrations.client_factory import oauth_configured, todoist_client, todoist_oauth
 from integrations.crypto import TokenDecryptError
-from integrations.errors import (
-    NotConnected,
-    OAuthCodeRejected,
-    OAuthExchangeFailed,
-    OAuthNotConfigured,
-    OAuthStateExpired,
-    OAuthStateInvalid,
-    OAuthStateUsed,
-    TasksUnavailable,
-    TokenRejected,
-)
+from integrations.errors import NotConnected, TokenRejected
 from integrations.models import AuthKind, Integration, Provider, TokenStatus
-from integrations.sample import sample_tasks
 from integrations.signals import task_source_changed
-from integrations.tasks import verify_integration
 from integrations.todoist.client import TodoistUser
-from integrations.todoist.errors import TodoistAuthError, TodoistError, TodoistRequestRejected
-from integrations.todoist.types import TodoistTask
-from tipengine.background import enqueue
-from tipengine.caching import cache_forget, cache_get
+from integrations.todoist.errors import TodoistAuthError, TodoistError
+from tipengine.caching import cache_forget
 
 logger = logging.getLogger(__name__)
 
-OAUTH_STATE_SALT = "integrations.todoist.oauth-state"
 REVOKE_BUDGET_S = 3.0  # disconnecting never waits long on Todoist: revocation failing does not block it
 UNREADABLE = "The stored token cannot be decrypted with the configured TOKEN_ENCRYPTION_KEYS; reconnect Todoist."
 
@@ -88,7 +69,7 @@ def integration_record_check(
     return integration
 
 
-def _record_unreadable(integration: Integration) -> None:
+def integration_record_unreadable(*, integration: Integration) -> None:
     Integration.objects.filter(pk=integration.pk).update(
         token_status=TokenStatus.ERROR, last_error=UNREADABLE, checked_at=timezone.now()
     )
@@ -96,7 +77,7 @@ def _record_unreadable(integration: Integration) -> None:
 
 
 @sensitive_variables("token")
-def _check_token(token: str) -> tuple[TodoistUser | None, TodoistError | None]:
+def token_check(*, token: str) -> tuple[TodoistUser | None, TodoistError | None]:
     """Ask Todoist who owns `token`: (account, None), or (None, the non-auth error). Raises TodoistAuthError."""
     with todoist_client(token) as client:
         try:
@@ -108,9 +89,10 @@ def _check_token(token: str) -> tuple[TodoistUser | None, TodoistError | None]:
 
 
 @sensitive_variables("token")
-def _store_token(
+def token_store(
     *, user: User, token: str, auth_kind: str, account: TodoistUser | None, error: TodoistError | None
 ) -> Integration:
+    """Store `token` as the user's connection, `active` or (Todoist unreachable: `error`) `unverified`."""
     now = timezone.now()
     with transaction.atomic():
         integration, _ = Integration.objects.select_for_update().get_or_create(
@@ -143,10 +125,10 @@ def integration_connect_token(*, user: User, token: str) -> Integration:
     `unverified` (a periodic task verifies it). Otherwise stored `active`.
     """
     try:
-        account, error = _check_token(token)
+        account, error = token_check(token=token)
     except TodoistAuthError:
         raise TokenRejected() from None
-    return _store_token(user=user, token=token, auth_kind=AuthKind.PERSONAL, account=account, error=error)
+    return token_store(user=user, token=token, auth_kind=AuthKind.PERSONAL, account=account, error=error)
 
 
 def integration_connect_sample(*, user: User) -> Integration:
@@ -172,60 +154,10 @@ def integration_connect_sample(*, user: User) -> Integration:
     return integration
 
 
-def oauth_state_create(*, user: User) -> str:
-    """Return a signed, single-use `state` bound to `user`, valid TODOIST_OAUTH_STATE_MAX_AGE_S seconds."""
-    nonce = secrets.token_urlsafe(16)
-    cache.set(oauth_state_key(nonce), user.pk, timeout=settings.TODOIST_OAUTH_STATE_MAX_AGE_S)
-    return signing.dumps({"u": user.pk, "n": nonce}, salt=OAUTH_STATE_SALT)
-
-
-def oauth_state_consume(*, user: User, state: str) -> None:
-    """Accept `state` once, for the user it was made for, before it expires; else an OAuthState* error."""
-    try:
-        data = signing.loads(state, salt=OAUTH_STATE_SALT, max_age=settings.TODOIST_OAUTH_STATE_MAX_AGE_S)
-    except signing.SignatureExpired:
-        raise OAuthStateExpired() from None
-    except signing.BadSignature:
-        raise OAuthStateInvalid() from None
-    if not isinstance(data, dict) or data.get("u") != user.pk or not isinstance(data.get("n"), str):
-        raise OAuthStateInvalid()
-    if not cache.delete(oauth_state_key(data["n"])):
-        raise OAuthStateUsed()
-
-
-def _require_oauth() -> None:
-    if not oauth_configured():
-        raise OAuthNotConfigured()
-
-
-def integration_oauth_authorize_url(*, user: User) -> str:
-    """Return the Todoist page where `user` grants us access (with a fresh state)."""
-    _require_oauth()
-    state = oauth_state_create(user=user)
-    return todoist_oauth().authorize_url(state=state, scopes=tuple(settings.TODOIST_OAUTH_SCOPES))
-
-
-def integration_connect_oauth(*, user: User, code: str, state: str) -> Integration:
-    """Finish OAuth: check `state`, exchange `code` for a token, check it live and store it."""
-    _require_oauth()
-    oauth_state_consume(user=user, state=state)
-    try:
-        token = todoist_oauth().exchange_code(code)
-    except TodoistRequestRejected:
-        raise OAuthCodeRejected() from None
-    except TodoistError as exc:
-        raise OAuthExchangeFailed(
-            f"Todoist could not be reached to finish connecting ({exc}). Please try again."
-        ) from None
-    try:
-        account, error = _check_token(token)
-    except TodoistAuthError:
-        raise TokenRejected() from None
-    return _store_token(user=user, token=token, auth_kind=AuthKind.OAUTH, account=account, error=error)
-
-
 def integration_disconnect(*, user: User) -> Integration:
     """Disconnect: erase the token, keep the row as `revoked`, and revoke an OAuth token at Todoist.
+
+    Idempotent: a connection disconnected before is returned as it is; one never made raises NotConnected.
 
     Revocation at Todoist is best effort within REVOKE_BUDGET_S: its failure is logged, never blocking.
     """
@@ -233,6 +165,8 @@ def integration_disconnect(*, user: User) -> Integration:
         integration = Integration.objects.select_for_update().filter(user=user, provider=Provider.TODOIST).first()
         if integration is None:
             raise NotConnected()
+        if integration.token_status == TokenStatus.REVOKED:
+            return integration  # disconnected already: the same answer, and nothing to do again
         token = None
         if integration.auth_kind == AuthKind.OAUTH and integration.has_token:
             try:
@@ -274,74 +208,10 @@ def integration_verify(*, integration: Integration, include_invalid: bool = Fals
     try:
         token = integration.get_token()
     except TokenDecryptError:
-        _record_unreadable(integration)
+        integration_record_unreadable(integration=integration)
         return integration
     try:
-        account, error = _check_token(token)
+        account, error = token_check(token=token)
     except TodoistAuthError as exc:
         account, error = None, exc
     return integration_record_check(integration=integration, ciphertext=ciphertext, error=error, account=account)
-
-
-def integration_fetch_open_tasks(*, integration: Integration, budget_s: float | None = None) -> list[TodoistTask]:
-    """Read the open tasks live (within `budget_s`) and record what the call showed about the token.
-
-    Raises TasksUnavailable with the failure's reason; a 401/403 marks the token invalid.
-    """
-    ciphertext = integration.access_token_encrypted
-    try:
-        token = integration.get_token()
-    except TokenDecryptError:
-        _record_unreadable(integration)
-        raise TasksUnavailable("token_unreadable", UNREADABLE) from None
-    with todoist_client(token, budget_s=budget_s) as client:
-        try:
-            tasks = client.active_tasks()
-        except TodoistError as exc:
-            integration_record_check(integration=integration, ciphertext=ciphertext, error=exc)
-            raise TasksUnavailable(exc.reason, str(exc)) from None
-    if integration.token_status != TokenStatus.ACTIVE:
-        integration_record_check(integration=integration, ciphertext=ciphertext, error=None)
-        if not integration.external_user_id:
-            # Stored while Todoist was down: learn the account id (webhooks name only that) off the request path.
-            enqueue(verify_integration, integration.pk)
-    return tasks
-
-
-# Failures worth remembering for TODOIST_FAILURE_CACHE_S: retrying at once would only hammer Todoist.
-_TRANSIENT = {"unavailable", "rate_limited", "bad_response"}
-
-
-def open_tasks_fetch(*, user: User, budget_s: float | None = None) -> list[TodoistTask]:
-    """Return `user`'s open Todoist tasks, from a short per-user cache when fresh (a write: it fills the cache).
-
-    The demo user (sample connection) gets the bundled sample set. Raises TasksUnavailable(reason) when the
-    tasks cannot be read; Todoist is never called with a token it refused, nor again within
-    TODOIST_FAILURE_CACHE_S after it failed, and one live read never runs past `budget_s`.
-    """
-    key = open_tasks_key(user.pk)
-    cached = cache_get(key)
-    if cached is not None:
-        kind, value = cached
-        if kind == "ok":
-            return list(value)
-        raise TasksUnavailable(value)
-    integration = Integration.objects.filter(user=user, provider=Provider.TODOIST).first()
-    if integration is None:
-        raise TasksUnavailable("not_connected", "Todoist is not connected.")
-    if integration.is_sample:
-        tasks = sample_tasks(today=timezone.localdate())
-        cache.set(key, ("ok", tuple(tasks)), timeout=settings.TODOIST_TASKS_CACHE_S)
-        return tasks
-    if integration.token_status == TokenStatus.REVOKED or not integration.has_token:
-        raise TasksUnavailable("revoked", "Todoist was disconnected.")
-    if integration.token_status == TokenStatus.INVALID:
-        raise TasksUnavailable("token_invalid", "Todoist refused the token; reconnect Todoist.")
-    try:
-        tasks = integration_fetch_open_tasks(integration=integration, budget_s=budget_s)
-    except TasksUnavailable as exc:
-        if exc.reason in _TRANSIENT:
-            cache.set(key, ("error", exc.reason), timeout=settings.TODOIST_FAILURE_CACHE_S)
-        raise
-    cache.set(key, ("ok", tuple(tasks)), timeout=settings.TODOIST_TASKS_CACHE_S)
-    return tasks
