@@ -116,7 +116,7 @@ def test_readyz_names_the_cache_when_redis_is_killed_and_recovers_without_restar
     assert error["message"] == "Not ready: cache failed."
     assert error["details"]["checks"]["cache"] == {"ok": False}
     assert error["details"]["checks"]["database"]["ok"]
-    assert "check_cache failed: ConnectionError" in caplog.text  # the reason goes to the log, not to the caller
+    assert "readiness check cache unavailable: ConnectionError" in caplog.text  # the reason: to the log, not the caller
 
     redis_cache.start()
     assert client.get("/readyz").status_code == 200
