@@ -5,7 +5,7 @@ import logging
 import os
 import struct
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -111,3 +111,22 @@ def authorized(header: str, token: str) -> bool:
     """Whether an Authorization header carries the bearer token (compared in constant time)."""
     scheme, _, value = header.partition(" ")
     return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(value.strip(), token)
+
+
+def worker_metrics_bind(setting: str, queues: Iterable[str]) -> str | None:
+    """The host:port a Celery worker's exporter listens on, from CELERY_METRICS_BIND and the worker's queues.
+
+    One host:port serves every worker that reads it, each on its own host or container (compose). Workers that
+    share a machine need a port each, so the setting may name one per queue: `celery=127.0.0.1:9808,llm=...:9809`;
+    a worker takes the first of its queues that is named there. None: no exporter for this worker.
+    ValueError for an entry that is not queue=host:port.
+    """
+    if "=" not in setting:
+        return setting or None
+    binds = {}
+    for entry in filter(None, (e.strip() for e in setting.split(","))):
+        queue, _, bind = entry.partition("=")
+        if not (queue and bind):
+            raise ValueError(f"CELERY_METRICS_BIND entry {entry!r} is not queue=host:port")
+        binds[queue.strip()] = bind.strip()
+    return next((binds[queue] for queue in queues if queue in binds), None)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from celery.exceptions import AlwaysEagerIgnored
 from django.test import override_settings
 
@@ -184,3 +185,16 @@ def test_a_celery_worker_reports_one_total_across_its_pool_processes(settings):
                 return metric_value("tipengine_celery_tasks_total", text, task="celery.accumulate", outcome="success")
 
             wait_until(lambda: ran() == sent, seconds=60)
+
+
+def test_a_workers_exporter_address_follows_its_queues():
+    from tipengine.metrics import worker_metrics_bind
+
+    per_queue = "celery=127.0.0.1:9808, llm=127.0.0.1:9809"
+    assert worker_metrics_bind(per_queue, ["llm"]) == "127.0.0.1:9809"
+    assert worker_metrics_bind(per_queue, ["celery", "llm"]) == "127.0.0.1:9808"
+    assert worker_metrics_bind(per_queue, ["other"]) is None
+    assert worker_metrics_bind("0.0.0.0:9808", ["llm"]) == "0.0.0.0:9808"  # compose: a container per worker
+    assert worker_metrics_bind("", ["celery"]) is None
+    with pytest.raises(ValueError, match="'llm' is not queue=host:port"):
+        worker_metrics_bind("celery=127.0.0.1:9808,llm", ["celery"])
