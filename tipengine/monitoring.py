@@ -107,10 +107,20 @@ def _exporter_app(environ: dict, start_response: Callable) -> Iterable[bytes]:
 
 
 @worker_ready.connect
-def _serve_worker_metrics(**kwargs: Any) -> None:
-    """Serve a Celery worker's metrics (all its pool processes) at http://<CELERY_METRICS_BIND>/, if set."""
-    if settings.CELERY_METRICS_BIND:
-        start_worker_exporter(settings.CELERY_METRICS_BIND)
+def _serve_worker_metrics(sender: Any, **kwargs: Any) -> None:
+    """Serve a Celery worker's metrics (all its pool processes) at CELERY_METRICS_BIND's address for its queues."""
+    bind = None
+    try:
+        bind = metrics.worker_metrics_bind(settings.CELERY_METRICS_BIND, sender.app.amqp.queues.consume_from)
+        if bind:
+            start_worker_exporter(bind)
+    except (ValueError, OSError) as exc:  # the worker runs on; its metrics are missing, and this line says why
+        logger.error(
+            "worker metrics: no exporter at %s (%s); workers on one machine need a port each, "
+            "e.g. CELERY_METRICS_BIND=celery=127.0.0.1:9808,llm=127.0.0.1:9809",
+            bind or settings.CELERY_METRICS_BIND,
+            exc,
+        )
 
 
 @worker_shutdown.connect

@@ -198,3 +198,22 @@ def test_a_workers_exporter_address_follows_its_queues():
     assert worker_metrics_bind("", ["celery"]) is None
     with pytest.raises(ValueError, match="'llm' is not queue=host:port"):
         worker_metrics_bind("celery=127.0.0.1:9808,llm", ["celery"])
+
+
+def test_two_workers_on_one_machine_each_serve_their_metrics_with_one_setting(settings):
+    """The README's two workers (-Q celery, -Q llm) beside each other, one .env: both exporters answer."""
+    require_service("Redis", bool(settings.REDIS_URL), "the broker")
+    with socket_port() as default_port, socket_port() as llm_port:
+        assert default_port != llm_port
+        env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+        bind = f"celery=127.0.0.1:{default_port},llm=127.0.0.1:{llm_port}"
+        env.update(DEBUG="1", TASKS_MODE="celery", METRICS_TOKEN=TOKEN, CELERY_METRICS_BIND=bind)
+        options = ["--concurrency", "1", "--without-mingle", "--without-gossip"]
+        worker = ["celery", "-A", "tipengine", "worker", *options]
+        with (
+            running([*worker, "-Q", "celery", "-n", "default@%h"], env),
+            running([*worker, "-Q", "llm", "-n", "llm@%h"], env),
+        ):
+            for port in (default_port, llm_port):
+                url = f"http://127.0.0.1:{port}/"
+                wait_until(lambda url=url: status(url, {"Authorization": f"Bearer {TOKEN}"}) == 200, seconds=120)
