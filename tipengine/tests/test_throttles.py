@@ -1,6 +1,9 @@
 """Per-user throttles on tips, feedback and history: 429 in the error shape with Retry-After, and no work done."""
 
+from datetime import UTC, datetime
+
 import pytest
+import time_machine
 from django.test import override_settings
 
 from recommender.models import FeedbackEvent, TipScore
@@ -10,6 +13,13 @@ from recommender.tests.serving_utils import connect_sample, sample_pool, store_p
 pytestmark = pytest.mark.django_db
 
 RATES = {"tips": "2/min", "feedback": "2/min", "history": "2/min"}
+
+
+@pytest.fixture(autouse=True)
+def _early_in_a_minute():
+    """Each test starts a second into a minute, so all its calls fall in one fixed window."""
+    with time_machine.travel(datetime(2026, 6, 15, 9, 30, 1, tzinfo=UTC), tick=True):
+        yield
 
 
 def assert_throttled(response) -> None:
