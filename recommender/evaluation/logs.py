@@ -54,6 +54,9 @@ class LoggedRow(NamedTuple):
     # "count,sum,count,sum,..." for the builder's first arms in their order.
     estimates: Any = None
     segment: Any = None
+    # With the first row only: the candidates left out of a position although not picked yet (about a task the
+    # slate already had), as (position, arm) pairs, or (from the database) JSON text [[positions]..., arms...].
+    dropped: Any = None
 
 
 @dataclass
@@ -75,6 +78,10 @@ class LoggedSlates:
     logged_count: np.ndarray
     logged_sum: np.ndarray
     has_estimates: np.ndarray
+    # Candidates left out of one position (a task an earlier pick had): request, position, arm.
+    drop_request: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    drop_position: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    drop_arm: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     skipped: Counter[str] = field(default_factory=Counter)
     logging_policies: Counter[str] = field(default_factory=Counter)
 
@@ -131,6 +138,7 @@ class SlateBuilder:
         self._estimate_rows, self._estimate_arms = array("q"), array("q")
         self._estimate_counts, self._estimate_sums = array("d"), array("d")
         self._estimate_blocks: list[tuple[np.ndarray, np.ndarray]] = []  # (rows, (rows, 2 x arms)) from text
+        self._drop_rows, self._drop_positions, self._drop_arms = array("q"), array("q"), array("q")
 
     def arm_id(self, arm: str) -> int:
         """Return the index of `arm`, adding it if new (events may name arms no candidate set has)."""
@@ -152,7 +160,10 @@ class SlateBuilder:
     def add_chunk(self, chunk: Sequence[tuple], *, segments: bool = True) -> None:
         """Append a chunk of rows column by column (C-level loops; names mapped once per chunk)."""
         columns = zip(*chunk, strict=True)
-        ids, times, users, policies, offered, positions, arms, props, rewards, finals, estimates, labels = columns
+        ids, times, users, policies, offered, positions, arms, props, rewards, finals, estimates, labels, drops = (
+            columns
+        )
+        self._add_drops(len(self._ids), drops)
         self._add_estimates(len(self._ids), estimates)
         self._ids.extend(ids)
         self._times.extend(times)
@@ -179,6 +190,22 @@ class SlateBuilder:
             self._offered.extend(self._arm_ids([a for o in sets for a in o]))
         if segments:
             self._segments.extend(labels)
+
+    def _add_drops(self, first: int, drops: Sequence[Any]) -> None:
+        """Keep the left-out candidates by the row they came with (rare: most requests leave none out)."""
+        for offset, logged in enumerate(drops):
+            if not logged or logged == "[]":
+                continue
+            if isinstance(logged, str):  # [[positions]..., arms...] from the database
+                values = json.loads(logged)
+                half = len(values) // 2
+                pairs = [(p, arm) for at, arm in zip(values[:half], values[half:], strict=True) for p in at]
+            else:
+                pairs = list(logged)
+            for position, arm in pairs:
+                self._drop_rows.append(first + offset)
+                self._drop_positions.append(int(position))
+                self._drop_arms.append(self.arm_id(arm))
 
     def _add_estimates(self, first: int, estimates: Sequence[Any]) -> None:
         """Keep the logged estimates (text from the database, mappings from the simulator) by row.
@@ -278,9 +305,22 @@ class SlateBuilder:
             logged_count=logged_count,
             logged_sum=logged_sum,
             has_estimates=has_estimates,
+            **self._kept_drops(first_rows),
             skipped=skipped,
             logging_policies=self._policy_counts(first_rows),
         )
+
+    def _kept_drops(self, first_rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The drops of the kept requests, by kept-request index."""
+        rows = np.frombuffer(self._drop_rows, dtype=np.int64)
+        request = np.searchsorted(first_rows, rows)
+        kept = request < len(first_rows)
+        kept[kept] = first_rows[request[kept]] == rows[kept]
+        return {
+            "drop_request": request[kept],
+            "drop_position": np.frombuffer(self._drop_positions, dtype=np.int64)[kept].copy(),
+            "drop_arm": np.frombuffer(self._drop_arms, dtype=np.int64)[kept].copy(),
+        }
 
     def _policy_names(self, first_rows: np.ndarray) -> np.ndarray:
         names = np.array(list(self._policy_ids) or [""])

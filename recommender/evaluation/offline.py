@@ -138,7 +138,17 @@ def _left_before(slates: LoggedSlates, n_arms: int, rows: np.ndarray, rank: np.n
     for back in range(1, int(rank[rows].max(initial=0)) + 1):
         later = np.flatnonzero(rank[rows] >= back)
         np.subtract.at(left, (later, slates.row_arm[rows[later] - back]), 1.0)
+    if len(slates.drop_request) and len(rows):
+        # A candidate left out of a position (a task the slate already had) was not there to be picked.
+        key = slates.row_request[rows].astype(np.int64) * _POSITIONS + slates.row_position[rows]
+        wanted = slates.drop_request * _POSITIONS + slates.drop_position
+        at = np.minimum(np.searchsorted(key, wanted), len(key) - 1)
+        found = key[at] == wanted
+        np.subtract.at(left, (at[found], slates.drop_arm[found]), 1.0)
     return left
+
+
+_POSITIONS = 1 << 15  # above any slate position (positions are int16): request and position in one key
 
 
 def _cumulative(rho: np.ndarray, rank: np.ndarray) -> np.ndarray:

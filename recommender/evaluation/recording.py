@@ -18,6 +18,7 @@ from recommender.evaluation.simulation import simulated_policy
 from recommender.evaluation.simulation_result import Served, SimulationResult, finalized_time, request_time
 from recommender.models import FeedbackEvent, TipRequest, TipScore
 from recommender.policies import Choice
+from recommender.policies.base import offered_candidates
 
 BATCH = 2000
 FEEDBACK_DELAY = timedelta(minutes=5)
@@ -64,7 +65,7 @@ class SimulationLogWriter:
                 created_at=request_time(self.start, self.users, s.round, s.context.user),
                 policy=self.policy,
                 policy_params=self.params,
-                candidates=[c.describe() for c in s.context.candidates],
+                candidates=offered_candidates(s.context.candidates, s.choices),
                 arm_estimates=s.logged_estimates(),
             )
             for s in batch

@@ -54,6 +54,17 @@ class CandidateArms(Func):
     template = "jsonb_path_query_array(%(expressions)s, '$[*].arm')::text"
 
 
+class LeftOutCandidates(Func):
+    """The candidates a TipRequest left out of some positions, as one JSON array: their lists of positions,
+    then their arms (two jsonpath calls filtered alike, so the halves line up); `[]` for most requests."""
+
+    output_field = CharField()
+    template = (
+        "(jsonb_path_query_array(%(expressions)s, '$[*] ? (exists(@.not_offered_at)).not_offered_at') || "
+        "jsonb_path_query_array(%(expressions)s, '$[*] ? (exists(@.not_offered_at)).arm'))::text"
+    )
+
+
 class Epoch(Func):
     """Seconds since 1970 as a float, computed by the database (parsing a million datetimes in Python is slow)."""
 
@@ -128,6 +139,7 @@ def logged_rows(
                 When(position=0, request__arm_estimates__isnull=False, then=EstimatesText("request__arm_estimates")),
                 default=None,
             ),
+            dropped=Case(When(position=0, then=LeftOutCandidates(F("request__candidates"))), default=None),
             # Without --by the segment column is a constant NULL (nothing to split by, nothing to send).
             no_segment=Value(None, output_field=IntegerField()),
         )
@@ -145,6 +157,7 @@ def logged_rows(
             "final",
             "estimates",
             by or "no_segment",
+            "dropped",
         )
     )
     yield from _chunks(rows)

@@ -12,7 +12,7 @@ from recommender.evaluation.logs import LoggedRow, SlateBuilder
 from recommender.evaluation.targets import RewardEvents, arm_probabilities, replay_stats
 from recommender.evaluation.world import ARMS, Context, SimulatedWorld, World
 from recommender.policies import Policy
-from recommender.policies.base import ArmEstimate, Choice
+from recommender.policies.base import ArmEstimate, Choice, not_offered
 
 ORACLE = "oracle"
 ROUND = timedelta(hours=1)
@@ -99,13 +99,17 @@ class SimulationResult:
         for request_id, served in enumerate(self.runs[name].served, start=1):
             if served.round < since_round:
                 continue
-            arms = [c.arm for c in served.context.candidates]
+            candidates = served.context.candidates
+            arms = [c.arm for c in candidates]
             when = self.request_time(served.round, served.context.user).timestamp()
+            picks = [candidates.index(choice.candidate) for choice in served.choices]
+            dropped = [(at, arms[i]) for i, positions in not_offered(candidates, picks).items() for at in positions]
             for position, (choice, reward) in enumerate(zip(served.choices, served.rewards, strict=True)):
+                first = position == 0
                 yield LoggedRow(
                     request_id, when, served.context.user, name, arms, position, choice.candidate.arm,
-                    choice.propensity, reward, True, served.logged_estimates() if position == 0 else None,
-                    choice.candidate.kind,
+                    choice.propensity, reward, True, served.logged_estimates() if first else None,
+                    choice.candidate.kind, dropped if first else None,
                 )  # fmt: skip
 
     def reward_events(self, name: str, arm_id: Callable[[str], int]) -> RewardEvents:

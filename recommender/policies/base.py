@@ -88,12 +88,44 @@ def best_share(index: np.ndarray, left: np.ndarray) -> np.ndarray:
     return tied / tied.sum(axis=1, keepdims=True)
 
 
+def slate_offers(candidates: Sequence[TipCandidate], picked: Sequence[int]) -> list[int]:
+    """The candidates offered at the next slate position after `picked`: those not picked yet, less any about a
+    task the slate already has while others are left (a slate holds "Do it now" or "Break it down" for a task)."""
+    taken = set(picked)
+    unpicked = [i for i in range(len(candidates)) if i not in taken]
+    tasks = {task for i in picked for task in candidates[i].task_ids}
+    fresh = [i for i in unpicked if tasks.isdisjoint(candidates[i].task_ids)] if tasks else unpicked
+    return fresh or unpicked
+
+
+def not_offered(candidates: Sequence[TipCandidate], picks: Sequence[int]) -> dict[int, list[int]]:
+    """Candidate index -> the slate positions where it was left out although not picked yet (a task the slate had).
+
+    Logged with the candidate set, so offline evaluation knows what each position chose among.
+    """
+    left_out: dict[int, list[int]] = {}
+    for position in range(1, len(picks)):
+        offered = set(slate_offers(candidates, picks[:position]))
+        for index in set(range(len(candidates))) - offered - set(picks[:position]):
+            left_out.setdefault(index, []).append(position)
+    return left_out
+
+
+def offered_candidates(candidates: Sequence[TipCandidate], choices: Sequence[Choice]) -> list[dict[str, Any]]:
+    """The candidate set as a request logs it: each one described, with `not_offered_at` where it was left out."""
+    left_out = not_offered(candidates, [candidates.index(choice.candidate) for choice in choices])
+    return [
+        {**c.describe(), "not_offered_at": left_out[i]} if i in left_out else c.describe()
+        for i, c in enumerate(candidates)
+    ]
+
+
 def greedy_slate(
     candidates: Sequence[TipCandidate], scores: np.ndarray, rng: np.random.Generator, k: int, epsilon: float = 0.0
 ) -> list[Choice]:
     """Return up to k picks without replacement: at each position, with probability `epsilon` a uniform
     pick among the remaining candidates, else a uniform pick among the remaining best-scored ones."""
-    remaining = list(range(len(candidates)))
+    remaining, picked = list(range(len(candidates))), []
     chosen: list[Choice] = []
     while remaining and len(chosen) < k:
         top = scores[remaining].max()
@@ -103,5 +135,6 @@ def greedy_slate(
         # Exact: the explore branch reaches every remaining candidate, the greedy branch only the best.
         propensity = epsilon / len(remaining) + (1.0 - epsilon) * (pick in best) / len(best)
         chosen.append(Choice(candidates[pick], float(scores[pick]), propensity))
-        remaining.remove(pick)
+        picked.append(pick)
+        remaining = slate_offers(candidates, picked)
     return chosen

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from generation.candidates import TipCandidate
-from recommender.policies.base import ArmEstimate, Choice
+from recommender.policies.base import ArmEstimate, Choice, slate_offers
 from recommender.policies.features import action_lines, shared_line
 
 # Kind crossed with the shared context (k x s) and with the candidate's own features (k x a).
@@ -154,13 +154,19 @@ class Contextual:
         rng: np.random.Generator,
         k: int,
     ) -> list[Choice]:
-        remaining = list(range(len(candidates)))
+        remaining, picked = list(range(len(candidates))), []
         chosen: list[Choice] = []
-        subsets = (remaining for _ in range(min(k, len(candidates))))  # re-read after each pick
-        for pmf in self.model.slate_pmfs(shared_line(candidates, stats), action_lines(candidates), subsets):
+
+        def subsets() -> Iterator[list[int]]:  # each position's candidates, known once the one before is picked
+            while remaining and len(chosen) < k:
+                yield remaining
+
+        for pmf in self.model.slate_pmfs(shared_line(candidates, stats), action_lines(candidates), subsets()):
             drawn = _inverse_cdf(pmf, rng.random())
-            pick = remaining.pop(drawn)
+            pick = remaining[drawn]
             chosen.append(Choice(candidates[pick], pmf[drawn], pmf[drawn]))
+            picked.append(pick)
+            remaining = slate_offers(candidates, picked)
         return chosen
 
     def learn(
@@ -172,9 +178,9 @@ class Contextual:
     ) -> None:
         """Learn from one served slate: each position's pick among the candidates left at that position."""
         shared, lines = shared_line(candidates, stats), action_lines(candidates)
-        remaining = list(range(len(candidates)))
+        picked: list[int] = []
         for choice, reward in zip(choices, rewards, strict=True):
-            index = candidates.index(choice.candidate)
+            index, remaining = candidates.index(choice.candidate), slate_offers(candidates, picked)
             offered = [lines[i] for i in remaining]
             self.model.learn(shared, offered, remaining.index(index), reward, choice.propensity)
-            remaining.remove(index)
+            picked.append(index)

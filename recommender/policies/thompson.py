@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from generation.candidates import TipCandidate
-from recommender.policies.base import ArmEstimate, Choice
+from recommender.policies.base import ArmEstimate, Choice, slate_offers
 
 GRID_PER_ARM = 48
 # Evaluation probabilities only enter the numerator of a weight, where 1e-3 errors are noise next to the
@@ -244,11 +244,12 @@ class Thompson:
             np.array([stats.get(arm, empty).count for arm in arms], dtype=float),
             np.array([stats.get(arm, empty).reward_sum for arm in arms], dtype=float),
         )
-        members: dict[str, list[int]] = {arm: [] for arm in arms}
-        for index, candidate in enumerate(candidates):
-            members[candidate.arm].append(index)
+        remaining, picked = list(range(len(candidates))), []
         chosen: list[Choice] = []
         while len(chosen) < k:
+            members: dict[str, list[int]] = {arm: [] for arm in arms}
+            for index in remaining:
+                members[candidates[index].arm].append(index)
             live = [i for i, arm in enumerate(arms) if members[arm]]
             if not live:
                 break
@@ -256,8 +257,10 @@ class Thompson:
             best = int(np.argmax(draws))
             arm = arms[live[best]]
             wins = win_probabilities(alpha[live], beta[live])
-            pick = members[arm].pop(int(rng.integers(len(members[arm]))))
+            pick = members[arm][int(rng.integers(len(members[arm])))]
             # Exact up to quadrature: P(this arm's draw is highest) times the uniform pick within the arm.
-            propensity = float(wins[best]) / (len(members[arm]) + 1)
+            propensity = float(wins[best]) / len(members[arm])
             chosen.append(Choice(candidates[pick], float(draws[best]), propensity))
+            picked.append(pick)
+            remaining = slate_offers(candidates, picked)
         return chosen

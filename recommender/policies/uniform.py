@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from generation.candidates import TipCandidate
-from recommender.policies.base import ArmEstimate, Choice, uniform_share
+from recommender.policies.base import ArmEstimate, Choice, slate_offers, uniform_share
 
 
 @dataclass(frozen=True)
@@ -29,9 +29,11 @@ class Uniform:
         rng: np.random.Generator,
         k: int,
     ) -> list[Choice]:
-        remaining = list(range(len(candidates)))
+        remaining, picked = list(range(len(candidates))), []
         chosen: list[Choice] = []
         while remaining and len(chosen) < k:
-            pick = remaining.pop(int(rng.integers(len(remaining))))
-            chosen.append(Choice(candidates[pick], 0.0, 1.0 / (len(remaining) + 1)))
+            pick = remaining[int(rng.integers(len(remaining)))]
+            chosen.append(Choice(candidates[pick], 0.0, 1.0 / len(remaining)))
+            picked.append(pick)
+            remaining = slate_offers(candidates, picked)
         return chosen

@@ -21,6 +21,7 @@ from recommender.cache_keys import GLOBAL_ARMS_KEY, arms_key, cooldowns_key
 from recommender.models import TipRequest, TipScore
 from recommender.pipeline import CACHE_UNAVAILABLE, Assembly, assemble
 from recommender.policies import ArmEstimate, Policy, get_policy, policy_settings
+from recommender.policies.base import offered_candidates
 from recommender.policies.contextual import Contextual
 from recommender.selectors.serving import arm_estimates
 from recommender.services.contextual import SERVING_MODEL, shadow_opinion
@@ -122,7 +123,7 @@ def tips_serve(
         created_at=now,
         policy=policy.name,
         policy_params=params,
-        candidates=[c.describe() for c in assembly.candidates],
+        candidates=offered_candidates(assembly.candidates, choices),
         degraded=assembly.degraded,
         arm_estimates=logged_estimates(estimates),
         model_version=policy.model.version if isinstance(policy, Contextual) else None,
