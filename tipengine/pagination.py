@@ -1,13 +1,15 @@
 """Cursor pagination: stable pages over tables that grow while a client reads them."""
 
+from base64 import b64decode
 from typing import Any
+from urllib import parse
 
+from django.core import signing
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
-
-BIGINT_MAX = 2**63 - 1
+from rest_framework.utils.urls import replace_query_param
 
 
 class CreatedCursorPagination(CursorPagination):
@@ -35,15 +37,32 @@ class CreatedCursorPagination(CursorPagination):
                 parameter["schema"] |= {"minimum": 1, "maximum": self.max_page_size, "default": self.page_size}
         return parameters
 
+    def encode_cursor(self, cursor: Cursor) -> str:
+        """DRF's link with its cursor (base64 of o=offset&r=reverse&p=position) signed: a client follows it and
+        cannot make one up."""
+        url = super().encode_cursor(cursor)
+        encoded = parse.parse_qs(parse.urlsplit(url).query, keep_blank_values=True)[self.cursor_query_param][0]
+        return replace_query_param(url, self.cursor_query_param, _signer().sign(encoded))
+
     def decode_cursor(self, request: Request) -> Cursor | None:
-        """DRF's cursor, with its 404 also for a position that is not an id: DRF would hand `p=abc` to the
-        database, whose comparison with a bigint then fails as a 500."""
-        cursor = super().decode_cursor(request)
-        if cursor is not None and cursor.position is not None and not _is_id(cursor.position):
-            raise NotFound(self.invalid_cursor_message)
-        return cursor
+        """The cursor of a `next` or `previous` link we issued; DRF's 404 for anything else, however well-formed.
+
+        DRF would follow any cursor that decodes, so a forged `p=1` or `o=900` paged through whatever it named, and
+        a position that is not an id reached the database, whose comparison with a bigint failed as a 500."""
+        signed = request.query_params.get(self.cursor_query_param)
+        if signed is None:
+            return None
+        try:
+            tokens = parse.parse_qs(b64decode(_signer().unsign(signed)).decode("ascii"), keep_blank_values=True)
+            offset = int(tokens.get("o", ["0"])[0])
+            reverse = tokens.get("r", ["0"])[0] == "1"
+        except (signing.BadSignature, ValueError, UnicodeError):
+            raise NotFound(self.invalid_cursor_message) from None
+        # The position stays the text DRF decodes and compares (the stubs' Cursor says int: what the field holds).
+        position: Any = tokens.get("p", [None])[0]
+        return Cursor(offset=offset, reverse=reverse, position=position)
 
 
-def _is_id(position: object) -> bool:
-    # A decoded position is the query's text (the stubs' Cursor says int: what the ordering field holds).
-    return isinstance(position, str) and position.isascii() and position.isdigit() and int(position) <= BIGINT_MAX
+def _signer() -> signing.Signer:
+    # Built per call: SECRET_KEY (and SECRET_KEY_FALLBACKS, for a key being rotated) as they are now.
+    return signing.Signer(salt="tipengine.pagination.cursor")
