@@ -329,7 +329,7 @@ TIPS_SHADOW_SCORING = env_bool("TIPS_SHADOW_SCORING", True)
 # Promotion needs this many held-out logged picks and a paired interval above zero (or a recorded override).
 TIPS_PROMOTION_MIN_ROWS = env_int("TIPS_PROMOTION_MIN_ROWS", 1000)
 # Importance weights above this are clipped in the gate's doubly robust estimate: less variance, some bias. 20 kept
-# the right verdict on 6 of 6 simulated models with the interval covering the truth in 4; 5 covered it in 2
+# the right verdict on 6 of 6 simulated models with the interval covering the truth in 4; 5 covered it in 3
 # (docs/benchmarks.md, "Evaluating a contextual model against the truth").
 TIPS_EVALUATION_CLIP = env_float("TIPS_EVALUATION_CLIP", 20.0, low=1.0)
 CELERY_BEAT_SCHEDULE["recommender.train_policy_model"] = {
