@@ -72,8 +72,8 @@ class Database(Dependency):
     The try is a connection of its own, outside the pool, and it takes a refused connect a millisecond to fail.
     The pool would have come back by itself, but it retries a failed connect after 1, 2, 4, 8 ... s, so after an
     outage of 10 s it stayed empty for seconds after PostgreSQL was back, and its idle connections were the
-    ones the server had cut. Once the try connects, the pool is replaced by a fresh one, which connects on its
-    first use. A try runs DB_UNAVAILABLE_SKIP_S after the last failure, or at once from /readyz.
+    ones the server had cut. Once the try connects, the pool is mended (`_mend_pool`). A try runs
+    DB_UNAVAILABLE_SKIP_S after the last failure, or at once from /readyz.
     """
 
     def __init__(self) -> None:
@@ -96,7 +96,7 @@ class Database(Dependency):
             wrapper = connections[DEFAULT_DB_ALIAS]
             psycopg.connect(**wrapper.get_connection_params()).close()
             if isinstance(wrapper, PostgresWrapper) and wrapper.pool is not None:
-                wrapper.close_pool()
+                _mend_pool(wrapper)
             self.answered()
 
     def usable(self) -> bool:
@@ -111,6 +111,17 @@ class Database(Dependency):
             self.failed(exc)
             return False
         return True
+
+
+def _mend_pool(wrapper: PostgresWrapper) -> None:
+    """Make the pool serve again once the server answers, without dropping connections that still work."""
+    pool = wrapper.pool
+    stats = pool.get_stats()
+    if stats["pool_available"]:
+        pool.check()  # idle connections: those the server cut are replaced at once, the others kept
+    elif stats["pool_size"] < pool.max_size:
+        wrapper.close_pool()  # none idle and room to grow: it is waiting out a reconnect delay; the next is fresh
+    # Otherwise every connection is in use: a busy pool (its timeout was the failure), not a broken one.
 
 
 database = Database()
