@@ -10,6 +10,31 @@ from rest_framework.settings import api_settings
 from tipengine.errors import error_codes
 
 RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}}
+# django-guid answers every request the app sees (not gunicorn's own 414) with its request id (settings_logging.py).
+REQUEST_ID = {
+    "X-Request-ID": {
+        "schema": {"type": "string"},
+        "description": "This request's id, on its log lines: the caller's X-Request-ID if a UUID, else new hex.",
+    }
+}
+# Todoist's webhook is authenticated by headers, not a user; DRF cannot see that, so they are declared here.
+WEBHOOK_PATH = "/api/v1/integrations/todoist/webhook/"
+WEBHOOK_HEADERS = [
+    {
+        "in": "header",
+        "name": "X-Todoist-Hmac-SHA256",
+        "required": True,
+        "schema": {"type": "string", "minLength": 1},
+        "description": "Base64 HMAC-SHA256 of the raw body under the OAuth client secret (403 when missing or wrong).",
+    },
+    {
+        "in": "header",
+        "name": "X-Todoist-Delivery-ID",
+        "required": True,
+        "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+        "description": "The delivery's id; a repeated one answers `duplicate` (400 when missing).",
+    },
+]
 DESCRIPTIONS = {
     "400": "The request is invalid (parameters or body); `details` says what.",
     "401": "No valid credentials.",
@@ -78,6 +103,8 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
     }
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
+            if path == WEBHOOK_PATH:
+                operation.setdefault("parameters", []).extend(WEBHOOK_HEADERS)
             responses = operation.setdefault("responses", {})
             for code, response in responses.items():  # an error a view documents by description only
                 if code[0] in "45" and code != "414" and "content" not in response:
@@ -91,4 +118,7 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
                 if code in ("429", "503"):
                     documented["headers"] = RETRY_AFTER
                 responses[code] = documented
+            for code, response in responses.items():
+                if code != "414":
+                    response["headers"] = {**response.get("headers", {}), **REQUEST_ID}
     return result
