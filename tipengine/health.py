@@ -9,7 +9,7 @@ import httpx
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from tipengine.celery import app
@@ -97,25 +97,26 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 class ProbeMiddleware:
     """Answer /healthz and /metrics first: probes and scrapers call the process by its own address, which
-    ALLOWED_HOSTS need not list, over plain HTTP, which the HTTPS redirect would otherwise turn away."""
+    ALLOWED_HOSTS need not list, over plain HTTP, which the HTTPS redirect would otherwise turn away.
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    Outermost, it also gives every answer that is not streamed its Content-Length. CommonMiddleware sets one for
+    the views behind it, but not for what is answered before it runs: these probes, and the 400 for a bad Host
+    header. Those went out chunked, which some probe and load-test clients do not read.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         if request.path_info == "/healthz":
-            return with_content_length(healthz(request))
-        if request.path_info == "/metrics":
-            return with_content_length(metrics_view(request))
-        return self.get_response(request)
-
-
-def with_content_length(response: HttpResponse) -> HttpResponse:
-    """Give an answer its Content-Length. CommonMiddleware sets it for the views behind it; answered before it, the
-    probes would otherwise go out chunked, which some probe and load-test clients do not read."""
-    if not response.has_header("Content-Length"):
-        response.headers["Content-Length"] = str(len(response.content))
-    return response
+            response: HttpResponseBase = healthz(request)
+        elif request.path_info == "/metrics":
+            response = metrics_view(request)
+        else:
+            response = self.get_response(request)
+        if isinstance(response, HttpResponse) and not response.has_header("Content-Length"):
+            response.headers["Content-Length"] = str(len(response.content))
+        return response
 
 
 @csrf_exempt  # a POST answers the error-shaped 405, not the CSRF failure page

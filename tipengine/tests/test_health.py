@@ -41,6 +41,12 @@ class HealthTestCase(BaseTestCase):
                 self.assertEqual(response["Content-Length"], str(len(response.content)))
                 self.assertGreater(int(self.client.head(path)["Content-Length"]), 0)  # the length GET would send
 
+    def test_the_400_for_a_bad_host_carries_a_content_length_too(self):
+        response = self.client.get("/readyz", HTTP_HOST="attacker.example.org")  # answered before CommonMiddleware
+        self.assertEqual(response.status_code, 400)
+        self.assertEqual(response.json()["error"]["code"], "bad_request")
+        self.assertEqual(response["Content-Length"], str(len(response.content)))
+
     def test_it_is_ready_when_database_and_cache_answer(self):
         response = self.client.get("/readyz")
         self.assertEqual(response.status_code, 200)
