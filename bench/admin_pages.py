@@ -1,7 +1,14 @@
-"""Time the tip_scores admin pages on the seeded benchmark database (server-side, through Django's test client).
+"""Time every operators' admin page on a seeded database (server-side, through Django's test client).
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/te_bench REDIS_URL=redis://127.0.0.1:6379/9 \\
-        .venv/bin/python bench/admin_pages.py --repeat 5
+    # once: a million tip_scores rows (bench/seed.py) plus the contextual loop's rows (below), then time
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/te_admin_bench REDIS_URL=redis://127.0.0.1:6379/11 \\
+        .venv/bin/python bench/admin_pages.py --seed --repeat 5
+
+`--seed` empties the recommender tables, seeds `--tips` rows with bench/seed.py and adds what the contextual
+loop would have left: three model versions, two switches (one overridden), the last 60 days' requests
+served by the contextual policy (v1, then v2) and scored in shadow by the next version, and offline
+evaluations in each state. The evaluations' numbers are made up (the seeded requests log no candidates to
+replay): the pages' cost does not depend on them.
 
 Each page is loaded once to warm caches (the filters' distinct values are cached for 5 minutes), then
 `--repeat` times; the median and the worst are reported with the number of SQL queries and the slowest one.
@@ -14,62 +21,166 @@ import os
 import statistics
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.seed import seed, setup_django
+
+OPERATOR = "bench-operator"
+AGREEMENT = 0.7  # the share of shadowed requests whose shadow model agrees with the served pick
+
+
+def _estimate(value: float, half: float, n: int) -> dict[str, Any]:
+    return {"value": value, "low": value - half, "high": value + half, "std_error": half / 1.96, "ess": n, "n": n}
+
+
+def _result(n: int, logged: float, gain: float, half: float) -> dict[str, Any]:
+    return {
+        "n": n,
+        "logged": _estimate(logged, 0.01, n),
+        "target": _estimate(logged + gain, half * 1.2, n),
+        "difference": _estimate(gain, half, n),
+        "ess": n * 0.4,
+        "ess_share": 0.4,
+        "clip": 5.0,
+    }
+
+
+def seed_contextual(*, days_served: int = 60) -> dict[str, int]:
+    """The contextual loop's rows on top of bench/seed.py's: versions, switches, shadowed requests, evaluations."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from recommender.models import PolicyEvaluation, PolicyModel, PolicySwitch, TipRequest
+    from recommender.policies.contextual import ContextualModel
+
+    now = timezone.now()
+    weights = ContextualModel().to_bytes()
+    versions = []
+    for age in (days_served, days_served // 2, 3):
+        start = now - timedelta(days=age + 7)
+        parent = versions[-1] if versions else None
+        versions.append(
+            PolicyModel.objects.create(
+                created_at=now - timedelta(days=age), parent=parent, trained_from=start,
+                trained_until=now - timedelta(days=age), rows=40_000, total_rows=40_000 * (len(versions) + 1),
+                metrics={"mean_logged_reward": 0.21}, weights=weights,
+            )
+        )  # fmt: skip
+    first, second, newest = versions
+    PolicySwitch.objects.create(
+        created_at=first.created_at,
+        policy="contextual",
+        model=first,
+        actor="ops",
+        evaluation=_result(1400, 0.2, 0.03, 0.01),
+    )
+    PolicySwitch.objects.create(
+        created_at=second.created_at, policy="contextual", model=second, actor="ops", overridden=True,
+        reason="one-week trial of v2 on all traffic", evaluation=_result(900, 0.21, 0.01, 0.02),
+    )  # fmt: skip
+    table = TipRequest._meta.db_table
+    with connection.cursor() as cursor:
+        for model, shadow, age in ((first, second, days_served), (second, newest, days_served // 2)):
+            until = now if model is second else now - timedelta(days=days_served // 2)
+            cursor.execute(
+                f"UPDATE {table} SET policy = 'contextual', model_version = %s, policy_params = "
+                "policy_params || jsonb_build_object('shadow', jsonb_build_object('model_version', %s::int, "
+                "'probability', random(), 'agrees', random() < %s)) WHERE created_at >= %s AND created_at < %s",
+                [model.pk, shadow.pk, AGREEMENT, now - timedelta(days=age), until],
+            )
+        cursor.execute(f"ANALYZE {table}")
+    done = PolicyEvaluation.Status.DONE
+    for index, (model, gain) in enumerate(((first, 0.03), (second, 0.01), (newest, -0.02), (newest, 0.025))):
+        passed = gain - 0.015 > 0
+        PolicyEvaluation.objects.create(
+            model=model, actor=("ops", "alice-ops")[index % 2], status=done, clip=None,
+            queued_at=now - timedelta(days=20 - index), started_at=now - timedelta(days=20 - index),
+            finished_at=now - timedelta(days=20 - index, seconds=-40), held_out_after=model.trained_until,
+            held_out_until=now - timedelta(days=20 - index), result=_result(1500 + 300 * index, 0.2, gain, 0.015),
+            passed=passed,
+            verdict="passes the gate" if passed else "the paired interval does not exclude zero from above",
+        )  # fmt: skip
+    PolicyEvaluation.objects.create(
+        model=newest, actor="ops", status=PolicyEvaluation.Status.FAILED, started_at=now, finished_at=now,
+        error="The evaluation failed: ValueError: example",
+    )  # fmt: skip
+    PolicyEvaluation.objects.create(model=newest, actor="ops")  # queued
+    return {"versions": len(versions), "evaluations": PolicyEvaluation.objects.count()}
+
+
+def seed_admin(*, tips: int, users: int) -> None:
+    """bench/seed.py's tips, then the contextual loop's rows."""
+    from recommender.models import PolicyEvaluation, PolicyModel, PolicySwitch
+
+    PolicyEvaluation.objects.all().delete()
+    PolicySwitch.objects.all().delete()
+    PolicyModel.objects.all().delete()
+    seed(users=users, tips=tips, do_reset=True)
+    print(seed_contextual())
+
+
+def operator_client() -> Any:
+    """A test client logged in as a bench superuser."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    operator, _ = get_user_model().objects.get_or_create(username=OPERATOR, defaults={"is_staff": True})
+    operator.is_staff = operator.is_superuser = True
+    operator.set_password(OPERATOR)
+    operator.save()
+    client = Client()
+    client.force_login(operator)
+    return client
+
+
+def admin_pages() -> dict[str, str]:
+    """Every admin page an operator reads, by name -> URL (the ones the screenshots take, too)."""
+    from django.urls import reverse
+
+    from recommender.models import TipScore
+
+    newest = TipScore.objects.order_by("-id").values("id", "request_id").first() or {"id": 0, "request_id": 0}
+    changelist = reverse("admin:recommender_tipscore_changelist")
+    return {
+        "changelist": changelist,
+        "changelist: a filter": changelist + "?llm_model=anthropic%2Fclaude-haiku-4-5",
+        "changelist: search title": changelist + "?q=passport",
+        "tipscore detail": reverse("admin:recommender_tipscore_change", args=[newest["id"]]),
+        "why this tip (request detail)": reverse("admin:recommender_tiprequest_change", args=[newest["request_id"]]),
+        "arm summary: default": reverse("admin:recommender_arm_summary"),
+        "arm summary: all time": reverse("admin:recommender_arm_summary") + "?period=all",
+        "evaluations": reverse("admin:recommender_policyevaluation_changelist"),
+        "model versions: 7 days": reverse("admin:recommender_policymodel_changelist"),
+        "model versions: all time": reverse("admin:recommender_policymodel_changelist") + "?period=all",
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--seed", action="store_true", help="seed first (empties the recommender tables)")
+    parser.add_argument("--tips", type=int, default=1_000_000)
+    parser.add_argument("--users", type=int, default=10_000)
     args = parser.parse_args()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tipengine.settings")
-    os.environ.setdefault("DEBUG", "1")
     os.environ["ALLOWED_HOSTS"] = "testserver"
-    import django
-
-    django.setup()
-    from datetime import timedelta
-
-    from django.contrib.auth import get_user_model
+    os.environ.setdefault("TIPS_POLICY", "contextual")  # the seeded world: the contextual policy serves
+    setup_django()
     from django.db import connection
-    from django.test import Client
     from django.test.utils import CaptureQueriesContext
-    from django.utils import timezone
 
     from recommender.models import TipScore
 
-    operator, _ = get_user_model().objects.get_or_create(username="bench-operator", defaults={"is_staff": True})
-    operator.is_staff = operator.is_superuser = True
-    operator.save()
-    client = Client()
-    client.force_login(operator)
-    today = timezone.localdate()
-    rows = TipScore.objects.count()
-    base = "/admin/recommender/tipscore/"
-    month = f"?served_at__year={today.year}&served_at__month={today.month}"
-    pages = {
-        "changelist": base,
-        "page 100": base + "?p=100",
-        "filter tip_kind": base + "?tip_kind=plan",
-        "filter llm_model": base + "?llm_model=anthropic%2Fclaude-haiku-4-5",
-        "filter rule tips (llm_model null)": base + "?llm_model=__none__",
-        "filter prompt_version": base + "?prompt_version=tips-v1",
-        "filter last_action": base + "?last_action=completed",
-        "filter no feedback": base + "?last_action=__none__",
-        "two filters": base + "?tip_kind=do_now&prompt_version=tips-v2",
-        "date: a month": base + month,
-        "date: a day": base + month + f"&served_at__day={today.day}",
-        "search title": base + "?q=passport",
-        "tip detail": base + f"{TipScore.objects.order_by('-id').values_list('id', flat=True).first()}/change/",
-        "arm summary: 7 days": base + "arm-summary/",
-        "arm summary: 90 days, by kind": base
-        + f"arm-summary/?since={(today - timedelta(days=90)).isoformat()}&until={today.isoformat()}&group_by=tip_kind",
-    }
-    print(f"tip_scores rows: {rows}")
+    if args.seed:
+        seed_admin(tips=args.tips, users=args.users)
+    client = operator_client()
+    print(f"tip_scores rows: {TipScore.objects.count()}")
     print("| page | median ms | max ms | queries | slowest query ms |")
     print("|---|---|---|---|---|")
-    for name, url in pages.items():
+    for name, url in admin_pages().items():
         assert client.get(url).status_code == 200, url
         times, slowest, queries = [], 0.0, 0
         for _ in range(args.repeat):

@@ -20,9 +20,13 @@ from django.utils.text import Truncator
 from recommender.admin_arm_summary import summary_context
 from recommender.admin_candidates import significant, why_this_tip_table
 from recommender.admin_export import csv_lines, export_filename
+from recommender.admin_loop import PolicyEvaluationAdmin, PolicyModelAdmin
 from recommender.admin_period import PeriodFilter
 from recommender.admin_tools import NONE_VALUE, EstimatedCountPaginator, RangeDatesQuerySet, indexed_values_filter
 from recommender.models import TipRequest, TipScore
+
+# Registered there: the contextual loop's pages (offline evaluations, model versions).
+__all__ = ["PolicyEvaluationAdmin", "PolicyModelAdmin", "TipRequestAdmin", "TipScoreAdmin"]
 
 # Longer titles and model names are cut in the changelist (the whole text is the cell's tooltip).
 TITLE_CHARS, MODEL_CHARS, PROMPT_CHARS = 44, 26, 18
@@ -169,17 +173,30 @@ class TipScoreAdmin(ReadOnlyAdmin):
 
 @admin.register(TipRequest)
 class TipRequestAdmin(ReadOnlyAdmin):
-    list_display = ("id", "created_at", "user", "policy", "degraded")
+    list_display = ("id", "created_at", "user", "policy", "model_version", "degraded")
     list_select_related = ("user",)
     ordering = ("-id",)  # the primary key grows with time; created_at has no index of its own
     raw_id_fields = ("user",)
     # The candidates as a table instead of their JSON; the estimates stay for whoever replays by hand.
     fieldsets = (
-        (None, {"fields": ("created_at", "user", "policy", "policy_params", "degraded")}),
+        (
+            None,
+            {"fields": ("created_at", "user", "policy", "model_version", "apprentice", "policy_params", "degraded")},
+        ),
         ("Why this tip", {"fields": ("why_this_tip",)}),
         ("Logged arm estimates", {"fields": ("arm_estimates",), "classes": ("collapse",)}),
     )
-    readonly_fields = ("why_this_tip",)
+    readonly_fields = ("why_this_tip", "apprentice")
+
+    @admin.display(description="Apprentice (shadow model)")
+    def apprentice(self, obj: TipRequest) -> str:
+        """What the shadow model thought of this serve: its version, whether it agreed, its chance for the pick."""
+        shadow = (obj.policy_params or {}).get("shadow")
+        if not shadow:
+            return "— (no shadow model scored this serve)"
+        agreed = "agreed with the tip served first" if shadow.get("agrees") else "would have picked another tip"
+        probability = significant(shadow.get("probability"))
+        return f"v{shadow.get('model_version')} {agreed} (its probability for that tip: {probability})"
 
     @admin.display(description="Candidates")
     def why_this_tip(self, obj: TipRequest) -> SafeString:

@@ -8,12 +8,15 @@ interval with the sample standard deviation, clipped to the reward range [0, 1] 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db.models import Avg, Count, Q, QuerySet, StdDev
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from recommender.models import TipScore
 
@@ -29,10 +32,11 @@ GROUPS: dict[str, tuple[str, str]] = {
     "tip_kind": ("tip_kind", "Kind"),
     "source": ("source", "Source"),
     "policy": ("request__policy", "Policy"),
+    "model_version": ("request__model_version", "Model version"),
 }
 DEFAULT_GROUPS = ("prompt_version", "llm_model", "tip_kind")
 # How a missing value reads in a group: a rule tip has no model, a legacy row no prompt version or kind.
-MISSING = {"llm_model": "(rule tip)", "prompt_version": "(none)", "tip_kind": "(legacy)"}
+MISSING = {"llm_model": "(rule tip)", "prompt_version": "(none)", "tip_kind": "(legacy)", "model_version": "(no model)"}
 
 
 @dataclass(frozen=True)
@@ -137,24 +141,56 @@ def grouped(queryset: QuerySet, *paths: str) -> QuerySet:
     )
 
 
-def arm_rows(*, since: datetime | None, until: datetime | None, group_by: Sequence[str]) -> list[ArmRow]:
-    """One row per combination of `group_by` values among tips served in [since, until), most served first.
+def daily_rows(*, since: datetime | None, until: datetime | None, group_by: Sequence[str]) -> list[dict[str, Any]]:
+    """Per day in the current time zone and per combination of `group_by` values, `grouped`'s counts and moments
+    of the tips served in [since, until). One aggregate query: the arm comparison's table and
+    its chart are both made of it."""
+    paths = group_paths(group_by)
+    queryset = TipScore.objects.filter(period_filter(since, until)).annotate(
+        day=TruncDate("served_at", tzinfo=timezone.get_current_timezone())
+    )
+    return list(grouped(queryset, "day", *paths).order_by("day"))
 
-    One aggregate query; the mean reward counts finalized tips only (a reward that can still change
-    would bias young arms).
+
+def pooled(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Several `grouped` rows as one: counts added, the mean and sample deviation of all their final rewards."""
+    rows = list(rows)
+    if len(rows) == 1:  # as the database computed them, not recombined
+        return {key: rows[0][key] for key in ("served", "with_feedback", "rewarded", "mean_reward", "reward_sd")}
+    served = with_feedback = rewarded = 0
+    total = squares = 0.0
+    for row in rows:
+        served += row["served"]
+        with_feedback += row["with_feedback"]
+        n, mean, sd = row["rewarded"], row["mean_reward"], row["reward_sd"]
+        if n and mean is not None:
+            rewarded += n
+            total += n * mean
+            squares += (n - 1) * (sd or 0.0) ** 2 + n * mean * mean
+    mean_reward = total / rewarded if rewarded else None
+    reward_sd = None
+    if mean_reward is not None and rewarded > 1:
+        reward_sd = math.sqrt(max(0.0, (squares - rewarded * mean_reward * mean_reward) / (rewarded - 1)))
+    return {
+        "served": served,
+        "with_feedback": with_feedback,
+        "rewarded": rewarded,
+        "mean_reward": mean_reward,
+        "reward_sd": reward_sd,
+    }
+
+
+def arm_rows(daily: Sequence[Mapping[str, Any]], group_by: Sequence[str]) -> list[ArmRow]:
+    """One row per combination of `group_by` values over the days of `daily` (`daily_rows`), most served first.
+
+    The mean reward counts finalized tips only (a reward that can still change would bias young arms).
     """
     paths = group_paths(group_by)
-    rows = grouped(TipScore.objects.filter(period_filter(since, until)), *paths)
+    by_group: dict[tuple, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in daily:
+        by_group[tuple(row[path] for path in paths)].append(row)
     found = [
-        ArmRow(
-            group={key: row[path] for key, path in zip(group_by, paths, strict=True)},
-            served=row["served"],
-            with_feedback=row["with_feedback"],
-            rewarded=row["rewarded"],
-            mean_reward=row["mean_reward"],
-            reward_sd=row["reward_sd"],
-        )
-        for row in rows
+        ArmRow(group=dict(zip(group_by, values, strict=True)), **pooled(rows)) for values, rows in by_group.items()
     ]
     return sort_rows(found, "-served")
 

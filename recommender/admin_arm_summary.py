@@ -19,6 +19,7 @@ from recommender.admin_arm_stats import (
     ArmRow,
     Interval,
     arm_rows,
+    daily_rows,
     sort_rows,
 )
 from recommender.admin_chart import MAX_SERIES, daily_series, svg_chart
@@ -146,9 +147,10 @@ def summary_context(request: HttpRequest) -> dict[str, Any]:
     rows: list[ArmRow] = []
     chart = None
     if period is not None:
-        rows = sort_rows(arm_rows(since=period.since, until=period.until, group_by=group_by), order)
+        daily = daily_rows(since=period.since, until=period.until, group_by=group_by)
+        rows = sort_rows(arm_rows(daily, group_by), order)
         if rows:
-            chart = svg_chart(daily_series(since=period.since, until=period.until, group_by=group_by))
+            chart = svg_chart(daily_series(daily, group_by))
     return {
         "form": form,
         "period": period,
