@@ -7,7 +7,7 @@ Seed first (bench/seed.py), then turn the rows into legacy rows and time both wa
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/te_bench_fb .venv/bin/python bench/backfill.py \\
         --out var/bench/backfill.json
 
-Preparation (once, untimed): each rule tip's features name its rule (as rules.py logs them) and two of
+Preparation (once, untimed): each rule tip's features name its rule (as task_rules.py logs them) and two of
 every three requests get their logged candidate set back (one in three logged nothing, so its tips end
 up `legacy`); then tip_kind, prompt_version and llm_model are blanked on every row.
 
@@ -39,7 +39,7 @@ PLAIN = (
     f"llm_model = CASE WHEN source = 'llm' THEN 'legacy' END WHERE {PENDING}"
 )
 PREPARE = [
-    # What rules.py logs with a rule tip.
+    # What task_rules.py logs with a rule tip.
     "UPDATE tip_scores SET features = jsonb_build_object('rule', tip_kind) WHERE source = 'todoist'",
     # The logged candidate sets (TipCandidate.describe()) of two requests in three.
     """UPDATE recommender_tiprequest r SET candidates = s.candidates

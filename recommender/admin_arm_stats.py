@@ -23,7 +23,7 @@ from recommender.models import TipScore
 Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
 # Below this many tips (or final rewards) a group's interval is too wide to decide on: the row says so.
 MIN_SAMPLE = 30
-REWARD_RANGE = (0.0, 1.0)  # recommender/reward_rules.py: every reward is in [0, 1]
+REWARD_RANGE = (0.0, 1.0)  # recommender/reward_table.py: every reward is in [0, 1]
 
 # What a group can be made of: key -> (the ORM path, the label operators read).
 GROUPS: dict[str, tuple[str, str]] = {

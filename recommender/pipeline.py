@@ -32,9 +32,9 @@ from integrations.errors import TasksUnavailable
 from integrations.selectors import user_time_zone
 from integrations.services.open_tasks import open_tasks_fetch
 from integrations.todoist.types import TodoistTask
-from recommender.rules import rule_candidates
 from recommender.selectors.serving import cooling_down_keys
 from recommender.services.pools import tip_pool_refresh
+from recommender.task_rules import rule_candidates
 from recommender.tasks import refresh_candidates
 from tipengine.background import enqueue
 

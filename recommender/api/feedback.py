@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from recommender.models import SERVED_TIP_CONTENT, FeedbackEvent, TipScore
-from recommender.reward_rules import Action, window_closes_at
+from recommender.reward_table import Action, window_closes_at
 from recommender.selectors.history import tips_history
 from recommender.services.feedback import IDEMPOTENCY_KEY_MAX, feedback_record
 from tipengine.users import request_user

@@ -17,7 +17,7 @@ from generation.candidates import TipCandidate
 from generation.errors import GenerationError
 from generation.parsing import OutputError, extract_json
 from recommender.evaluation.world import KINDS, Context, SimulatedWorld
-from recommender.reward_rules import Action
+from recommender.reward_table import Action
 
 logger = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ from recommender.evaluation.offline import Evaluation, NothingToEvaluate, evalua
 from recommender.evaluation.targets import RewardEvents
 from recommender.models import TipRequest, TipScore
 from recommender.policies import POLICIES, Policy, get_policy
-from recommender.reward_rules import window_closes_at
+from recommender.reward_table import window_closes_at
 from recommender.services.stats import LEGACY_KIND
 
 SEGMENT_COLUMNS = ("prompt_version", "tip_kind", "llm_model")

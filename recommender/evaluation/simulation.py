@@ -1,6 +1,6 @@
 """The simulator: the project's own policies serve synthetic users round by round, to watch them learn.
 
-Rewards come from the project's reward table (`recommender.reward_rules`) and update the same statistics
+Rewards come from the project's reward table (`recommender.reward_table`) and update the same statistics
 serving reads (global and per user, shrunk), finalized at the end of each round. All policies see the same
 users, the same candidate pools and the same response draws (common random numbers), so their curves differ
 only by their decisions. The oracle knows every hidden expectation.
@@ -20,7 +20,7 @@ from recommender.evaluation.targets import shrink
 from recommender.evaluation.world import ARMS, OUTCOMES, Context, Population, SimulatedWorld, World
 from recommender.policies import POLICIES, Policy, get_policy
 from recommender.policies.base import ArmEstimate, Choice, Learner
-from recommender.reward_rules import DEFAULT_REWARD, REWARDS
+from recommender.reward_table import DEFAULT_REWARD, REWARDS
 
 # Receives the kept requests of one round (e.g. to write them): then they are not kept in memory.
 Sink = Callable[[list[Served]], None]

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from generation.candidates import TipCandidate, TipKind, TipSource
-from recommender.reward_rules import DEFAULT_REWARD, REWARDS, Action
+from recommender.reward_table import DEFAULT_REWARD, REWARDS, Action
 
 KINDS: tuple[str, ...] = tuple(TipKind.values)
 SOURCES: tuple[str, ...] = (TipSource.TODOIST, TipSource.LLM)

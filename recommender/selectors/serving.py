@@ -27,7 +27,7 @@ from generation.candidates import TipCandidate
 from recommender.cache_keys import GLOBAL_ARMS_KEY, arms_key, cooldowns_key
 from recommender.models import ArmStat, FeedbackEvent
 from recommender.policies.base import ArmEstimate
-from recommender.reward_rules import COOLDOWN_ACTIONS, Action
+from recommender.reward_table import COOLDOWN_ACTIONS, Action
 from tipengine.caching import cache_get, cache_get_many
 
 # A snooze holds the tip back until its `until` (else a short cool-down), a dismissal or "not relevant"

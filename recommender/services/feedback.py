@@ -17,7 +17,7 @@ from generation.candidates import arm_name
 from recommender.cache_keys import serving_state_forget
 from recommender.errors import AlreadyFinal, IdempotencyKeyReused, TipNotFound, WindowClosed
 from recommender.models import FeedbackEvent, TipScore
-from recommender.reward_rules import COOLDOWN_ACTIONS, REWARDS, Action, window_closes_at
+from recommender.reward_table import COOLDOWN_ACTIONS, REWARDS, Action, window_closes_at
 from recommender.services.rewards import ActionResult, action_result, due_age_days_of, reward_logged
 from recommender.services.stats import LEGACY_KIND, arm_stats_upsert_sql
 from tipengine.domain_errors import DomainError, InvalidFields

@@ -12,7 +12,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from recommender.models import FeedbackEvent, TipScore
-from recommender.reward_rules import (
+from recommender.reward_table import (
     DEFAULT_REWARD,
     IMPLICIT_ACTIONS,
     Action,

@@ -6,7 +6,7 @@ from django.test import TransactionTestCase, override_settings
 from django.utils import timezone
 
 from recommender.models import ArmStat, FeedbackEvent
-from recommender.reward_rules import Action
+from recommender.reward_table import Action
 from recommender.tests.feedback_support import stats_snapshot, tip
 from testsupport.cases import ActorsMixin, BaseTestCase
 

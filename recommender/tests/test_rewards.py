@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from integrations.signals import task_completed
 from recommender.models import FeedbackEvent, TipScore
-from recommender.reward_rules import DEFAULT_REWARD, REWARDS, TERMINAL_ACTIONS, Action, infer_reward, is_terminal
+from recommender.reward_table import DEFAULT_REWARD, REWARDS, TERMINAL_ACTIONS, Action, infer_reward, is_terminal
 from recommender.services.feedback import feedback_record
 from recommender.services.rewards import rewards_finalize_expired, tips_credit_completion
 from recommender.tasks import finalize_rewards

@@ -62,7 +62,7 @@ class LearningTests(SimpleTestCase):
         self.assertFalse(np.array_equal(alone.runs["egreedy"].reward, other_seed.runs["egreedy"].reward))
 
     def test_rewards_come_from_the_project_reward_table(self):
-        from recommender.reward_rules import REWARDS
+        from recommender.reward_table import REWARDS
 
         result = simulate(users=5, rounds=5, policies=("uniform",), seed=2, keep=("uniform",))
         allowed = set(REWARDS.values()) | {0.0}

@@ -8,7 +8,7 @@ import time_machine
 from django.utils import timezone
 
 from generation.candidates import BODY_MAX, TITLE_MAX, TipKind, TipSource
-from recommender.rules import (
+from recommender.task_rules import (
     BATCH_MAX_TASKS,
     OVERLOAD_TASKS,
     PLAN_BEFORE_HOUR,

@@ -10,7 +10,7 @@ from django.test import TestCase
 from integrations.models import AuthKind, Integration
 from integrations.todoist.types import TodoistTask
 from recommender.pipeline import user_now
-from recommender.rules import rule_candidates
+from recommender.task_rules import rule_candidates
 from testsupport.cases import ActorsMixin
 
 # 23:30 in London and UTC is already half past midnight, the next day, in Berlin.
