@@ -2,8 +2,18 @@
 
 import os
 
+
+def default_workers() -> int:
+    """One worker per core this process may run on, at least 2 (one restarting never stops the site), at most 8.
+
+    Each worker costs its own memory beyond what it shares with the arbiter (ADR 0092): more workers than cores
+    only add memory, since the threads already cover the waits on Redis and PostgreSQL.
+    """
+    return max(2, min(len(os.sched_getaffinity(0)), 8))
+
+
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
+workers = int(os.environ.get("GUNICORN_WORKERS", default_workers()))
 # Two threads per worker: a warm serve waits on Redis and PostgreSQL for a good part of its time, and a second
 # thread uses that wait (more threads only add GIL contention on a small host; docs/benchmarks.md).
 worker_class = "gthread"
@@ -29,11 +39,37 @@ if os.environ.get("LOG_FORMAT", "json") == "json":
     }
 
 
+def load_and_freeze() -> None:
+    """Load Django and litellm (and build the in-process router), then freeze the heap (ADR 0002, ADR 0092).
+
+    Everything imported so far (Django, litellm: ~460k objects) lives as long as the process. Frozen, the
+    collector stops walking it: a full collection otherwise pauses a request for 100-200 ms (the p99), and in
+    a forked worker it would write to every page it walks, unsharing them.
+    """
+    import gc
+
+    import django
+
+    from generation.gateway import warm_up
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tipengine.settings")  # as tipengine/wsgi.py does
+    django.setup()
+    warm_up()
+    gc.freeze()
+
+
 def on_starting(server: object) -> None:
-    """Give the workers one directory to count metrics into, so /metrics sums them all (ADR 0074)."""
+    """In the arbiter, before any worker forks: the metrics directory, then the app and litellm loaded once.
+
+    Workers fork from this process and share these pages copy-on-write instead of each importing litellm into
+    memory of its own (~250 MB a worker); no worker, and so no request, pays the import (ADR 0092). The
+    metrics directory comes first: prometheus_client reads it when it loads (ADR 0074). New code needs a
+    restart of gunicorn, not a HUP, which forks new workers from the arbiter's already loaded modules.
+    """
     from tipengine.metrics_dir import prepare_multiprocess_dir
 
     prepare_multiprocess_dir()
+    load_and_freeze()
 
 
 def on_exit(server: object) -> None:
@@ -43,15 +79,8 @@ def on_exit(server: object) -> None:
 
 
 def post_worker_init(worker: object) -> None:
-    """Import litellm before this worker takes requests, so no request pays the import inside its LLM budget."""
-    import gc
-
-    from generation.gateway import warm_up
-
-    warm_up()
-    # Everything imported so far (Django, litellm: ~460k objects) lives as long as the worker. Frozen, the
-    # collector stops walking it: a full collection otherwise pauses a request for 100-200 ms (the p99).
-    gc.freeze()
+    """Before this worker takes requests: the arbiter loaded everything already; freeze what the app added."""
+    load_and_freeze()
 
 
 def worker_exit(server: object, worker: object) -> None:
