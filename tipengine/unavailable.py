@@ -40,28 +40,25 @@ class Dependency:
         self.name = name
         self.lock = threading.Lock()
         self.down_since: float | None = None
-        self.error = ""
 
     @property
     def down(self) -> bool:
         return self.down_since is not None
 
-    def failed(self, exc: BaseException) -> bool:
-        """Record a failure; return True when it is the one that found the dependency down."""
+    def failed(self, exc: BaseException) -> None:
+        """Record a failure; the first of an outage logs it, with the reason."""
         with self.lock:
-            self.error = f"{type(exc).__name__}: {str(exc)[:300]}"
             if self.down_since is not None:
-                return False
+                return
             self.down_since = time.monotonic()
-        logger.warning("%s unavailable: %s", self.name, self.error)
-        return True
+        logger.warning("%s unavailable: %s: %s", self.name, type(exc).__name__, str(exc)[:300])
 
     def answered(self) -> None:
         """Record a success; the first after failures logs the recovery."""
         if self.down_since is None:  # the common case, without the lock
             return
         with self.lock:
-            since, self.down_since, self.error = self.down_since, None, ""
+            since, self.down_since = self.down_since, None
         if since is not None:
             logger.info("%s available again after %.1f s", self.name, time.monotonic() - since)
 
@@ -81,15 +78,15 @@ class Database(Dependency):
         self.retry_at = 0.0
         self.reconnect_lock = threading.Lock()
 
-    def failed(self, exc: BaseException) -> bool:
+    def failed(self, exc: BaseException) -> None:
         if isinstance(exc.__cause__, PoolClosed):  # a request that was waiting on the pool reconnect() replaced
-            return False
+            return
         self.retry_at = time.monotonic() + settings.DB_UNAVAILABLE_SKIP_S
-        return super().failed(exc)
+        super().failed(exc)
 
     def reconnect(self) -> None:
-        """Connect to PostgreSQL outside the pool (raising psycopg's error when it cannot); once it answers, start a
-        fresh pool and record the recovery. A no-op when the database is not down."""
+        """Connect to PostgreSQL outside the pool (raising psycopg's error when it cannot); once it answers, mend
+        the pool and record the recovery. A no-op when the database is not down."""
         with self.reconnect_lock:
             if not self.down:
                 return
