@@ -14,5 +14,5 @@ COPY . .
 RUN DEBUG=1 python manage.py collectstatic --noinput && chown tipengine:tipengine var
 USER tipengine
 EXPOSE 8000
-# gunicorn.conf.py: gthread workers that import litellm before serving (GUNICORN_WORKERS, GUNICORN_THREADS)
+# gunicorn.conf.py: the arbiter loads the app and litellm; gthread workers fork from it (GUNICORN_WORKERS, _THREADS)
 CMD ["gunicorn", "tipengine.wsgi"]
