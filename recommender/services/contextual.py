@@ -81,6 +81,17 @@ def model_evaluate(
     return paired_evaluation(replay(_model_of(row), examples), clip=clip, switch=switch)
 
 
+def gate_verdict(evaluation: PairedEvaluation) -> tuple[bool, str]:
+    """Whether the gate switches on this evidence, and why: enough held-out picks, and the paired interval's
+    lower bound above zero (the refusal's words when it does not)."""
+    low, high = evaluation.difference.low, evaluation.difference.high
+    if evaluation.n < settings.TIPS_PROMOTION_MIN_ROWS:
+        return False, f"only {evaluation.n} held-out picks (at least {settings.TIPS_PROMOTION_MIN_ROWS} needed)"
+    if low > 0:
+        return True, f"passes the gate: the paired interval [{low:.4f}, {high:.4f}] is above zero"
+    return False, f"the paired interval [{low:.4f}, {high:.4f}] does not exclude zero from above"
+
+
 def policy_promote(
     *, model_id: int, actor: str, override: bool = False, reason: str = "", clip: float | None = None
 ) -> PolicySwitch:
@@ -90,15 +101,8 @@ def policy_promote(
     changes; with it, the switch is made and recorded as overridden, with the reason and the evidence.
     """
     evaluation = model_evaluate(model_id=model_id, clip=clip)
-    enough = evaluation.n >= settings.TIPS_PROMOTION_MIN_ROWS
-    better = enough and evaluation.difference.low > 0
+    better, why = gate_verdict(evaluation)
     if not better and not override:
-        why = (
-            f"only {evaluation.n} held-out picks (at least {settings.TIPS_PROMOTION_MIN_ROWS} needed)"
-            if not enough
-            else f"the paired interval [{evaluation.difference.low:.4f}, {evaluation.difference.high:.4f}] "
-            "does not exclude zero from above"
-        )
         raise PromotionRefused(f"Model v{model_id} is not promoted: {why}.")
     with transaction.atomic():
         switch = PolicySwitch.objects.create(

@@ -8,31 +8,18 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from recommender.errors import ModelNotFound
-from recommender.evaluation.contextual import PairedEvaluation
 from recommender.models import PolicyEvaluation, PolicyModel
-from recommender.services.contextual import model_evaluate
+from recommender.services.contextual import gate_verdict, model_evaluate
 from recommender.tasks import run_policy_evaluation
 from tipengine.background import enqueue
 from tipengine.domain_errors import DomainError
 
 logger = logging.getLogger(__name__)
 Status = PolicyEvaluation.Status
-
-
-def gate_verdict(evaluation: PairedEvaluation) -> tuple[bool, str]:
-    """Whether `policy_promote` would switch on this evidence, and why (its refusal's words when it would not)."""
-    enough = evaluation.n >= settings.TIPS_PROMOTION_MIN_ROWS
-    if not enough:
-        return False, f"only {evaluation.n} held-out picks (at least {settings.TIPS_PROMOTION_MIN_ROWS} needed)"
-    low, high = evaluation.difference.low, evaluation.difference.high
-    if low > 0:
-        return True, f"passes the gate: the paired interval [{low:.4f}, {high:.4f}] is above zero"
-    return False, f"the paired interval [{low:.4f}, {high:.4f}] does not exclude zero from above"
 
 
 def _queued(*, model_id: int, actor: str, clip: float | None) -> PolicyEvaluation:
