@@ -46,7 +46,7 @@ def kind_estimates(stats: Mapping[str, ArmEstimate]) -> dict[str, float]:
 
 
 def shared_line(candidates: Sequence[TipCandidate], stats: Mapping[str, ArmEstimate]) -> str:
-    """The shared example: local hour (and its three-hour band), weekday, workload and feedback by kind."""
+    """The shared example: local hour (in two-hour bands), weekday, workload and feedback by kind."""
     parts = ["shared |s"]
     hour = _shared_value(candidates, "local_hour")
     if hour is not None:
@@ -56,9 +56,9 @@ def shared_line(candidates: Sequence[TipCandidate], stats: Mapping[str, ArmEstim
         parts.append(f"wd{int(weekday)}")
     for name in ("open_tasks", "overdue_tasks"):
         value = _shared_value(candidates, name)
-        if value is not None:  # a doubling band as well as the amount: workloads differ by kind of user
-            amount = max(float(value), 0.0)
-            parts += [f"{name}:{math.log1p(amount):.4f}", f"{name}{int(math.log2(amount + 1))}"]
+        if value is not None:  # doubling and half-doubling bands as well as the amount: workloads tell users apart
+            octaves = math.log2(max(float(value), 0.0) + 1)
+            parts += [f"{name}:{octaves * math.log(2):.4f}", f"{name}{int(octaves)}", f"{name}h{int(2 * octaves)}"]
     for kind, mean in sorted(kind_estimates(stats).items()):
         parts.append(f"fb_{_token(kind)}:{mean - PRIOR_MEAN:.4f}")
     return " ".join(parts)
