@@ -21,6 +21,11 @@ def distinct_values_key(model_label: str, field: str) -> str:
     return f"adminutils:distinct:{model_label}:{field}"
 
 
+def admin_figures_key(page: str, *parts: object) -> str:
+    """An admin page's aggregate and chart for one choice of period and groups (recommender.admin_cache)."""
+    return f"admin:figures:{page}:" + ":".join(str(part) for part in parts)
+
+
 def serving_state_forget(*, user_id: int) -> None:
     """Forget the user's cached cool-downs and arm statistics, now and when the current transaction commits.
 
