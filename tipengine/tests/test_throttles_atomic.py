@@ -34,16 +34,18 @@ def request_by(user) -> Request:
     return request
 
 
-def simultaneous_calls(user, calls: int) -> list[UserScopeThrottle]:
+def simultaneous_calls(
+    user, calls: int, *, throttle_class: type[UserScopeThrottle] = UserScopeThrottle, view: object = None
+) -> list[UserScopeThrottle]:
     """Run `calls` throttle checks for `user` on as many threads, released at once; return the refused ones."""
     start = threading.Barrier(calls)
     refused: list[UserScopeThrottle] = []
 
     def call() -> None:
-        throttle = UserScopeThrottle()
+        throttle = throttle_class()
         request = request_by(user)
         start.wait()
-        if not throttle.allow_request(request, TipsView()):
+        if not throttle.allow_request(request, view or TipsView()):
             refused.append(throttle)
 
     threads = [threading.Thread(target=call) for _ in range(calls)]
