@@ -7,7 +7,6 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from integrations.api.serializers import (
@@ -22,13 +21,18 @@ from integrations.models import Integration, TokenStatus
 from integrations.selectors import IntegrationStatus, integration_status, integration_statuses
 from integrations.services.oauth import integration_connect_oauth, integration_oauth_authorize_url, oauth_state_consume
 from integrations.services.tokens import integration_connect_token, integration_disconnect
+from tipengine.throttles import UserScopeThrottle
 from tipengine.users import request_user
 
+# One count for both ways of connecting (the counter's key names the scope).
+CONNECT_SCOPE = "integrations_connect"
 
-class ConnectThrottle(UserRateThrottle):
-    """Connect attempts per user: each costs a live Todoist call, and we must not be a token-guessing oracle."""
 
-    scope = "integrations_connect"
+class ConnectThrottle(UserScopeThrottle):
+    """Connect attempts per user: each costs a live Todoist call, and we must not be a token-guessing oracle.
+
+    The API's atomic fixed window (ADR 0096) at its own rate, TODOIST_CONNECT_RATE (read at request time).
+    """
 
     def get_rate(self) -> str:
         return settings.TODOIST_CONNECT_RATE
@@ -68,6 +72,7 @@ class TodoistApi(APIView):
 class TodoistTokenApi(APIView):
     InputSerializer = TokenInputSerializer
     throttle_classes = [ConnectThrottle]
+    throttle_scope = CONNECT_SCOPE
 
     @extend_schema(
         request=TokenInputSerializer,
@@ -100,6 +105,7 @@ class TodoistAuthorizeApi(APIView):
 class TodoistCallbackApi(APIView):
     InputSerializer = OAuthCallbackInputSerializer
     throttle_classes = [ConnectThrottle]
+    throttle_scope = CONNECT_SCOPE
 
     @extend_schema(
         parameters=[OAuthCallbackInputSerializer],
