@@ -6,9 +6,9 @@ Each service that compose runs from our image (web, worker, worker-llm, beat; no
 started with its compose command in production mode as .ci/prod_smoke.sh sets it up (.env.example with fresh
 secrets, DEBUG=0, local PostgreSQL and Redis, gunicorn on a free loopback port; GUNICORN_WORKERS only when
 --web-workers says so, else gunicorn.conf.py's default). When every service's memory has stopped growing (the
-workers import litellm after they start), each one's processes are summed: RSS (what `ps` and `docker stats`
-show; pages shared between a parent and its forks are counted once per process) and PSS (shared pages split
-between the processes that share them: what the stack really costs). Everything is stopped afterwards.
+llm queue's worker imports litellm after it starts), each one's processes are summed: RSS (what `ps` and
+`docker stats` show; pages shared between a parent and its forks are counted once per process) and PSS (shared
+pages split between the processes that share them: what the stack really costs). Everything is stopped afterwards.
 """
 
 from __future__ import annotations

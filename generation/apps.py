@@ -5,6 +5,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from celery import Celery, current_app
 from celery.signals import worker_process_init, worker_ready
 from django.apps import AppConfig
 
@@ -16,8 +17,19 @@ def serves_with_runserver(argv: Sequence[str], environ: Mapping[str, str]) -> bo
     return environ.get("RUN_MAIN") == "true" or "--noreload" in argv
 
 
+def serves_llm_work(app: Celery) -> bool:
+    """True when this Celery worker consumes a queue that LLM work is routed to (CELERY_TASK_ROUTES: the `llm` queue).
+
+    `celery worker -Q` selects the queues in the worker's parent before its pool forks, so a prefork child knows
+    them too. A worker without -Q consumes the default queue only.
+    """
+    llm_queues = {route["queue"] for route in (app.conf.task_routes or {}).values()}
+    return not llm_queues.isdisjoint(app.amqp.queues.consume_from)
+
+
 def warm_the_gateway(**_: Any) -> None:
-    """A Celery prefork child (or the solo pool) imports litellm as it starts, not inside its first refresh.
+    """A Celery prefork child (or the solo pool) of a worker for LLM work imports litellm as it starts, not inside
+    its first refresh. Other workers never import it (~250 MB a process): their tasks make no LLM calls.
 
     In the background, so the worker takes tasks at once; a task that needs the gateway meanwhile waits on
     the same import. Not in the prefork parent: a thread importing there while the pool forks could leave
@@ -25,7 +37,8 @@ def warm_the_gateway(**_: Any) -> None:
     """
     from generation.gateway import warm_up_in_background
 
-    warm_up_in_background()
+    if serves_llm_work(current_app):
+        warm_up_in_background()
 
 
 def warm_the_gateway_in_a_thread_pool(sender: Any = None, **_: Any) -> None:
@@ -60,7 +73,8 @@ class GenerationConfig(AppConfig):
         forget_on_change(CandidatePool, lambda pool: pool_key(pool.user_id))
 
         # Processes that will call the gateway import litellm as they start, beside their work, never inside a
-        # budget: runserver (`make run`) and Celery workers here; gunicorn workers in gunicorn.conf.py.
+        # budget: runserver (`make run`) and the Celery workers of the llm queue here; gunicorn workers in
+        # gunicorn.conf.py.
         if serves_with_runserver(sys.argv, os.environ):
             gateway.warm_up_in_background()
         worker_process_init.connect(warm_the_gateway, weak=False, dispatch_uid="generation.warm_the_gateway")

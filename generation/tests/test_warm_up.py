@@ -1,5 +1,7 @@
-"""Processes that will call the gateway import litellm as they start, in the background: runserver and Celery."""
+"""Processes that will call the gateway import litellm as they start, in the background: runserver and the Celery
+worker of the llm queue (not the `celery` queue's, whose tasks make no LLM calls)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -7,13 +9,13 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from celery.signals import worker_process_init
+from celery import Celery
 from django.conf import settings
 from django.db import connection
 from django.test import SimpleTestCase, TestCase
 
-from generation import gateway
 from generation.apps import serves_with_runserver
+from testsupport.faults import wait_until
 from testsupport.llm.fake_ollama import unused_port_url
 
 REPO = Path(settings.BASE_DIR)
@@ -33,14 +35,22 @@ class WarmUpTests(SimpleTestCase):
             with self.subTest(argv=argv, environ=environ):
                 self.assertIs(serves_with_runserver(argv, environ), expected)
 
-    def test_a_celery_worker_process_builds_the_router_as_it_starts(self):
-        gateway.reset_router()
-        self.addCleanup(gateway.reset_router)
-        worker_process_init.send(sender="celery@test")
-        deadline = time.monotonic() + DEADLINE_S
-        while gateway._router is None and time.monotonic() < deadline:
-            time.sleep(0.05)  # polling a condition with a deadline
-        self.assertIsNotNone(gateway._router, "the worker process did not warm the gateway")
+
+def test_only_the_worker_of_the_llm_queue_imports_litellm(celery_workers, private_redis, tmp_path):
+    """Real workers, prefork as compose's `worker` runs: the `celery` queue's process never imports litellm."""
+    env = {"DJANGO_SETTINGS_MODULE": "tipengine.settings", "DEBUG": "1", "TASKS_MODE": "celery"}
+    env |= {"REDIS_URL": private_redis.url(), "LITELLM_URL": ""}
+    for queue in ("celery", "llm"):
+        celery_workers(env=env, queues=queue, include="generation.tests.worker_tasks")
+    producer = Celery(broker=private_redis.url())
+    for queue in ("celery", "llm"):
+        producer.send_task("generation.tests.report_litellm", args=[str(tmp_path / queue)], queue=queue)
+    reports = {queue: tmp_path / queue for queue in ("celery", "llm")}
+    wait_until(lambda: all(path.exists() for path in reports.values()), timeout_s=60, what="both workers to report")
+    reported = {queue: json.loads(path.read_text()) for queue, path in reports.items()}
+    assert reported["celery"] == {"imported": False, "warming": False}
+    # Warm already, or warming since its start: either way before its first task.
+    assert reported["llm"]["imported"] or reported["llm"]["warming"], reported["llm"]
 
 
 class RunserverWarmUpTests(TestCase):
