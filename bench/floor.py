@@ -7,7 +7,10 @@ gunicorn in one run and interleaved (16 keep-alive clients, closed loop, as benc
   /floor/insert                 one durable one-row INSERT;
   /floor/cache-get-and-insert   both: a "serve" that only authenticates and logs;
   /api/v1/tips/?limit=3         the real serve (seeded bench database, warm caches).
-Each is reported with its ratio to /healthz of the same round (the better of a /healthz run before and after).
+Each is reported with its ratio to /healthz of the same round (the better of a /healthz run before and after),
+and with its CPU per request by process (bench/cpu.py: gunicorn's process group, the database's PostgreSQL
+backends and the WAL writer, redis-server, the load generator), measured around its saturated run. `cpu_ratio` is
+the real serve's CPU per request (web + PostgreSQL + Redis) over the cache-get-and-insert view's, in the round.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/te_bench REDIS_URL=redis://127.0.0.1:6379/9 \\
         .venv/bin/python bench/floor.py --tokens-file var/bench/tokens.txt
@@ -18,17 +21,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.cpu import CpuMeter, per_request  # noqa: E402
 from bench.loadgen import add_load_arguments, closed_loop  # noqa: E402
-from bench.serve import HOST, expire_pools, gunicorn, server_env  # noqa: E402
+from bench.serve import HOST, expire_pools, gunicorn_process, server_env  # noqa: E402
 
 FLOOR_PATHS = ("/floor/cache-get", "/floor/select-one", "/floor/insert", "/floor/cache-get-and-insert")
+FLOOR_VIEW, SERVE = "/floor/cache-get-and-insert", "/api/v1/tips/?limit=3"
 
 
 def main() -> None:
@@ -45,27 +52,30 @@ def main() -> None:
     rounds = []
     with FakeOllama() as ollama:
         env = {**server_env(ollama.url, args), "DJANGO_SETTINGS_MODULE": "bench.floor_settings"}
-        with gunicorn(env, workers=args.workers, threads=args.threads) as port:
+        with gunicorn_process(env, workers=args.workers, threads=args.threads) as (port, pgid):
+            meter = CpuMeter(web_pgid=pgid, database_url=os.environ["DATABASE_URL"], redis_url=env["REDIS_URL"])
 
-            def saturate(target: str) -> float:
+            def saturate(target: str) -> tuple[float, dict[str, float]]:
                 def request(i: int) -> tuple[str, dict[str, str]]:
                     return (target, headers[i % len(headers)]) if target.startswith("/api/") else (target, {})
 
-                result = asyncio.run(closed_loop(HOST, port, request, clients=args.clients, seconds=args.seconds))
+                with meter.measure() as used:
+                    result = asyncio.run(closed_loop(HOST, port, request, clients=args.clients, seconds=args.seconds))
                 if result.errors:
                     raise SystemExit(f"{target}: {result.errors}")
-                return result.throughput
+                return result.throughput, per_request(used, result.count)
 
-            saturate("/api/v1/tips/?limit=3")  # warm: every worker, and every user's cached state
+            saturate(SERVE)  # warm: every worker, and every user's cached state
             for number in range(args.rounds):
-                before = saturate("/healthz")
-                measured = {target: saturate(target) for target in (*FLOOR_PATHS, "/api/v1/tips/?limit=3")}
+                before, _ = saturate("/healthz")
+                measured = {target: saturate(target) for target in (*FLOOR_PATHS, SERVE)}
                 # /healthz now and then runs at half speed (connections landing unevenly on the workers): the
                 # better of its two runs around the round is the denominator, which can only lower the ratios.
-                healthz = max(before, saturate("/healthz"))
-                row = {"round": number + 1, "/healthz": round(healthz, 1)}
-                for target, rps in measured.items():
-                    row[target] = {"rps": round(rps, 1), "ratio": round(rps / healthz, 3)}
+                healthz = max(before, saturate("/healthz")[0])
+                row: dict[str, Any] = {"round": number + 1, "/healthz": round(healthz, 1)}
+                for target, (rps, cpu_ms) in measured.items():
+                    row[target] = {"rps": round(rps, 1), "ratio": round(rps / healthz, 3), "cpu_ms": cpu_ms}
+                row["cpu_ratio"] = round(measured[SERVE][1]["total"] / measured[FLOOR_VIEW][1]["total"], 2)
                 print(json.dumps(row), flush=True)
                 rounds.append(row)
     result = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rounds": rounds}

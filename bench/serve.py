@@ -51,6 +51,13 @@ def free_port() -> int:
 @contextlib.contextmanager
 def gunicorn(env: dict[str, str], *, workers: int, threads: int) -> Iterator[int]:
     """Run gunicorn on a free loopback port until the block ends; yields the port."""
+    with gunicorn_process(env, workers=workers, threads=threads) as (port, _):
+        yield port
+
+
+@contextlib.contextmanager
+def gunicorn_process(env: dict[str, str], *, workers: int, threads: int) -> Iterator[tuple[int, int]]:
+    """Run gunicorn on a free loopback port until the block ends; yields the port and its process group's id."""
     port = free_port()
     command = [
         str(ROOT / ".venv/bin/gunicorn"),
@@ -70,7 +77,7 @@ def gunicorn(env: dict[str, str], *, workers: int, threads: int) -> Iterator[int
             time.sleep(0.1)
         else:
             raise RuntimeError("gunicorn did not start")
-        yield port
+        yield port, process.pid
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
