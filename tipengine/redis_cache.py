@@ -18,6 +18,16 @@ logger = logging.getLogger(__name__)
 # one socket timeout per RETRY interval, not one per cache call.
 DEFAULT_RETRY_S = 2.0
 
+# GET KEYS[1] and, only when it is there, add one to the counter KEYS[2] (a new counter lives ARGV[1] seconds):
+# a cached token and its throttle window in one round trip (ADR 0098), atomic, and an unknown token counts nothing.
+GET_AND_COUNT = """
+local value = redis.call('GET', KEYS[1])
+if not value then return {} end
+local count = redis.call('INCR', KEYS[2])
+if count == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
+return {value, count}
+"""
+
 
 class ReusingRedisCacheClient(RedisCacheClient):
     """Django builds a new `redis.Redis` for every cache call; with redis-py 5+ that costs about as much as
@@ -28,10 +38,12 @@ class ReusingRedisCacheClient(RedisCacheClient):
     # Django's own (private, so django-stubs leave them out): the redis.Redis class and the pool for a read/write.
     _client: type[redis.Redis]
     _get_connection_pool: Callable[[bool], redis.ConnectionPool]
+    _serializer: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._clients: dict[int, Any] = {}
+        self._get_and_count: Any = None  # GET_AND_COUNT, registered: redis-py sends EVALSHA, loading it if missing
 
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
         pool = self._get_connection_pool(write)
@@ -45,6 +57,13 @@ class ReusingRedisCacheClient(RedisCacheClient):
         pipeline = self.get_client(key, write=True).pipeline(transaction=True)
         count, _ = pipeline.incr(key).expire(key, timeout).execute()
         return int(count)
+
+    def get_and_count(self, key: str, counter: str, timeout: int) -> tuple[Any, int | None]:
+        client = self.get_client(key, write=True)
+        if self._get_and_count is None:
+            self._get_and_count = client.register_script(GET_AND_COUNT)
+        found = self._get_and_count(keys=[key, counter], args=[timeout], client=client)
+        return (self._serializer.loads(found[0]), int(found[1])) if found else (None, None)
 
 
 class _Outage:
@@ -96,6 +115,15 @@ class ReusingRedisCache(RedisCache):
         seconds. Atomic across processes (throttles). None while the server cannot be reached."""
         made = self.make_and_validate_key(key, version=version)
         return self._guarded(None, cast(ReusingRedisCacheClient, self._cache).count, made, timeout)
+
+    def get_and_count(self, key: Any, counter: Any, timeout: int, version: int | None = None) -> tuple[Any, int | None]:
+        """Return the value at `key` (None when missing) and, when it is there, the counter at `counter` after adding
+        one to it (a new counter lives `timeout` seconds), in one atomic round trip. (None, None) while the server
+        cannot be reached, and None for the count when `key` is missing: nothing is counted then."""
+        made = self.make_and_validate_key(key, version=version)
+        made_counter = self.make_and_validate_key(counter, version=version)
+        client = cast(ReusingRedisCacheClient, self._cache)
+        return self._guarded((None, None), client.get_and_count, made, made_counter, timeout)
 
     def _call(self, name: str, fallback: Any, *args: Any, **kwargs: Any) -> Any:
         return self._guarded(fallback, getattr(super(), name), *args, **kwargs)
