@@ -10,8 +10,13 @@ served by the contextual policy (v1, then v2) and scored in shadow by the next v
 evaluations in each state. The evaluations' numbers are made up (the seeded requests log no candidates to
 replay): the pages' cost does not depend on them.
 
-Each page is loaded once to warm caches (the filters' distinct values are cached for 5 minutes), then
-`--repeat` times; the median and the worst are reported with the number of SQL queries and the slowest one.
+Each page is loaded once, then `--repeat` times with the cache emptied before each load ("cold": nothing cached,
+neither the filters' distinct values, kept 5 minutes, nor the chart pages' figures, kept a minute, docs/adr/0093),
+then `--repeat` times as it comes ("warm": an operator reloading within the minute). The medians and the worst
+are reported, with the number of SQL queries and the slowest one of the cold loads. The cache is the bench's own
+Redis database (`REDIS_URL`): emptying it touches nothing else.
+
+Without `--seed` the database is used as it is (seeded by an earlier `--seed` run).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -170,29 +176,48 @@ def main() -> None:
     os.environ["ALLOWED_HOSTS"] = "testserver"
     os.environ.setdefault("TIPS_POLICY", "contextual")  # the seeded world: the contextual policy serves
     setup_django()
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     from recommender.models import TipScore
 
     if args.seed:
         seed_admin(tips=args.tips, users=args.users)
     client = operator_client()
     print(f"tip_scores rows: {TipScore.objects.count()}")
-    print("| page | median ms | max ms | queries | slowest query ms |")
-    print("|---|---|---|---|---|")
+    print("| page | cold median ms | cold max ms | warm median ms | warm max ms | queries (cold) | slowest query ms |")
+    print("|---|---|---|---|---|---|---|")
     for name, url in admin_pages().items():
         assert client.get(url).status_code == 200, url
-        times, slowest, queries = [], 0.0, 0
-        for _ in range(args.repeat):
-            with CaptureQueriesContext(connection) as captured:
-                started = time.perf_counter()
-                response = client.get(url)
-                times.append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 200, (url, response.status_code)
-            queries = len(captured.captured_queries)
-            slowest = max(slowest, max(float(q["time"]) * 1000 for q in captured.captured_queries))
-        print(f"| {name} | {statistics.median(times):.0f} | {max(times):.0f} | {queries} | {slowest:.0f} |")
+        cold = [timed(client, url, empty_cache=True) for _ in range(args.repeat)]
+        warm = [timed(client, url, empty_cache=False) for _ in range(args.repeat)]
+        ms = [load.ms for load in cold], [load.ms for load in warm]
+        slowest = max(load.slowest_query_ms for load in cold)
+        print(
+            f"| {name} | {statistics.median(ms[0]):.0f} | {max(ms[0]):.0f} | {statistics.median(ms[1]):.0f} | "
+            f"{max(ms[1]):.0f} | {cold[-1].queries} | {slowest:.0f} |"
+        )
+
+
+@dataclass(frozen=True)
+class Load:
+    ms: float
+    queries: int
+    slowest_query_ms: float
+
+
+def timed(client: Any, url: str, *, empty_cache: bool) -> Load:
+    """One load of `url`, after emptying the cache when asked."""
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if empty_cache:
+        cache.clear()
+    with CaptureQueriesContext(connection) as captured:
+        started = time.perf_counter()
+        response = client.get(url)
+        ms = (time.perf_counter() - started) * 1000
+    assert response.status_code == 200, (url, response.status_code)
+    queries = captured.captured_queries
+    return Load(ms, len(queries), max(float(q["time"]) * 1000 for q in queries))
 
 
 if __name__ == "__main__":

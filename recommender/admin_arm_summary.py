@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.safestring import SafeString
 
 from recommender.admin_arm_stats import (
     DEFAULT_GROUPS,
@@ -22,6 +23,7 @@ from recommender.admin_arm_stats import (
     daily_rows,
     sort_rows,
 )
+from recommender.admin_cache import cached_figures
 from recommender.admin_chart import MAX_SERIES, daily_series, svg_chart
 from recommender.admin_period import DEFAULT_DAYS, PERIODS, PeriodForm, period_bounds, preset_start
 from recommender.models import TipScore
@@ -134,6 +136,13 @@ def columns(group_by: list[str], order: str) -> list[dict[str, Any]]:
     return found
 
 
+def _figures(period: Period, group_by: list[str]) -> tuple[list[ArmRow], SafeString | None]:
+    """The period's rows per group and their chart, from one per-day aggregate."""
+    daily = daily_rows(since=period.since, until=period.until, group_by=group_by)
+    rows = arm_rows(daily, group_by)
+    return rows, svg_chart(daily_series(daily, group_by)) if rows else None
+
+
 def summary_context(request: HttpRequest) -> dict[str, Any]:
     """Everything the arm comparison template needs for `request` (GET: period, since, until, group_by, o)."""
     data = request.GET.copy()
@@ -145,12 +154,13 @@ def summary_context(request: HttpRequest) -> dict[str, Any]:
     if order.removeprefix("-") not in (*group_by, *FIGURES):
         order = DEFAULT_ORDER
     rows: list[ArmRow] = []
-    chart = None
+    chart = computed_at = None
     if period is not None:
-        daily = daily_rows(since=period.since, until=period.until, group_by=group_by)
-        rows = sort_rows(arm_rows(daily, group_by), order)
-        if rows:
-            chart = svg_chart(daily_series(daily, group_by))
+        figures = cached_figures(
+            "arm-summary", (period.since, period.until, *group_by), lambda: _figures(period, group_by)
+        )
+        unsorted, chart = figures.value
+        rows, computed_at = sort_rows(unsorted, order), figures.computed_at
     return {
         "form": form,
         "period": period,
@@ -163,6 +173,7 @@ def summary_context(request: HttpRequest) -> dict[str, Any]:
         "rows": rows,
         "cells": [row_cells(row) for row in rows],
         "chart": chart,
+        "computed_at": computed_at,
         "chart_groups": MAX_SERIES,
         "min_sample": MIN_SAMPLE,
         "order": order,

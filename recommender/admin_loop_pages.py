@@ -10,9 +10,11 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.safestring import SafeString
 
 from recommender.admin_arm_stats import MIN_SAMPLE, daily_rows, wilson_interval
 from recommender.admin_arm_summary import percent
+from recommender.admin_cache import cached_figures
 from recommender.admin_chart import daily_series
 from recommender.admin_loop_charts import evaluations_svg, learning_curve_svg
 from recommender.admin_period import PERIODS, period_bounds, preset_start
@@ -134,6 +136,21 @@ def _agreement(shadowed: int, agreed: int) -> tuple[str, str]:
     return percent(agreed / shadowed), f"[{percent(interval.low)}, {percent(interval.high)}]"
 
 
+def _usage(
+    since: datetime | None, policy: str, versions: list[int]
+) -> tuple[dict[int, int], dict[int, tuple[int, int]], SafeString | None]:
+    """Since `since`: tips served per version, shadow agreement per version, and `policy`'s learning curve."""
+    # One aggregate of the period's tips per day, policy and model version: tips served per version and the curve.
+    daily = daily_rows(since=since, until=None, group_by=["policy", "model_version"])
+    served: dict[int, int] = defaultdict(int)
+    for day in daily:
+        if day["request__model_version"] is not None:
+            served[day["request__model_version"]] += day["served"]
+    curve = daily_series([day for day in daily if day["request__policy"] == policy], ["policy"])
+    agreement = shadow_agreement(versions=versions, since=since)
+    return dict(served), agreement, learning_curve_svg(curve[0]) if curve else None
+
+
 def models_context(*, period: str) -> dict[str, Any]:
     """The model versions page: serving and shadow versions, per version its use in the period, the curve."""
     period = period if period in PERIODS else DEFAULT_PERIOD
@@ -144,14 +161,9 @@ def models_context(*, period: str) -> dict[str, Any]:
     serving = switch.model_id if switch else None
     shadow = newest.pk if newest and newest.pk != serving else None
     policy = settings.TIPS_POLICY
-    # One aggregate of the period's tips per day, policy and model version: tips served per version and the curve.
-    daily = daily_rows(since=since, until=None, group_by=["policy", "model_version"])
-    served: dict[int, int] = defaultdict(int)
-    for day in daily:
-        if day["request__model_version"] is not None:
-            served[day["request__model_version"]] += day["served"]
-    curve = daily_series([day for day in daily if day["request__policy"] == policy], ["policy"])
-    agreement = shadow_agreement(versions=[v.pk for v in versions], since=since)
+    ids = [v.pk for v in versions]
+    figures = cached_figures("model-versions", (since, policy, *ids), lambda: _usage(since, policy, ids))
+    served, agreement, chart = figures.value
     rows = []
     for version in versions:
         shadowed, agreed = agreement.get(version.pk, (0, 0))
@@ -165,7 +177,7 @@ def models_context(*, period: str) -> dict[str, Any]:
                 "trained": f"{when(version.trained_from)} to {when(version.trained_until)}",
                 "rows": version.rows,
                 "total_rows": version.total_rows,
-                "served": served[version.pk],
+                "served": served.get(version.pk, 0),
                 "shadowed": shadowed,
                 "agreed": agreed,
                 "rate": rate,
@@ -182,6 +194,7 @@ def models_context(*, period: str) -> dict[str, Any]:
         "serving_since": when(switch.created_at) if switch else None,
         "shadow_version": shadow,
         "policy": policy,
-        "chart": learning_curve_svg(curve[0]) if curve else None,
+        "chart": chart,
+        "computed_at": figures.computed_at,
         "min_sample": MIN_SAMPLE,
     }
