@@ -2,8 +2,8 @@
 
 
 def pool_key(user_id: int) -> str:
-    """The user's fresh candidate pool, as serving reads it (generation.selectors.fresh_pool)."""
-    return f"tips:pool:{user_id}"
+    """The user's fresh candidate pool, as serving reads it (generation.selectors.fresh_pool); v2: rows of fields."""
+    return f"tips:pool:v2:{user_id}"
 
 
 def pool_refresh_lock_key(user_id: int) -> str:

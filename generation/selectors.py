@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.cache import cache
@@ -13,7 +14,7 @@ from django.utils import timezone
 from generation.cache_keys import pool_key
 from generation.candidates import TipCandidate
 from generation.models import CandidatePool
-from tipengine.caching import cache_get
+from tipengine.caching import as_rows, cache_get, from_rows
 
 
 def fresh_pool(*, user: User) -> list[TipCandidate] | None:
@@ -24,15 +25,15 @@ def fresh_pool(*, user: User) -> list[TipCandidate] | None:
     """
     now = timezone.now()
     key = pool_key(user.pk)
-    cached: tuple[datetime, list[TipCandidate]] | None = cache_get(key)
+    cached: tuple[datetime, tuple[tuple[Any, ...], ...]] | None = cache_get(key)
     if cached is None:
         pool = CandidatePool.objects.filter(user=user, expires_at__gt=now).only("candidates", "expires_at").first()
         if pool is None:
             return None
-        cached = (pool.expires_at, pool.tip_candidates())
+        cached = (pool.expires_at, as_rows(pool.tip_candidates()))  # plain tuples: cheaper to read than pickled objects
         cache.set(key, cached, timeout=max(1, math.ceil((pool.expires_at - now).total_seconds())))
-    expires_at, candidates = cached
-    return candidates if expires_at > now else None
+    expires_at, rows = cached
+    return from_rows(TipCandidate, rows) if expires_at > now else None
 
 
 def pools_due_for_refresh(*, now: datetime, horizon: timedelta, active: Exists, limit: int) -> list[int]:

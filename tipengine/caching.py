@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from dataclasses import fields
+from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Model
 from django.db.models.signals import post_delete, post_save
+
+T = TypeVar("T")
 
 # Keys fetched ahead for the current request (key -> value, None for a miss); None outside `cache_prefetch`.
 _prefetched: ContextVar[dict[str, Any] | None] = ContextVar("cache_prefetched", default=None)
@@ -47,6 +50,22 @@ def cache_get_many(keys: list[str]) -> dict[str, Any]:
     found = {key: prefetched[key] for key in keys if prefetched.get(key) is not None}
     rest = [key for key in keys if key not in prefetched]
     return found | (cache.get_many(rest) if rest else {})
+
+
+def as_rows(items: Iterable[Any]) -> tuple[tuple[Any, ...], ...]:
+    """Dataclass instances as plain tuples of their fields, in field order: the cheap cached form of what serving reads.
+
+    Unpickling a slotted dataclass runs `dataclasses.fields` and one `object.__setattr__` per field in Python;
+    a tuple of plain values unpickles in C, and `from_rows` rebuilds the instances through their `__init__` for
+    less than that (docs/benchmarks.md, "A lighter warm serve"). A key holding rows names its layout's version:
+    rows written by code with other fields must not be read back.
+    """
+    return tuple(tuple(getattr(item, field.name) for field in fields(item)) for item in items)
+
+
+def from_rows(cls: Callable[..., T], rows: Iterable[tuple[Any, ...]]) -> list[T]:
+    """Rebuild the instances `as_rows` flattened."""
+    return [cls(*row) for row in rows]
 
 
 def cache_forget(keys: list[str]) -> None:

@@ -6,6 +6,8 @@ import redis
 from django.core.cache import cache
 from django.test import override_settings
 
+from generation.selectors import fresh_pool
+from integrations.services.open_tasks import open_tasks_fetch
 from recommender.tests.serving_utils import connect_sample, sample_pool, store_pool
 from testsupport.cases import api_client
 from testsupport.faults import PrivateRedis
@@ -50,3 +52,12 @@ def test_an_unknown_token_is_refused_and_counts_nothing(server, alice):
     client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
     assert client.get(TIPS).status_code == 401
     assert redis.Redis.from_url(server.url()).keys("*throttle*") == []
+
+
+def test_the_pool_and_the_tasks_read_back_from_the_cache_as_they_were_stored(server, alice):
+    connect_sample(alice)
+    store_pool(alice, sample_pool(6))
+    from_database = fresh_pool(user=alice), open_tasks_fetch(user=alice)
+    from_cache = fresh_pool(user=alice), open_tasks_fetch(user=alice)
+    assert from_cache == from_database
+    assert [c.features for c in from_cache[0]] == [c.features for c in from_database[0]]  # not compared by ==
