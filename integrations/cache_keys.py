@@ -4,8 +4,8 @@ from django.core.cache import cache
 
 
 def open_tasks_key(user_id: int) -> str:
-    """The user's open Todoist tasks, or the reason a recent read failed (open_tasks_fetch)."""
-    return f"integrations:open_tasks:v1:{user_id}"
+    """The user's open Todoist tasks (v2: as rows of fields), or the reason a recent read failed (open_tasks_fetch)."""
+    return f"integrations:open_tasks:v2:{user_id}"
 
 
 def time_zone_key(user_id: int) -> str:

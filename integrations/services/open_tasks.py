@@ -18,7 +18,7 @@ from integrations.tasks import verify_integration
 from integrations.todoist.errors import TodoistError
 from integrations.todoist.types import TodoistTask
 from tipengine.background import enqueue
-from tipengine.caching import cache_get
+from tipengine.caching import as_rows, cache_get, from_rows
 
 
 def integration_fetch_open_tasks(*, integration: Integration, budget_s: float | None = None) -> list[TodoistTask]:
@@ -62,14 +62,14 @@ def open_tasks_fetch(*, user: User, budget_s: float | None = None) -> list[Todoi
     if cached is not None:
         kind, value = cached
         if kind == "ok":
-            return list(value)
+            return from_rows(TodoistTask, value)  # cached as plain rows, cheaper to read than pickled tasks
         raise TasksUnavailable(value)
     integration = Integration.objects.filter(user=user, provider=Provider.TODOIST).first()
     if integration is None:
         raise TasksUnavailable("not_connected", "Todoist is not connected.")
     if integration.is_sample:
         tasks = sample_tasks(today=timezone.localdate())
-        cache.set(key, ("ok", tuple(tasks)), timeout=settings.TODOIST_TASKS_CACHE_S)
+        cache.set(key, ("ok", as_rows(tasks)), timeout=settings.TODOIST_TASKS_CACHE_S)
         return tasks
     if integration.token_status == TokenStatus.REVOKED or not integration.has_token:
         raise TasksUnavailable("revoked", "Todoist was disconnected.")
@@ -81,5 +81,5 @@ def open_tasks_fetch(*, user: User, budget_s: float | None = None) -> list[Todoi
         if exc.reason in _TRANSIENT:
             cache.set(key, ("error", exc.reason), timeout=settings.TODOIST_FAILURE_CACHE_S)
         raise
-    cache.set(key, ("ok", tuple(tasks)), timeout=settings.TODOIST_TASKS_CACHE_S)
+    cache.set(key, ("ok", as_rows(tasks)), timeout=settings.TODOIST_TASKS_CACHE_S)
     return tasks
