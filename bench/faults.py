@@ -10,7 +10,8 @@ with bench/seed.py (20 active users with sample tasks and a warm pool). Client t
 and POST feedback (a unique Idempotency-Key each) for --before s, the fault lasts --fault s, then --after s.
 Reported: calls, status counts, 5xx other than a 503 in the error shape (must be 0), feedback answered 201
 versus rows in PostgreSQL (lost must be 0), the slowest call, and the time from the repair to the first
-answer served from the repaired dependency again (/readyz 200).
+answer served from the repaired dependency again (/readyz 200). `tips` gives tips served a second and their p50
+before the fault and during it, so one run compares serving with the dependency up and down.
 """
 
 from __future__ import annotations
@@ -81,6 +82,16 @@ def client_loop(base: str, token: str, log: Log, stop: threading.Event, *, feedb
                     log.feedback_keys.append(key)
         except httpx.HTTPError:
             log.add("feedback", 0, started, None)
+
+
+def p50_ms(calls: list[tuple[float, str, int, float, bool]]) -> float | None:
+    return round(sorted(c[3] for c in calls)[len(calls) // 2] * 1000, 1) if calls else None
+
+
+def serve_figures(calls: list[tuple[float, str, int, float, bool]], seconds: float) -> dict:
+    """Tips calls answered 200 in one phase of the run: how many a second, and their median latency."""
+    served = [c for c in calls if c[1] == "tips" and c[2] == 200]
+    return {"served_per_s": round(len(served) / seconds, 1), "p50_ms": p50_ms(served)}
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -156,8 +167,10 @@ def run(args: argparse.Namespace) -> dict:
                     [log.feedback_keys],
                 )
             }
+        before = [c for c in log.calls if c[0] < fault_at]
         during = [c for c in log.calls if fault_at <= c[0] < repaired_at]
         after_repair = [c for c in log.calls if c[0] >= repaired_at]
+        phases = {"before": (before, fault_at - started), "during": (during, repaired_at - fault_at)}
         first_ok_after = min((c[0] + c[3] for c in after_repair if c[2] in (200, 201)), default=None)
         statuses = Counter(f"{kind} {status}" for _, kind, status, _, _ in log.calls)
         return {
@@ -176,9 +189,9 @@ def run(args: argparse.Namespace) -> dict:
             "feedback_lost": len(log.feedback_keys) - len(stored),
             "max_latency_ms": round(max(c[3] for c in log.calls) * 1000, 1),
             "max_latency_during_fault_ms": round(max((c[3] for c in during), default=0) * 1000, 1),
-            "p50_latency_during_fault_ms": round(sorted(c[3] for c in during)[len(during) // 2] * 1000, 1)
-            if during
-            else None,
+            "p50_latency_during_fault_ms": p50_ms(during),
+            # Tips calls only (feedback follows a served tip): serving with the dependency up, then down.
+            "tips": {name: serve_figures(calls, seconds) for name, (calls, seconds) in phases.items()},
             "readyz_200_after_repair_s": round(ready_after_s, 2),
             "first_success_after_repair_s": round(first_ok_after - repaired_at, 2) if first_ok_after else None,
             "seconds": round(time.monotonic() - started, 1),
