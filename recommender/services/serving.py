@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -34,11 +34,31 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ServedTips:
-    """What the API returns: the logged request, its tips in slate order, and the tasks they name."""
+    """What the API returns: the logged request (its row as written, and its id), its tips in slate order (rows as
+    written, with their ids), and the tasks they name. `request` and `tips` are the same as model instances, built
+    on first use: the serve itself builds none (docs/benchmarks.md, "A lighter warm serve")."""
 
-    request: TipRequest
-    tips: list[TipScore]
+    request_row: dict[str, Any]
+    request_id: int
+    tip_rows: list[dict[str, Any]]
+    tip_ids: list[int]
     tasks: dict[str, TodoistTask]
+
+    @cached_property
+    def request(self) -> TipRequest:
+        request = TipRequest(id=self.request_id, **self.request_row)
+        request._state.adding = False
+        return request
+
+    @cached_property
+    def tips(self) -> list[TipScore]:
+        request = self.request
+        tips = []
+        for tip_id, row in zip(self.tip_ids, self.tip_rows, strict=True):
+            tip = TipScore(id=tip_id, request=request, user_id=request.user_id, served_at=request.created_at, **row)
+            tip._state.adding = False
+            tips.append(tip)
+        return tips
 
 
 @lru_cache(maxsize=8)
@@ -117,64 +137,63 @@ def tips_serve(
         if opinion is not None:
             params["shadow"] = opinion
     scored = time.perf_counter()
-    now = timezone.now()
-    request = TipRequest(
-        user=user,
-        created_at=now,
-        policy=policy.name,
-        policy_params=params,
-        candidates=offered_candidates(assembly.candidates, choices),
-        degraded=assembly.degraded,
-        arm_estimates=logged_estimates(estimates),
-        model_version=policy.model.version if isinstance(policy, Contextual) else None,
-    )
-    scores = [
-        TipScore(
-            request=request,
-            user=user,
-            position=position,
-            tip_kind=choice.candidate.kind,
-            source=choice.candidate.source,
-            title=choice.candidate.title,
-            body=choice.candidate.body,
-            rationale=choice.candidate.rationale,
-            task_ids=list(choice.candidate.task_ids),
-            prompt_version=choice.candidate.prompt_version or None,
-            llm_model=choice.candidate.llm_model,
-            score=choice.score,
-            propensity=choice.propensity,
-            due_age_days=choice.candidate.features.get("due_age_days"),
-            features=dict(choice.candidate.features),
-            served_at=now,
-        )
+    # Plain rows, not model instances: what slate_log writes (ServedTips builds instances when someone asks).
+    request_row = {
+        "user_id": user.pk,
+        "created_at": timezone.now(),
+        "policy": policy.name,
+        "policy_params": params,
+        "candidates": offered_candidates(assembly.candidates, choices),
+        "degraded": assembly.degraded,
+        "arm_estimates": logged_estimates(estimates),
+        "model_version": policy.model.version if isinstance(policy, Contextual) else None,
+    }
+    tip_rows = [
+        {
+            "position": position,
+            "tip_kind": choice.candidate.kind,
+            "source": choice.candidate.source,
+            "title": choice.candidate.title,
+            "body": choice.candidate.body,
+            "rationale": choice.candidate.rationale,
+            "task_ids": list(choice.candidate.task_ids),
+            "prompt_version": choice.candidate.prompt_version or None,
+            "llm_model": choice.candidate.llm_model,
+            "score": choice.score,
+            "propensity": choice.propensity,
+            "due_age_days": choice.candidate.features.get("due_age_days"),
+            "features": dict(choice.candidate.features),
+        }
         for position, choice in enumerate(choices)
     ]
-    slate_log(request=request, tips=scores)
+    request_id, tip_ids = slate_log(request=request_row, tips=tip_rows)
+    slate = ServedTips(request_row, request_id, tip_rows, tip_ids, assembly.tasks)
     logged = time.perf_counter()
     seconds = {"assemble": assembled - started, "score": scored - assembled, "log": logged - scored}
-    _served(request, scores, seconds={**seconds, "total": logged - started})
-    return ServedTips(request=request, tips=scores, tasks=assembly.tasks)
+    _served(slate, seconds={**seconds, "total": logged - started})
+    return slate
 
 
-def _served(request: TipRequest, scores: list[TipScore], *, seconds: dict[str, float]) -> None:
+def _served(served: ServedTips, *, seconds: dict[str, float]) -> None:
     """Count the serve and log its one line: ids, policy, degraded codes and timings, never tip or task text."""
-    codes = [item["code"] for item in request.degraded]
-    for score in scores:
-        metrics.TIPS_SERVED.labels(score.source, score.tip_kind).inc()
+    request = served.request_row
+    codes = [item["code"] for item in request["degraded"]]
+    for tip in served.tip_rows:
+        metrics.TIPS_SERVED.labels(tip["source"], tip["tip_kind"]).inc()
     for code in codes:
         metrics.DEGRADED.labels(code).inc()
     logger.info(
         "tips served request=%s policy=%s tips=%d degraded=%s",
-        request.pk,
-        request.policy,
-        len(scores),
+        served.request_id,
+        request["policy"],
+        len(served.tip_rows),
         ",".join(codes) or "-",
         extra={
-            "tip_request_id": request.pk,
-            "user_id": request.user_id,
-            "policy": request.policy,
-            "tips": len(scores),
-            "candidates": len(request.candidates),
+            "tip_request_id": served.request_id,
+            "user_id": request["user_id"],
+            "policy": request["policy"],
+            "tips": len(served.tip_rows),
+            "candidates": len(request["candidates"]),
             "degraded": codes,
             "ms": {phase: round(value * 1000, 1) for phase, value in seconds.items()},
         },

@@ -44,32 +44,22 @@ def _one_statement_sql() -> str:
     )
 
 
-def slate_log(*, request: TipRequest, tips: list[TipScore]) -> None:
-    """Insert `request` and its `tips` (served_at and user from the request) in one atomic write; sets their ids.
+def slate_log(*, request: dict[str, Any], tips: list[dict[str, Any]]) -> tuple[int, list[int]]:
+    """Insert the request row (REQUEST_COLUMNS) and its tip rows (TIP_COLUMNS; served_at and user from the request)
+    in one atomic write; return the request's id and the tips' ids, in slate order.
 
-    A single statement: no BEGIN/COMMIT round trips on the serving path.
+    A single statement: no BEGIN/COMMIT round trips on the serving path. The rows are plain dicts, not model
+    instances: building those cost more than their parameters (docs/benchmarks.md, "A lighter warm serve").
     """
-    rows = [{name: getattr(tip, name) for name in TIP_COLUMNS} for tip in tips]
-    for row in rows:
-        row["score"], row["propensity"] = _json_number(row["score"]), _json_number(row["propensity"])
+    rows = [{**tip, "score": _json_number(tip["score"]), "propensity": _json_number(tip["propensity"])} for tip in tips]
+    json_columns = {"policy_params", "candidates", "degraded", "arm_estimates"}
     params: list[Any] = [  # psycopg adapts Jsonb too, beyond the plain values the stubs list
-        request.user_id,
-        request.created_at,
-        request.policy,
-        Jsonb(request.policy_params),
-        Jsonb(request.candidates),
-        Jsonb(request.degraded),
-        Jsonb(request.arm_estimates),
-        request.model_version,
-        request.user_id,
-        request.created_at,
+        *(Jsonb(request[name]) if name in json_columns else request[name] for name in REQUEST_COLUMNS),
+        request["user_id"],
+        request["created_at"],
         Jsonb(rows),
     ]
     with connection.cursor() as cursor:
         cursor.execute(_one_statement_sql(), params)
         request_id, tip_ids = cursor.fetchone()
-    request.pk = request_id
-    request._state.adding = False
-    for tip, tip_id in zip(tips, tip_ids, strict=True):
-        tip.pk, tip.request = tip_id, request
-        tip._state.adding = False
+    return request_id, tip_ids

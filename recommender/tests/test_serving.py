@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.db.models.signals import post_init
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -124,6 +125,23 @@ class ServeApiTests(BaseTestCase):
         with self.assertNumQueries(SLATE_WRITE_QUERIES):
             body = self.api(self.alice).get(URL, {"limit": 10}).json()
         self.assertEqual(TipScore.objects.filter(request_id=body["request_id"]).count(), 10)
+
+    def test_a_warm_serve_builds_no_request_or_tip_model_instances(self):
+        self.api(self.alice).get(URL)
+        built = []
+
+        def count(sender, **kwargs):
+            built.append(sender)
+
+        post_init.connect(count, sender=TipRequest)
+        post_init.connect(count, sender=TipScore)
+        try:
+            response = self.api(self.alice).get(URL)
+        finally:
+            post_init.disconnect(count, sender=TipRequest)
+            post_init.disconnect(count, sender=TipScore)
+        self.assertEqual(len(response.json()["tips"]), 3)
+        self.assertEqual(built, [])  # the slate is written from plain rows (recommender/services/slate_log.py)
 
     def test_postgresql_stops_planning_the_slate_write_once_it_repeats(self):
         for _ in range(6):  # DB_PREPARE_THRESHOLD (5) runs on one connection, then one more
