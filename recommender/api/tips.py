@@ -79,23 +79,23 @@ class TipsApi(APIView):
 
     @staticmethod
     def render(served: ServedTips) -> dict[str, Any]:
-        """Build the body OutputSerializer describes, as plain dicts: the hot path skips a serializer round-trip."""
+        """The body OutputSerializer describes, from the logged rows: no serializer round trip, no model instance."""
         return {
-            "request_id": served.request.pk,
-            "degraded": served.request.degraded,
+            "request_id": served.request_id,
+            "degraded": served.request_row["degraded"],
             "tips": [
                 {
-                    "id": tip.pk,
-                    "kind": tip.tip_kind,
-                    "source": tip.source,
-                    "title": tip.title,
-                    "body": tip.body,
-                    "rationale": tip.rationale,
+                    "id": tip_id,
+                    "kind": tip["tip_kind"],
+                    "source": tip["source"],
+                    "title": tip["title"],
+                    "body": tip["body"],
+                    "rationale": tip["rationale"],
                     "tasks": [
                         {"id": task.id, "content": task.content, "due": task_due(task)}
-                        for task in (served.tasks[task_id] for task_id in tip.task_ids)
+                        for task in (served.tasks[task_id] for task_id in tip["task_ids"])
                     ],
                 }
-                for tip in served.tips
+                for tip_id, tip in zip(served.tip_ids, served.tip_rows, strict=True)
             ],
         }
