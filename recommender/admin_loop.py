@@ -18,8 +18,7 @@ from django.urls import URLPattern, path, reverse
 from recommender.admin_loop_pages import PromoteForm, RunForm, evaluations_context, models_context
 from recommender.models import PolicyEvaluation, PolicyModel
 from recommender.selectors.evaluations import model_versions
-from recommender.services.contextual import policy_promote
-from recommender.services.evaluations import policy_evaluation_queue
+from recommender.services.evaluations import policy_evaluation_queue, policy_promote_recorded
 from tipengine.domain_errors import DomainError
 
 EVALUATIONS = "admin:recommender_policyevaluation_changelist"
@@ -85,7 +84,8 @@ class PolicyEvaluationAdmin(LoopPageAdmin):
         return HttpResponseRedirect(reverse(EVALUATIONS))
 
     def promote_view(self, request: HttpRequest) -> HttpResponse:
-        """Switch serving to the chosen version behind the gate (`policy_promote`); a refusal says why."""
+        """Switch serving to the chosen version behind the gate, on its fresh evaluation row when there is one (no
+        evaluation in the request), else on an evaluation run now (`policy_promote_recorded`); a refusal says why."""
         refused = self._allowed_post(request, "recommender.add_policyswitch")
         if refused:
             return refused
@@ -94,7 +94,7 @@ class PolicyEvaluationAdmin(LoopPageAdmin):
             return self.evaluations_view(request, promote_form=form)
         data = form.cleaned_data
         try:
-            switch = policy_promote(
+            switch, evidence = policy_promote_recorded(
                 model_id=data["model"],
                 actor=request.user.get_username(),
                 override=data["override"],
@@ -104,7 +104,8 @@ class PolicyEvaluationAdmin(LoopPageAdmin):
             messages.error(request, exc.message)
         else:
             forced = " (gate overridden)" if switch.overridden else ""
-            messages.success(request, f"Serving switched to contextual model v{switch.model_id}{forced}.")
+            on = f"evaluation #{evidence.pk}" if evidence else "an evaluation run now"
+            messages.success(request, f"Serving switched to contextual model v{switch.model_id}{forced}, on {on}.")
         return HttpResponseRedirect(reverse(EVALUATIONS))
 
 

@@ -101,6 +101,13 @@ def policy_promote(
     changes; with it, the switch is made and recorded as overridden, with the reason and the evidence.
     """
     evaluation = model_evaluate(model_id=model_id, clip=clip)
+    return policy_promote_on(model_id=model_id, evaluation=evaluation, actor=actor, override=override, reason=reason)
+
+
+def policy_promote_on(
+    *, model_id: int, evaluation: PairedEvaluation, actor: str, override: bool = False, reason: str = ""
+) -> PolicySwitch:
+    """`policy_promote` on evidence already in hand (a recorded evaluation's): the same gate, nothing evaluated."""
     better, why = gate_verdict(evaluation)
     if not better and not override:
         raise PromotionRefused(f"Model v{model_id} is not promoted: {why}.")

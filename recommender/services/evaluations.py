@@ -1,4 +1,5 @@
-"""Offline evaluations as rows: queue one (the admin's button), run one (its task, or `promote_policy --dry-run`).
+"""Offline evaluations as rows: queue one (the admin's button), run one (its task, or `promote_policy --dry-run`),
+and promote on a fresh one (the admin's promote button).
 
 Each run calls `model_evaluate`, the gate's own evidence, and records on a PolicyEvaluation row who asked,
 its progress (queued, running, done, failed), the traffic it covered, the estimates and the gate's verdict.
@@ -7,19 +8,28 @@ its progress (queued, running, done, failed), the traffic it covered, the estima
 from __future__ import annotations
 
 import logging
+import math
+from datetime import timedelta
+from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from recommender.errors import ModelNotFound
-from recommender.models import PolicyEvaluation, PolicyModel
-from recommender.services.contextual import gate_verdict, model_evaluate
+from recommender.evaluation.contextual import PairedEvaluation
+from recommender.evaluation.estimators import Estimate
+from recommender.models import PolicyEvaluation, PolicyModel, PolicySwitch
+from recommender.services.contextual import gate_verdict, model_evaluate, policy_promote, policy_promote_on
 from recommender.tasks import run_policy_evaluation
 from tipengine.background import enqueue
 from tipengine.domain_errors import DomainError
 
 logger = logging.getLogger(__name__)
 Status = PolicyEvaluation.Status
+# A finished evaluation this young is the promote button's evidence: a day's new held-out picks (a model is
+# trained every hour) do not make a day-old verdict wrong enough to spend seconds of the request re-running it.
+EVIDENCE_FRESH_FOR = timedelta(days=1)
 
 
 def _queued(*, model_id: int, actor: str, clip: float | None) -> PolicyEvaluation:
@@ -72,3 +82,50 @@ def _finished(evaluation: PolicyEvaluation, *, error: str) -> None:
     evaluation.status = Status.FAILED if error else Status.DONE
     evaluation.error, evaluation.finished_at = error, timezone.now()
     evaluation.save(update_fields=["status", "error", "finished_at", "passed", "verdict", "result"])
+
+
+def evaluation_fresh(*, model_id: int) -> PolicyEvaluation | None:
+    """The newest finished evaluation of model `model_id` at the gate's clip from the last EVIDENCE_FRESH_FOR."""
+    found = (
+        PolicyEvaluation.objects.filter(
+            model_id=model_id, status=Status.DONE, finished_at__gte=timezone.now() - EVIDENCE_FRESH_FOR
+        )
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+    result = found.result if found else {}
+    if found is None or result.get("clip") != settings.TIPS_EVALUATION_CLIP or result.get("switch") is not None:
+        return None
+    return found
+
+
+def policy_promote_recorded(
+    *, model_id: int, actor: str, override: bool = False, reason: str = ""
+) -> tuple[PolicySwitch, PolicyEvaluation | None]:
+    """Promote behind the gate on the model's fresh evaluation row (`evaluation_fresh`), evaluating nothing; without
+    one, evaluate now as `policy_promote` does. Returns the switch and the row whose evidence it rests on."""
+    evaluation = evaluation_fresh(model_id=model_id)
+    if evaluation is None:
+        return policy_promote(model_id=model_id, actor=actor, override=override, reason=reason), None
+    evidence = _paired(evaluation.result)
+    switch = policy_promote_on(model_id=model_id, evaluation=evidence, actor=actor, override=override, reason=reason)
+    return switch, evaluation
+
+
+def _estimate(recorded: dict[str, Any]) -> Estimate:
+    """An Estimate from its as_dict(), which wrote NaN (unknown) as None."""
+    known = {key: math.nan if value is None else float(value) for key, value in recorded.items() if key != "n"}
+    return Estimate(**known, n=int(recorded["n"]))
+
+
+def _paired(result: dict[str, Any]) -> PairedEvaluation:
+    """The PairedEvaluation a row's result recorded (PairedEvaluation.as_dict())."""
+    return PairedEvaluation(
+        n=result["n"],
+        logged=_estimate(result["logged"]),
+        target=_estimate(result["target"]),
+        difference=_estimate(result["difference"]),
+        ess=result["ess"],
+        clip=result["clip"],
+        switch=result.get("switch"),
+    )

@@ -1,17 +1,20 @@
 """The contextual loop's admin pages: offline evaluations (run, promote, audit trail) and model versions."""
 
+from datetime import timedelta
 from io import StringIO
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from recommender.evaluation.recording import simulation_logs_write
 from recommender.evaluation.simulation import simulate
 from recommender.evaluation.simulation_result import finalized_time
-from recommender.models import PolicyEvaluation, PolicyModel, PolicySwitch
+from recommender.models import PolicyEvaluation, PolicyModel, PolicySwitch, TipScore
 from recommender.policies.contextual import ContextualModel
 from recommender.policies.features import action_lines, shared_line
 from recommender.selectors.contextual import logged_examples
@@ -87,13 +90,49 @@ class EvaluationsPageTests(BaseTestCase):
         self.assertContains(response, f"Model v{self.worse.pk} is not promoted: the paired interval")
         self.assertFalse(PolicySwitch.objects.exists())
 
+    def promote_reading_the_log(self, model: PolicyModel):
+        """Post the promote button; also whether the request read the logged picks (an evaluation reads them)."""
+        with CaptureQueriesContext(connection) as captured:
+            response = self.client.post(PROMOTE, {"model": model.pk}, follow=True)
+        read = any(TipScore._meta.db_table in query["sql"] for query in captured.captured_queries)
+        return response, read
+
+    def test_the_promote_button_switches_on_a_fresh_evaluation_row_without_evaluating(self):
+        evaluation = policy_evaluation_run(model_id=self.better.pk, actor="ops")
+        response, read_the_log = self.promote_reading_the_log(self.better)
+        self.assertFalse(read_the_log)
+        self.assertContains(
+            response, f"Serving switched to contextual model v{self.better.pk}, on evaluation #{evaluation.pk}."
+        )
+        switch = PolicySwitch.objects.get()
+        self.assertEqual((switch.model_id, switch.actor, switch.overridden), (self.better.pk, "operator", False))
+        self.assertEqual(switch.evaluation, {**evaluation.result, "passed": True})
+        self.assertEqual(PolicyEvaluation.objects.count(), 1)
+
+    def test_the_promote_button_refuses_on_a_fresh_refused_row_with_the_gates_message(self):
+        policy_evaluation_run(model_id=self.worse.pk, actor="ops")
+        response, read_the_log = self.promote_reading_the_log(self.worse)
+        self.assertFalse(read_the_log)
+        self.assertContains(response, f"Model v{self.worse.pk} is not promoted: the paired interval")
+        self.assertContains(response, "does not exclude zero from above")
+        self.assertFalse(PolicySwitch.objects.exists())
+
+    def test_a_day_old_evaluation_is_not_evidence_the_button_evaluates_again(self):
+        evaluation = policy_evaluation_run(model_id=self.better.pk, actor="ops")
+        PolicyEvaluation.objects.filter(pk=evaluation.pk).update(finished_at=evaluation.finished_at - timedelta(days=1))
+        response, read_the_log = self.promote_reading_the_log(self.better)
+        self.assertTrue(read_the_log)
+        self.assertContains(
+            response, f"Serving switched to contextual model v{self.better.pk}, on an evaluation run now."
+        )
+
     def test_an_override_needs_a_reason_and_is_recorded_with_it(self):
         response = self.client.post(PROMOTE, {"model": self.worse.pk, "override": "on", "reason": "  "})
         self.assertContains(response, "An override needs a reason")
         self.assertFalse(PolicySwitch.objects.exists())
         reason = "one-week trial on all traffic"
         response = self.client.post(PROMOTE, {"model": self.worse.pk, "override": "on", "reason": reason}, follow=True)
-        self.assertContains(response, f"Serving switched to contextual model v{self.worse.pk} (gate overridden).")
+        self.assertContains(response, f"Serving switched to contextual model v{self.worse.pk} (gate overridden), on ")
         switch = PolicySwitch.objects.get()
         self.assertEqual((switch.actor, switch.overridden, switch.reason), ("operator", True, reason))
         self.assertContains(response, "<strong>overridden</strong>", html=True)
