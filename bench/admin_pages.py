@@ -7,8 +7,9 @@
 `--seed` empties the recommender tables, seeds `--tips` rows with bench/seed.py and adds what the contextual
 loop would have left: three model versions, two switches (one overridden), the last 60 days' requests
 served by the contextual policy (v1, then v2) and scored in shadow by the next version, and offline
-evaluations in each state. The evaluations' numbers are made up (the seeded requests log no candidates to
-replay): the pages' cost does not depend on them.
+evaluations in each state, then candidate sets with features for the newest 500 requests of each policy
+(`seed_candidates`: the request pages' why-this-tip tables). The evaluations' numbers are made up (too few
+requests log candidates to replay): the pages' cost does not depend on them.
 
 Each page is loaded once, then `--repeat` times with the cache emptied before each load ("cold": nothing cached,
 neither the filters' distinct values, kept 5 minutes, nor the chart pages' figures, kept a minute, docs/adr/0093),
@@ -33,7 +34,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.seed import seed, setup_django
+import numpy as np
+
+from bench.seed import KINDS, LLM_PROMPTS, seed, setup_django
 
 OPERATOR = "bench-operator"
 AGREEMENT = 0.7  # the share of shadowed requests whose shadow model agrees with the served pick
@@ -119,6 +122,53 @@ def seed_contextual(*, days_served: int = 60) -> dict[str, int]:
     return {"versions": len(versions), "evaluations": PolicyEvaluation.objects.count()}
 
 
+def seed_candidates(*, per_policy: int = 500) -> int:
+    """Candidate sets for the newest `per_policy` requests of each seeded policy, as serving logs them.
+
+    Each request offered its served tips (TipCandidate.describe() with serve-time features) and two tips of
+    other kinds it did not serve, and logged the user's arm estimates, so a request's page has its
+    why-this-tip table: probabilities replayed for epsilon-greedy, none for the contextual policy.
+    """
+    from generation.candidates import TipCandidate
+    from recommender.models import TipRequest, TipScore
+
+    rng = np.random.default_rng(11)
+    updated = []
+    for policy in ("contextual", "egreedy"):
+        requests = list(TipRequest.objects.filter(policy=policy).order_by("-id")[:per_policy])
+        tips = TipScore.objects.filter(request__in=requests).order_by("position")
+        served: dict[int, list[TipScore]] = {}
+        for tip in tips:
+            served.setdefault(tip.request_id, []).append(tip)
+        for request in requests:
+            mine = served.get(request.pk, [])
+            offered = [_candidate(TipCandidate, t.tip_kind, t.source, t.task_ids, t.llm_model, rng) for t in mine]
+            other_kinds = [kind for kind in KINDS if kind not in {t.tip_kind for t in mine}]
+            offered += [_candidate(TipCandidate, kind, "todoist", [], None, rng) for kind in other_kinds[:2]]
+            request.candidates = [candidate.describe() for candidate in offered]
+            arms = sorted({candidate.arm for candidate in offered})
+            counts = rng.integers(0, 40, size=len(arms))
+            request.arm_estimates = {
+                arm: [int(n), round(float(n * rng.uniform(0.1, 0.6)), 3)] for arm, n in zip(arms, counts, strict=True)
+            }
+            updated.append(request)
+    TipRequest.objects.bulk_update(updated, ["candidates", "arm_estimates"], batch_size=500)
+    return len(updated)
+
+
+def _candidate(cls: Any, kind: str, source: str, task_ids: list[str], model: str | None, rng: Any) -> Any:
+    """A logged candidate with the features serving gives it (recommender/pipeline.py `_with_features`)."""
+    return cls(
+        kind=kind, source=source, title=f"{kind} tip", body="", task_ids=tuple(task_ids), llm_model=model,
+        prompt_version=LLM_PROMPTS[-1] if source == "llm" else "rules-v1",
+        features={
+            "due_age_days": int(rng.integers(0, 9)) if task_ids else None, "n_tasks": len(task_ids),
+            "max_priority": int(rng.integers(1, 5)) if task_ids else None, "open_tasks": 14,
+            "local_hour": int(rng.integers(7, 22)), "from_pool": source == "llm",
+        },
+    )  # fmt: skip
+
+
 def seed_admin(*, tips: int, users: int) -> None:
     """bench/seed.py's tips, then the contextual loop's rows."""
     from recommender.models import PolicyEvaluation, PolicyModel, PolicySwitch
@@ -128,6 +178,7 @@ def seed_admin(*, tips: int, users: int) -> None:
     PolicyModel.objects.all().delete()
     seed(users=users, tips=tips, do_reset=True)
     print(seed_contextual())
+    print(f"candidate sets logged: {seed_candidates()}")
 
 
 def operator_client() -> Any:
@@ -148,9 +199,11 @@ def admin_pages() -> dict[str, str]:
     """Every admin page an operator reads, by name -> URL (the ones the screenshots take, too)."""
     from django.urls import reverse
 
-    from recommender.models import TipScore
+    from recommender.models import TipRequest, TipScore
 
     newest = TipScore.objects.order_by("-id").values("id", "request_id").first() or {"id": 0, "request_id": 0}
+    # The newest request served by the seeded policy before the contextual one: its probabilities replay.
+    egreedy = TipRequest.objects.filter(policy="egreedy").order_by("-id").values_list("id", flat=True).first()
     changelist = reverse("admin:recommender_tipscore_changelist")
     return {
         "changelist": changelist,
@@ -158,6 +211,7 @@ def admin_pages() -> dict[str, str]:
         "changelist: search title": changelist + "?q=passport",
         "tipscore detail": reverse("admin:recommender_tipscore_change", args=[newest["id"]]),
         "why this tip (request detail)": reverse("admin:recommender_tiprequest_change", args=[newest["request_id"]]),
+        "why this tip (epsilon-greedy)": reverse("admin:recommender_tiprequest_change", args=[egreedy or 0]),
         "arm summary: default": reverse("admin:recommender_arm_summary"),
         "arm summary: all time": reverse("admin:recommender_arm_summary") + "?period=all",
         "evaluations": reverse("admin:recommender_policyevaluation_changelist"),
@@ -170,6 +224,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--seed", action="store_true", help="seed first (empties the recommender tables)")
+    parser.add_argument(
+        "--seed-candidates", action="store_true", help="only log the candidate sets (on a database seeded before them)"
+    )
     parser.add_argument("--tips", type=int, default=1_000_000)
     parser.add_argument("--users", type=int, default=10_000)
     args = parser.parse_args()
@@ -180,6 +237,8 @@ def main() -> None:
 
     if args.seed:
         seed_admin(tips=args.tips, users=args.users)
+    elif args.seed_candidates:
+        print(f"candidate sets logged: {seed_candidates()}")
     client = operator_client()
     print(f"tip_scores rows: {TipScore.objects.count()}")
     print("| page | cold median ms | cold max ms | warm median ms | warm max ms | queries (cold) | slowest query ms |")
