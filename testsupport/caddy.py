@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from testsupport.faults import free_port, wait_until
+from testsupport.faults import free_port, stop_process_group, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 CADDYFILE = ROOT / "infra" / "caddy" / "Caddyfile"
@@ -70,11 +69,6 @@ class CaddyProxy:
 
     def stop(self) -> None:
         if self.process is not None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+            stop_process_group(self.process)
             self.process = None
         shutil.rmtree(self.state, ignore_errors=True)

@@ -42,6 +42,18 @@ def wait_until(condition: Callable[[], object], *, timeout_s: float, what: str) 
         time.sleep(0.05)
 
 
+def stop_process_group(process: subprocess.Popen, *, timeout_s: float = 30) -> None:
+    """SIGTERM the process's whole group (servers fork workers), SIGKILL it if it has not exited in `timeout_s`."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 def _port_open(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -253,12 +265,7 @@ class WebServer:
 
     def stop(self) -> None:
         if self.process is not None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+            stop_process_group(self.process)
             self.process = None
 
 

@@ -8,7 +8,6 @@ server. The proxy is not importable from the app's environment (its extras do no
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import tempfile
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Self
 
 import httpx
+
+from testsupport.faults import stop_process_group
 
 DEFAULT_VENV = Path.home() / ".cache" / "tipengine" / "litellm-proxy"  # the Makefile's default too
 # The proxy's first start here took 13 s on an idle machine; a loaded CI box may need several times that.
@@ -79,14 +80,8 @@ class LiteLLMProxy:
     def stop(self) -> None:
         """Stop the proxy's whole process group (uvicorn may fork workers)."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        if process is not None:
+            stop_process_group(process, timeout_s=15)
 
     def log_tail(self, lines: int = 40) -> str:
         self._log.flush()
