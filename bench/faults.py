@@ -30,12 +30,11 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from testsupport.faults import PrivatePostgres, PrivateRedis, WebServer, wait_until  # noqa: E402
+from testsupport.faults import PrivatePostgres, PrivateRedis, WebServer, production_env, wait_until  # noqa: E402
 
 PORT = 8114
 
@@ -100,22 +99,16 @@ def run(args: argparse.Namespace) -> dict:
     server = None
     try:
         postgres.create_database("tipengine")
-        env = {
-            "DEBUG": "0",
-            "SECRET_KEY": "fault-bench-" + "k" * 40,
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "SECURE_SSL_REDIRECT": "0",
-            "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-            "DATABASE_URL": postgres.url("tipengine"),
-            "REDIS_URL": redis.url(),
-            "TASKS_MODE": "celery",
-            "LITELLM_URL": "",
-            "GUNICORN_THREADS": "2",
+        env = production_env(
+            postgres,
+            redis,
+            TASKS_MODE="celery",
+            GUNICORN_THREADS="2",
             # Few users calling hard: throttles (per-user policy) would answer 429s, not what is measured here.
-            "THROTTLE_TIPS_RATE": "1000000/min",
-            "THROTTLE_FEEDBACK_RATE": "1000000/min",
-            "THROTTLE_HISTORY_RATE": "1000000/min",
-        }
+            THROTTLE_TIPS_RATE="1000000/min",
+            THROTTLE_FEEDBACK_RATE="1000000/min",
+            THROTTLE_HISTORY_RATE="1000000/min",
+        )
         tokens_file = Path(postgres.dir) / "tokens.txt"
         seed = [sys.executable, "bench/seed.py", "--migrate", "--users", "40", "--tips", "2000", "--active", "20"]
         subprocess.run(

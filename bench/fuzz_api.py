@@ -21,12 +21,17 @@ import sys
 import time
 from pathlib import Path
 
-from cryptography.fernet import Fernet
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from testsupport.faults import PrivatePostgres, PrivateRedis, WebServer, manage, migrated_with_users  # noqa: E402
+from testsupport.faults import (  # noqa: E402
+    PrivatePostgres,
+    PrivateRedis,
+    WebServer,
+    manage,
+    migrated_with_users,
+    production_env,
+)
 from testsupport.todoist.fake_todoist import FakeTodoist, fake_due  # noqa: E402
 
 TODOIST_TOKEN = "tok-alice-fuzz"
@@ -52,28 +57,21 @@ def run(args: argparse.Namespace) -> dict:
             for i in range(5):
                 todoist.add_task(TODOIST_TOKEN, content=f"Task {i}", priority=1 + i % 4, due=fake_due("2026-12-01"))
             postgres.create_database("tipengine")
-            env = {
-                "DEBUG": "0",
-                "SECRET_KEY": "fuzz-" + "k" * 45,
-                "ALLOWED_HOSTS": "127.0.0.1",
-                "SECURE_SSL_REDIRECT": "0",
-                "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-                "DATABASE_URL": postgres.url("tipengine"),
-                "REDIS_URL": redis.url(),
-                "TASKS_MODE": "inline",
-                "LITELLM_URL": "",
-                "OLLAMA_URL": "http://127.0.0.1:9",  # nothing listens: tips come from rules, degraded
-                "TODOIST_API_URL": todoist.api_url,
-                "TODOIST_OAUTH_URL": todoist.oauth_url,
-                "TODOIST_CLIENT_ID": "fake-client-id",
-                "TODOIST_CLIENT_SECRET": "fake-client-secret",
-                "LOG_LEVEL": "ERROR",
+            env = production_env(
+                postgres,
+                redis,
+                OLLAMA_URL="http://127.0.0.1:9",  # nothing listens: tips come from rules, degraded
+                TODOIST_API_URL=todoist.api_url,
+                TODOIST_OAUTH_URL=todoist.oauth_url,
+                TODOIST_CLIENT_ID="fake-client-id",
+                TODOIST_CLIENT_SECRET="fake-client-secret",
+                LOG_LEVEL="ERROR",
                 # Fuzzing is many calls by one user: the throttles would answer most of them 429.
-                "THROTTLE_TIPS_RATE": "1000000/min",
-                "THROTTLE_FEEDBACK_RATE": "1000000/min",
-                "THROTTLE_HISTORY_RATE": "1000000/min",
-                "TODOIST_CONNECT_RATE": "1000000/min",
-            }
+                THROTTLE_TIPS_RATE="1000000/min",
+                THROTTLE_FEEDBACK_RATE="1000000/min",
+                THROTTLE_HISTORY_RATE="1000000/min",
+                TODOIST_CONNECT_RATE="1000000/min",
+            )
             tokens = migrated_with_users(env, ["alice"])
             manage(env, "shell", "-c", SETUP_ALICE)
             server = WebServer(env=env, workers=2).start()

@@ -17,12 +17,17 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from testsupport.faults import PrivatePostgres, PrivateRedis, WebServer, migrated_with_users  # noqa: E402
+from testsupport.faults import (  # noqa: E402
+    PrivatePostgres,
+    PrivateRedis,
+    WebServer,
+    migrated_with_users,
+    production_env,
+)
 
 
 def race(base_url: str, token: str, calls: int) -> Counter[int]:
@@ -55,18 +60,11 @@ def main() -> None:
     server = None
     try:
         postgres.create_database("tipengine")
-        env = {
-            "DEBUG": "0",
-            "SECRET_KEY": "throttle-race-" + "k" * 40,
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "SECURE_SSL_REDIRECT": "0",
-            "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-            "DATABASE_URL": postgres.url("tipengine"),
-            "REDIS_URL": redis.url(),
-            "TASKS_MODE": "inline",
-            "LITELLM_URL": "",
-            "THROTTLE_TIPS_RATE": args.rate,
-        }
+        env = production_env(
+            postgres,
+            redis,
+            THROTTLE_TIPS_RATE=args.rate,
+        )
         token = migrated_with_users(env, ["alice"])["alice"]
         server = WebServer(env=env, workers=args.workers).start()
         statuses = race(server.url, token, args.calls)

@@ -197,6 +197,24 @@ class CeleryWorker:
         self.log.unlink(missing_ok=True)
 
 
+def production_env(postgres: PrivatePostgres, redis: PrivateRedis, **overrides: str) -> dict[str, str]:
+    """Settings of a production-mode process on private servers (DEBUG=0, plain HTTP on loopback, no gateway)."""
+    from cryptography.fernet import Fernet
+
+    return {
+        "DEBUG": "0",
+        "SECRET_KEY": "private-servers-" + "k" * 40,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "0",
+        "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "DATABASE_URL": postgres.url("tipengine"),
+        "REDIS_URL": redis.url(),
+        "TASKS_MODE": "inline",
+        "LITELLM_URL": "",
+        **overrides,
+    }
+
+
 def manage(env: dict[str, str], *args: str) -> str:
     """Run `manage.py *args` with `env` over this environment; return its standard output."""
     result = subprocess.run(
