@@ -111,13 +111,27 @@ class ContextualModel:
             seen[line] = seen.get(line, 0) + 1
         missing = [key for key in keys if key not in self._parsed]
         if missing and len(self._parsed) + len(missing) > self.parsed_kept:
-            for example in self._parsed.values():
-                self.workspace.finish_example([example])
-            self._parsed.clear()
+            self._release_parsed()
             missing = keys
         for key in missing:
             (self._parsed[key],) = self.workspace.parse(key[0], vowpalwabbit.LabelType.CONTEXTUAL_BANDIT)
         return [self._parsed[key] for key in keys]
+
+    def _release_parsed(self) -> None:
+        """Hand the kept examples back to VW (under the lock) as one multi-example behind a shared one.
+
+        Finishing an action example alone, as a multi-example of one, crashes VW (a segmentation fault) once
+        the model has learned; behind a shared example and a prediction it is what VW's own multi-examples do.
+        """
+        import vowpalwabbit
+
+        if not self._parsed:
+            return
+        (context,) = self.workspace.parse("shared |s", vowpalwabbit.LabelType.CONTEXTUAL_BANDIT)
+        kept = [context, *self._parsed.values()]
+        self.workspace.predict(kept)
+        self.workspace.finish_example(kept)
+        self._parsed.clear()
 
     def learn(self, shared: str, actions: Sequence[str], chosen: int, reward: float, probability: float) -> None:
         """Learn from one logged pick among `actions`: VW minimises cost, so the cost is minus the reward."""

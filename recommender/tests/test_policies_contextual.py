@@ -2,6 +2,8 @@
 
 import json
 import math
+import subprocess
+import sys
 import tempfile
 from io import StringIO
 
@@ -93,6 +95,24 @@ class ContextualPolicyTests(SimpleTestCase):
             expected = np.asarray(fresh) / math.fsum(fresh)
             np.testing.assert_array_equal(model.pmf(*lines), expected)
             self.assertAlmostEqual(float(model.pmf(*lines).sum()), 1.0, places=12)
+
+    def test_a_model_that_learns_between_requests_survives_its_cache_restarting(self):
+        # VW crashed (a segmentation fault) handing kept examples back once the model had learned: in a child
+        # process, so that a crash fails this test instead of ending the run.
+        script = (
+            "import random\n"
+            "from recommender.policies.contextual import ContextualModel\n"
+            "model, rng = ContextualModel(parsed_kept=50), random.Random(0)\n"
+            "for _ in range(300):\n"
+            "    actions = [f'|k a{i} |a x{rng.randrange(100)}' for i in rng.sample(range(6), 5)]\n"
+            "    shared = f'shared |s h{rng.randrange(5)}'\n"
+            "    pmf = model.pmf(shared, actions)\n"
+            "    model.learn(shared, actions, 0, 1.0, float(pmf[0]))\n"
+            "print(len(model._parsed))\n"
+        )
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+        self.assertEqual(done.returncode, 0, done.stderr[-2000:])
+        self.assertLessEqual(int(done.stdout), 50)
 
     def test_it_refuses_bytes_that_are_not_a_model(self):
         with self.assertRaises(ValueError):
