@@ -11,21 +11,23 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Avg, Count, Q, QuerySet, StdDev
-from django.db.models.functions import TruncDate
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from recommender.models import TipScore
+from recommender.selectors.rollup import covered_before, rolled_up_days
+from recommender.services.rollup import SUMS, day_start
 
 Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
 # Below this many tips (or final rewards) a group's interval is too wide to decide on: the row says so.
 MIN_SAMPLE = 30
 REWARD_RANGE = (0.0, 1.0)  # recommender/reward_table.py: every reward is in [0, 1]
 
-# What a group can be made of: key -> (the ORM path, the label operators read).
+# What a group can be made of: key (a column of the rollup) -> (its ORM path from tip_scores, the label operators read).
 GROUPS: dict[str, tuple[str, str]] = {
     "prompt_version": ("prompt_version", "Prompt version"),
     "llm_model": ("llm_model", "LLM model"),
@@ -117,64 +119,83 @@ def period_filter(since: datetime | None, until: datetime | None) -> Q:
     return condition
 
 
-def group_paths(group_by: Sequence[str]) -> list[str]:
-    """The ORM paths of `group_by`; ValueError names the known keys."""
+def group_keys(group_by: Sequence[str]) -> list[str]:
+    """`group_by` checked against GROUPS; ValueError names the known keys."""
     unknown = set(group_by) - set(GROUPS)
     if unknown or not group_by:
         raise ValueError(f"group_by must be a non-empty subset of {list(GROUPS)}, not {list(group_by)}")
-    return [GROUPS[key][0] for key in group_by]
+    return list(group_by)
 
 
-def grouped(queryset: QuerySet, *paths: str) -> QuerySet:
-    """`queryset` reduced per `paths`: the counts and reward moments an ArmRow is made of."""
+def live_days(*, since: datetime | None, until: datetime | None, keys: Sequence[str]) -> list[dict[str, Any]]:
+    """Per day in the current time zone and per combination of `keys`, the sums of tip_scores served in
+    [since, until): the rollup's columns (recommender.models.TipScoreDay), computed from the rows."""
     final = Q(finalized_at__isnull=False)
-    return (
-        queryset.values(*paths)
+    zone = timezone.get_current_timezone()
+    columns = [key for key in keys if GROUPS[key][0] == key]  # the tip's own columns; the request's by alias
+    joined = {key: F(GROUPS[key][0]) for key in keys if key not in columns}
+    return list(
+        TipScore.objects.filter(period_filter(since, until))
+        .values(*columns, day=TruncDate("served_at", tzinfo=zone), **joined)
         .annotate(
             served=Count("id"),
             with_feedback=Count("id", filter=Q(feedback_at__isnull=False)),
             rewarded=Count("reward", filter=final),
-            mean_reward=Avg("reward", filter=final),
-            reward_sd=StdDev("reward", filter=final, sample=True),
+            reward_sum=Coalesce(Sum("reward", filter=final), 0.0),
+            reward_squares=Coalesce(Sum(F("reward") * F("reward"), filter=final), 0.0),
         )
         .order_by()
     )
 
 
 def daily_rows(*, since: datetime | None, until: datetime | None, group_by: Sequence[str]) -> list[dict[str, Any]]:
-    """Per day in the current time zone and per combination of `group_by` values, `grouped`'s counts and moments
-    of the tips served in [since, until). One aggregate query: the arm comparison's table and
-    its chart are both made of it."""
-    paths = group_paths(group_by)
-    queryset = TipScore.objects.filter(period_filter(since, until)).annotate(
-        day=TruncDate("served_at", tzinfo=timezone.get_current_timezone())
-    )
-    return list(grouped(queryset, "day", *paths).order_by("day"))
+    """Per day and per combination of `group_by` values, the sums of the tips served in [since, until), by day.
+
+    The arm comparison's table and its chart, and the model versions page, are made of these. Days the rollup
+    covers come from it, the rest live from tip_scores (docs/adr/0099); the sums are the same either way.
+    """
+    keys = group_keys(group_by)
+    zone, zone_name = timezone.get_current_timezone(), timezone.get_current_timezone_name()
+    covered = covered_before(zone_name=zone_name)
+    # The whole days of the period that the rollup holds: [first, end); first None: from its first day.
+    first = None
+    if since is not None:
+        first = timezone.localdate(since, zone)
+        first += timedelta(days=1) if day_start(first, zone) < since else timedelta(0)
+    end = covered if until is None or covered is None else min(covered, timezone.localdate(until, zone))
+    if end is None or (first is not None and first >= end):
+        return sorted(live_days(since=since, until=until, keys=keys), key=lambda row: row["day"])
+    rows = rolled_up_days(zone_name=zone_name, first=first, end=end, keys=keys)
+    if since is not None and first is not None and since < day_start(first, zone):  # a period starting within a day
+        rows += live_days(since=since, until=day_start(first, zone), keys=keys)
+    rows += live_days(since=day_start(end, zone), until=until, keys=keys)
+    return sorted(rows, key=lambda row: row["day"])
+
+
+def moments(rewarded: int, reward_sum: float, reward_squares: float) -> tuple[float | None, float | None]:
+    """The mean and sample standard deviation of `rewarded` rewards from their sum and sum of squares.
+
+    n·Σx² - (Σx)² is exact for rewards in eighths (recommender/reward_table.py), so only the division and the
+    square root round: the same figures from tips summed in any grouping or order.
+    """
+    if not rewarded:
+        return None, None
+    mean = reward_sum / rewarded
+    if rewarded < 2:
+        return mean, None
+    spread = rewarded * reward_squares - reward_sum * reward_sum
+    return mean, math.sqrt(max(0.0, spread) / (rewarded * (rewarded - 1)))
 
 
 def pooled(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Several `grouped` rows as one: counts added, the mean and sample deviation of all their final rewards."""
+    """Several `daily_rows` rows as one: counts added, the mean and sample deviation of all their final rewards."""
     rows = list(rows)
-    if len(rows) == 1:  # as the database computed them, not recombined
-        return {key: rows[0][key] for key in ("served", "with_feedback", "rewarded", "mean_reward", "reward_sd")}
-    served = with_feedback = rewarded = 0
-    total = squares = 0.0
-    for row in rows:
-        served += row["served"]
-        with_feedback += row["with_feedback"]
-        n, mean, sd = row["rewarded"], row["mean_reward"], row["reward_sd"]
-        if n and mean is not None:
-            rewarded += n
-            total += n * mean
-            squares += (n - 1) * (sd or 0.0) ** 2 + n * mean * mean
-    mean_reward = total / rewarded if rewarded else None
-    reward_sd = None
-    if mean_reward is not None and rewarded > 1:
-        reward_sd = math.sqrt(max(0.0, (squares - rewarded * mean_reward * mean_reward) / (rewarded - 1)))
+    sums = {name: sum(row[name] for row in rows) for name in SUMS}
+    mean_reward, reward_sd = moments(sums["rewarded"], sums["reward_sum"], sums["reward_squares"])
     return {
-        "served": served,
-        "with_feedback": with_feedback,
-        "rewarded": rewarded,
+        "served": sums["served"],
+        "with_feedback": sums["with_feedback"],
+        "rewarded": sums["rewarded"],
         "mean_reward": mean_reward,
         "reward_sd": reward_sd,
     }
@@ -185,10 +206,10 @@ def arm_rows(daily: Sequence[Mapping[str, Any]], group_by: Sequence[str]) -> lis
 
     The mean reward counts finalized tips only (a reward that can still change would bias young arms).
     """
-    paths = group_paths(group_by)
+    keys = group_keys(group_by)
     by_group: dict[tuple, list[Mapping[str, Any]]] = defaultdict(list)
     for row in daily:
-        by_group[tuple(row[path] for path in paths)].append(row)
+        by_group[tuple(row[key] for key in keys)].append(row)
     found = [
         ArmRow(group=dict(zip(group_by, values, strict=True)), **pooled(rows)) for values, rows in by_group.items()
     ]

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.utils.safestring import SafeString, mark_safe
 
-from recommender.admin_arm_stats import MISSING, Z95, group_paths, mean_interval, pooled
+from recommender.admin_arm_stats import MISSING, Z95, group_keys, mean_interval, pooled
 
 # More lines than this cannot be told apart; the chart shows the groups that served most.
 MAX_SERIES = 6
@@ -47,10 +47,10 @@ def group_label(group_by: Sequence[str], values: Sequence[Any]) -> str:
 
 def daily_series(daily: Sequence[Mapping[str, Any]], group_by: Sequence[str]) -> list[Series]:
     """The MAX_SERIES most served groups of `daily` (`daily_rows`), day by day; rows of one group and day pooled."""
-    paths = group_paths(group_by)
+    keys = group_keys(group_by)
     by_day: dict[tuple, dict[date, list[Mapping[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for row in daily:
-        by_day[tuple(row[path] for path in paths)][row["day"]].append(row)
+        by_day[tuple(row[key] for key in keys)][row["day"]].append(row)
     found = []
     for values, days in by_day.items():
         series = Series(group_label(group_by, values))

@@ -144,9 +144,9 @@ def _usage(
     daily = daily_rows(since=since, until=None, group_by=["policy", "model_version"])
     served: dict[int, int] = defaultdict(int)
     for day in daily:
-        if day["request__model_version"] is not None:
-            served[day["request__model_version"]] += day["served"]
-    curve = daily_series([day for day in daily if day["request__policy"] == policy], ["policy"])
+        if day["model_version"] is not None:
+            served[day["model_version"]] += day["served"]
+    curve = daily_series([day for day in daily if day["policy"] == policy], ["policy"])
     agreement = shadow_agreement(versions=versions, since=since)
     return dict(served), agreement, learning_curve_svg(curve[0]) if curve else None
 

@@ -224,3 +224,54 @@ class PolicyEvaluation(models.Model):
 
     def __str__(self) -> str:
         return f"Evaluation {self.pk} of model v{self.model_id}"
+
+
+class TipScoreDay(models.Model):
+    """Tip_scores summed per day (in `zone`) and per group of the admin's pages, for days whose rows are all final.
+
+    Built by `recommender.services.rollup` (docs/adr/0099). Every figure is a sum, so any grouping of these rows
+    adds up to what the same grouping of the tips gives; rewards are multiples of 1/8, so even the reward sums
+    and sums of squares are exact.
+    """
+
+    zone = models.CharField(max_length=64)  # the time zone the day is in (TIME_ZONE when it was summed)
+    day = models.DateField()
+    prompt_version = models.CharField(max_length=64, null=True)
+    llm_model = models.CharField("LLM model", max_length=128, null=True)
+    tip_kind = models.CharField(max_length=20, null=True)
+    source = models.CharField(max_length=10)
+    policy = models.CharField(max_length=32)  # the request's
+    model_version = models.PositiveIntegerField(null=True)  # the request's
+    served = models.BigIntegerField()
+    with_feedback = models.BigIntegerField()
+    rewarded = models.BigIntegerField()  # final rewards
+    reward_sum = models.FloatField()  # of the final rewards
+    reward_squares = models.FloatField()  # the sum of their squares
+
+    class Meta:
+        db_table = "tip_score_days"
+        constraints = [
+            # NULLS NOT DISTINCT: a rule tip's null model is one group, and the refresh's ON CONFLICT finds it.
+            models.UniqueConstraint(
+                fields=["zone", "day", "prompt_version", "llm_model", "tip_kind", "source", "policy", "model_version"],
+                name="tip_score_days_group",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.source}/{self.tip_kind}: {self.served} served"
+
+
+class TipScoreDaysCovered(models.Model):
+    """Up to which day `tip_score_days` holds every tip of `zone`: all days before `before` (docs/adr/0099)."""
+
+    zone = models.CharField(max_length=64, primary_key=True)
+    before = models.DateField()  # the first day the pages read live from tip_scores
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "tip_score_days_covered"
+
+    def __str__(self) -> str:
+        return f"{self.zone}: days before {self.before}"

@@ -15,6 +15,7 @@ from recommender.selectors.history import served_since
 from recommender.services.contextual import policy_model_train
 from recommender.services.pools import tip_pool_refresh
 from recommender.services.rewards import rewards_finalize_expired
+from recommender.services.rollup import tip_score_days_refresh
 from tipengine.background import enqueue
 
 logger = logging.getLogger(__name__)
@@ -24,6 +25,13 @@ logger = logging.getLogger(__name__)
 def finalize_rewards() -> int:
     """Close every expired reward window (periodic, from beat); returns how many tips were finalized."""
     return rewards_finalize_expired()
+
+
+@shared_task(name="recommender.refresh_tip_score_days", ignore_result=True)
+def refresh_tip_score_days() -> int:
+    """Roll up the days whose tips all became final (periodic, from beat); returns the rollup rows written."""
+    refreshed = tip_score_days_refresh()
+    return refreshed.rows if refreshed else 0
 
 
 @shared_task(name="recommender.refresh_candidates", ignore_result=True)

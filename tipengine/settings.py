@@ -302,6 +302,12 @@ CELERY_BEAT_SCHEDULE["recommender.finalize_rewards"] = {
     "task": "recommender.finalize_rewards",
     "schedule": TIPS_FINALIZE_INTERVAL_S,
 }
+# The admin's daily rollup of final days (docs/adr/0099): a day becomes final once a day; a late run only means
+# more days read live, never wrong figures.
+CELERY_BEAT_SCHEDULE["recommender.refresh_tip_score_days"] = {
+    "task": "recommender.refresh_tip_score_days",
+    "schedule": 900.0,
+}
 
 # --- recommender: serving ---
 # Worker threads for request-time LLM calls (only when a user has no fresh pool); per process.
