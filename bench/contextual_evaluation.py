@@ -1,10 +1,11 @@
 """Benchmark the contextual loop's evaluation against the simulated truth: does the paired interval tell the truth?
 
 Per seed: epsilon-greedy serves the contextual world (users x rounds); a contextual model learns from the first
-picks of the first `--train-rounds` rounds, as `policy_model_train` does; the model is evaluated on the held-out
-first picks by the same code as `evaluate_policy --model N` (VW reward model cross-fitted on two folds, DR with
-the weights clipped, or Switch-DR), and compared with the truth the world knows: the mean over the same picks of
-the model's PMF times each candidate's hidden expected reward, minus the expected reward of the logged pick.
+picks of the first `--train-rounds` rounds as one window, as `policy_model_train` does (TRAINING_PASSES passes over
+it); the model is evaluated on the held-out first picks by the same code as `evaluate_policy --model N` (VW reward
+model cross-fitted on two folds, DR with the weights clipped, or Switch-DR), and compared with the truth the world
+knows: the mean over the same picks of the model's PMF times each candidate's hidden expected reward, minus the
+expected reward of the logged pick.
 A second model, taught the opposite of what users answered, shows the interval also says when a model is worse.
 
     DEBUG=1 .venv/bin/python bench/contextual_evaluation.py --seeds 0 1 2
@@ -67,10 +68,14 @@ def main() -> None:
                 held_out.append(example)
                 truth.append(world.outcome_probabilities(served.context) @ world.outcome_rewards)
         models = {"trained": ContextualModel(), "inverted": ContextualModel()}
-        for example in train:
-            lines = shared_line(example.candidates, example.stats), action_lines(example.candidates)
-            models["trained"].learn(*lines, example.chosen, example.reward, example.propensity)
-            models["inverted"].learn(*lines, example.chosen, 1.0 - example.reward, example.propensity)
+        lines = [(shared_line(e.candidates, e.stats), action_lines(e.candidates)) for e in train]
+        for name, truthful in (("trained", True), ("inverted", False)):  # as policy_model_train learns its window
+            models[name].learn_window(
+                [
+                    (*pair, e.chosen, e.reward if truthful else 1.0 - e.reward, e.propensity)
+                    for pair, e in zip(lines, train, strict=True)
+                ]
+            )
         for name, model in models.items():
             true_gain = np.mean(
                 [

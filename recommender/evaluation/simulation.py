@@ -19,7 +19,7 @@ from recommender.evaluation.simulation_result import ORACLE, PolicyRun, Served, 
 from recommender.evaluation.targets import shrink
 from recommender.evaluation.world import ARMS, OUTCOMES, Context, Population, SimulatedWorld, World
 from recommender.policies import POLICIES, Policy, get_policy
-from recommender.policies.base import ArmEstimate, Choice, Learner
+from recommender.policies.base import ArmEstimate, Choice, Learner, ServedSlate
 from recommender.reward_table import DEFAULT_REWARD, REWARDS
 
 # Receives the kept requests of one round (e.g. to write them): then they are not kept in memory.
@@ -167,7 +167,7 @@ class _Runner:
         run = self.run
         expected, cumulative, best = truth
         finals: list[tuple[int, int, float]] = []
-        slates: list[tuple[Context, dict[str, ArmEstimate], list[Choice], list[float]]] = []
+        slates: list[ServedSlate] = []
         kept: list[Served] = []
         for context, mu, outcomes in zip(row, expected, cumulative, strict=True):
             estimates: dict[str, ArmEstimate] = {}
@@ -187,7 +187,7 @@ class _Runner:
                 run.expected[round_] += mu[index]
                 finals.append((context.user, int(context.arms[index]), reward))
             run.regret[round_] += best[context.user]
-            slates.append((context, estimates, choices, rewards))
+            slates.append((context.candidates, estimates, choices, rewards))
             if self.keep:
                 kept.append(Served(round_, context, choices, actions, rewards, estimates))
         if kept and self.sink is not None:
@@ -198,6 +198,5 @@ class _Runner:
         run.regret[round_] = max(run.regret[round_] - run.expected[round_], 0.0)
         for user, arm, reward in finals:  # rewards finalize at the end of the round
             self.book.add(user, arm, reward)
-        if isinstance(self.policy, Learner):  # a contextual model learns from the same finalized rewards
-            for context, estimates, choices, rewards in slates:
-                self.policy.learn(context.candidates, estimates, choices, rewards)
+        if isinstance(self.policy, Learner):  # a contextual model learns from the round's finalized rewards at once
+            self.policy.learn_window(slates)

@@ -51,17 +51,17 @@ class Policy(Protocol):
         ...
 
 
+# One served slate as a learner reads it: candidates, the stats it was served with, the picks, their rewards.
+ServedSlate = tuple[Sequence[TipCandidate], Mapping[str, ArmEstimate], Sequence[Choice], Sequence[float]]
+
+
 @runtime_checkable
 class Learner(Protocol):
-    """A policy that holds a model of its own and learns from each served slate's final rewards."""
+    """A policy that holds a model of its own and learns from served slates' final rewards, a window at a time."""
 
-    def learn(
-        self,
-        candidates: Sequence[TipCandidate],
-        stats: Mapping[str, ArmEstimate],
-        choices: Sequence[Choice],
-        rewards: Sequence[float],
-    ) -> None: ...
+    def learn_window(self, slates: Sequence[ServedSlate]) -> None:
+        """Learn from the slates finalized together (a trainer run's window; a simulated round)."""
+        ...
 
 
 @runtime_checkable

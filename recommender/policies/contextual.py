@@ -18,14 +18,23 @@ from typing import Any
 import numpy as np
 
 from generation.candidates import TipCandidate
-from recommender.policies.base import ArmEstimate, Choice, slate_offers
+from recommender.policies.base import ArmEstimate, Choice, ServedSlate, slate_offers
 from recommender.policies.features import action_lines, shared_line
 
 # Kind crossed with the shared context (k x s) and with the candidate's own features (k x a).
 VW_ARGUMENTS = "--cb_explore_adf --squarecb --gamma_scale 1000 -q ks -q ka --coin --noconstant --quiet"
+# Passes over each training window (a trainer run's newly finalized picks, in order): one pass leaves a young
+# model's early rounds far from what their data says (docs/benchmarks.md, "Contextual ranking"), more cost CPU in
+# the trainer only. Every row is learned exactly this many times, whatever the trainer's cadence.
+TRAINING_PASSES = 3
 # Parsed candidate examples kept per model for reuse by later requests (pools repeat all day); past this many
 # distinct lines the cache starts again.
 PARSED_ACTIONS_KEPT = 4096
+
+
+# One logged pick as the model learns it: shared line, offered action lines, the chosen one's index, its reward
+# and the probability it was chosen with.
+Pick = tuple[str, Sequence[str], int, float, float]
 
 
 def _workspace(extra: str = "") -> Any:
@@ -133,6 +142,12 @@ class ContextualModel:
         self.workspace.finish_example(kept)
         self._parsed.clear()
 
+    def learn_window(self, picks: Sequence[Pick], passes: int = TRAINING_PASSES) -> None:
+        """Learn from a window of logged picks, `passes` times over it in order."""
+        for _ in range(passes):
+            for pick in picks:
+                self.learn(*pick)
+
     def learn(self, shared: str, actions: Sequence[str], chosen: int, reward: float, probability: float) -> None:
         """Learn from one logged pick among `actions`: VW minimises cost, so the cost is minus the reward."""
         lines = [shared, *actions]
@@ -183,18 +198,14 @@ class Contextual:
             remaining = slate_offers(candidates, picked)
         return chosen
 
-    def learn(
-        self,
-        candidates: Sequence[TipCandidate],
-        stats: Mapping[str, ArmEstimate],
-        choices: Sequence[Choice],
-        rewards: Sequence[float],
-    ) -> None:
-        """Learn from one served slate: each position's pick among the candidates left at that position."""
-        shared, lines = shared_line(candidates, stats), action_lines(candidates)
-        picked: list[int] = []
-        for choice, reward in zip(choices, rewards, strict=True):
-            index, remaining = candidates.index(choice.candidate), slate_offers(candidates, picked)
-            offered = [lines[i] for i in remaining]
-            self.model.learn(shared, offered, remaining.index(index), reward, choice.propensity)
-            picked.append(index)
+    def learn_window(self, slates: Sequence[ServedSlate]) -> None:
+        """Learn from slates finalized together: each position's pick among the candidates left at that position."""
+        picks: list[Pick] = []
+        for candidates, stats, choices, rewards in slates:
+            shared, lines = shared_line(candidates, stats), action_lines(candidates)
+            picked: list[int] = []
+            for choice, reward in zip(choices, rewards, strict=True):
+                index, remaining = candidates.index(choice.candidate), slate_offers(candidates, picked)
+                picks.append((shared, [lines[i] for i in remaining], remaining.index(index), reward, choice.propensity))
+                picked.append(index)
+        self.model.learn_window(picks)

@@ -11,7 +11,7 @@ from recommender.evaluation.recording import simulation_logs_write
 from recommender.evaluation.simulation import simulate
 from recommender.evaluation.simulation_result import finalized_time
 from recommender.models import PolicyModel, PolicySwitch, TipRequest
-from recommender.policies.contextual import ContextualModel
+from recommender.policies.contextual import TRAINING_PASSES, ContextualModel
 from recommender.policies.features import action_lines, shared_line
 from recommender.selectors.contextual import logged_examples, newest_model, serving_switch
 from recommender.services.contextual import (
@@ -105,6 +105,7 @@ class ContextualLoopTests(BaseTestCase):
         first = policy_model_train(until=self.cutoff)
         second = policy_model_train()
         self.assertEqual((second.parent_id, second.rows, second.total_rows), (first.pk, 2000, 6000))
+        self.assertEqual(second.metrics["passes"], TRAINING_PASSES)
         self.assertIsNone(policy_model_train())
 
     def test_a_corrupt_model_leaves_the_baseline_serving(self):

@@ -17,7 +17,7 @@ from recommender.evaluation.simulation import simulate
 from recommender.evaluation.world import Context
 from recommender.policies import get_policy
 from recommender.policies.base import ArmEstimate
-from recommender.policies.contextual import Contextual, ContextualModel
+from recommender.policies.contextual import TRAINING_PASSES, Contextual, ContextualModel
 from recommender.policies.features import action_lines, shared_line
 
 
@@ -48,7 +48,7 @@ def trained(reward_of: dict[str, float], rounds: int = 300) -> Contextual:
     rng = np.random.default_rng(1)
     for _ in range(rounds):
         choices = policy.choose(POOL, STATS, rng, 1)
-        policy.learn(POOL, STATS, choices, [reward_of[c.candidate.kind] for c in choices])
+        policy.learn_window([(POOL, STATS, choices, [reward_of[c.candidate.kind] for c in choices])])
     return policy
 
 
@@ -113,6 +113,24 @@ class ContextualPolicyTests(SimpleTestCase):
         done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
         self.assertEqual(done.returncode, 0, done.stderr[-2000:])
         self.assertLessEqual(int(done.stdout), 50)
+
+    def test_a_window_is_learned_training_passes_times_in_order(self):
+        rng, picks = np.random.default_rng(2), []
+        for _ in range(40):
+            pool = [POOL[i] for i in rng.permutation(len(POOL))]
+            chosen = int(rng.integers(len(pool)))
+            picks.append(
+                (shared_line(pool, STATS), action_lines(pool), chosen, float(pool[chosen].kind == "batch"), 0.25)
+            )
+        windowed, by_hand, once = ContextualModel(), ContextualModel(), ContextualModel()
+        windowed.learn_window(picks)
+        for _ in range(TRAINING_PASSES):
+            for pick in picks:
+                by_hand.learn(*pick)
+        once.learn_window(picks, passes=1)
+        lines = (shared_line(POOL, STATS), action_lines(POOL))
+        np.testing.assert_array_equal(windowed.pmf(*lines), by_hand.pmf(*lines))
+        self.assertGreater(windowed.pmf(*lines)[3], once.pmf(*lines)[3])  # further along the window's lesson
 
     def test_it_refuses_bytes_that_are_not_a_model(self):
         with self.assertRaises(ValueError):
