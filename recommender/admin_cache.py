@@ -37,12 +37,14 @@ def _text(part: object) -> str:
     return part.isoformat() if isinstance(part, datetime) else str(part)
 
 
-def cached_figures(page: str, parts: tuple[object, ...], compute: Callable[[], T]) -> Figures[T]:
-    """`compute()` for `page` with these `parts` (its period, groups...), or its result of the last minute."""
+def cached_figures(
+    page: str, parts: tuple[object, ...], compute: Callable[[], T], *, timeout: int = FIGURES_TTL_S
+) -> Figures[T]:
+    """`compute()` for `page` with these `parts` (its period, groups...), or its result of the last `timeout` s."""
     key = admin_figures_key(page, *(_text(part) for part in parts))
     found = cache.get(key)
     if isinstance(found, Figures):
         return found
     figures = Figures(compute(), timezone.now())
-    cache.set(key, figures, timeout=FIGURES_TTL_S)
+    cache.set(key, figures, timeout=timeout)
     return figures

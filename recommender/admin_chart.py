@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,15 +69,34 @@ def daily_series(daily: Sequence[Mapping[str, Any]], group_by: Sequence[str]) ->
     return sorted(found, key=lambda s: (-s.total, s.label))[:MAX_SERIES]
 
 
-def figure_svg(draw: Callable[[Any], None], *, salt: str, size: tuple[float, float]) -> SafeString:
-    """A matplotlib figure that `draw` fills, as an inline <svg> element (the arm comparison's and the loop's)."""
+@dataclass(frozen=True)
+class Margins:
+    """Where a figure's panels end, as fractions of its width and height (matplotlib's subplots_adjust)."""
+
+    left: float = 0.07
+    right: float = 0.98
+    bottom: float = 0.1
+    top: float = 0.92
+    hspace: float = 0.35  # between stacked panels, room for the lower one's title
+
+
+def figure_svg(
+    draw: Callable[[Any], None], *, salt: str, size: tuple[float, float], margins: Margins = Margins()
+) -> SafeString:
+    """A matplotlib figure that `draw` fills, as an inline <svg> element (the arm comparison's and the loop's).
+
+    The layout is fixed (`margins`), not constrained: constrained layout measured every text twice and took half
+    of the drawing time (docs/benchmarks.md). The margins leave room for the longest tick labels and titles the
+    charts print; legends with labels of any length are wrapped to their column (`legend_label`).
+    """
     # Lazy: only the chart pages draw. Figure, not pyplot: no global state and no GUI backend, SVG output only.
     from matplotlib import rc_context
     from matplotlib.figure import Figure
 
     # Text stays text (searchable, scales with the page); a fixed hash salt makes the SVG's ids repeatable.
     with rc_context({"svg.fonttype": "none", "svg.hashsalt": salt, "font.size": 9}):
-        figure = Figure(figsize=size, layout="constrained")
+        figure = Figure(figsize=size)
+        figure.subplots_adjust(**vars(margins))
         draw(figure)
         buffer = io.StringIO()
         figure.savefig(buffer, format="svg", metadata={"Date": None})
@@ -95,6 +115,24 @@ def date_axis(axes: Any) -> None:
     axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
 
 
+# The arm chart's legend has the right 28% of its 11 inches (about 220 pt): 34 characters at 9 pt and its line fit.
+ARM_MARGINS = Margins(left=0.075, right=0.71, bottom=0.09, top=0.93)
+LEGEND_LEFT = 0.72
+LEGEND_CHARS = 34
+
+
+def legend_label(label: str, width: int = LEGEND_CHARS) -> str:
+    """`label` in lines of at most `width` characters, broken after a " · " between group values where it can."""
+    lines: list[str] = []
+    for part in label.split(" · "):
+        joined = f"{lines[-1]} · {part}" if lines else part
+        if lines and len(joined) <= width:
+            lines[-1] = joined
+        else:
+            lines.extend(textwrap.wrap(part, width, break_on_hyphens=False) or [""])
+    return "\n".join(lines)
+
+
 def svg_chart(series: list[Series]) -> SafeString:
     """Two panels sharing the day axis: mean reward per day with a 95% band, and tips served per day."""
 
@@ -102,7 +140,7 @@ def svg_chart(series: list[Series]) -> SafeString:
         reward_axes, served_axes = figure.subplots(2, 1, sharex=True, height_ratios=(3, 2))
         for index, one in enumerate(series):
             colour = f"C{index}"
-            reward_axes.plot(one.days, one.mean, marker="o", markersize=3, color=colour, label=one.label)
+            reward_axes.plot(one.days, one.mean, marker="o", markersize=3, color=colour, label=legend_label(one.label))
             reward_axes.fill_between(one.days, one.low, one.high, color=colour, alpha=0.15, linewidth=0)
             served_axes.plot(one.days, one.served, marker="o", markersize=3, color=colour)
         reward_axes.set_title("Mean reward per day (final rewards; band: 95% interval)", loc="left")
@@ -114,7 +152,7 @@ def svg_chart(series: list[Series]) -> SafeString:
         date_axis(served_axes)
         for axes in (reward_axes, served_axes):
             axes.grid(alpha=0.3)
-        if series:
-            figure.legend(loc="outside right upper", frameon=False)
+        if series:  # in the column right of the panels, top-aligned with them
+            figure.legend(loc="upper left", bbox_to_anchor=(LEGEND_LEFT, ARM_MARGINS.top), frameon=False)
 
-    return figure_svg(draw, salt="arm-summary", size=(11, 5.2))
+    return figure_svg(draw, salt="arm-summary", size=(11, 5.2), margins=ARM_MARGINS)

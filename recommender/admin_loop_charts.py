@@ -13,7 +13,7 @@ from typing import Any
 from django.utils.safestring import SafeString
 
 from recommender.admin_arm_stats import mean_interval
-from recommender.admin_chart import Series, date_axis, figure_svg
+from recommender.admin_chart import Margins, Series, date_axis, figure_svg
 from recommender.models import PolicyEvaluation
 
 
@@ -70,7 +70,7 @@ def learning_curve_svg(series: Series) -> SafeString:
         date_axis(axes)
         axes.legend(loc="upper left", frameon=False)
 
-    return figure_svg(draw, salt="learning-curve", size=(11, 4))
+    return figure_svg(draw, salt="learning-curve", size=(11, 4), margins=Margins(bottom=0.12, top=0.91))
 
 
 def _interval(estimate: dict[str, Any]) -> tuple[float, float, float]:
@@ -117,4 +117,4 @@ def evaluations_svg(evaluations: list[PolicyEvaluation]) -> SafeString:
             axes.grid(alpha=0.3)
             axes.set_xlim(-0.6, max(len(positions), 1) - 0.4)
 
-    return figure_svg(draw, salt="evaluations", size=(11, 4.6))
+    return figure_svg(draw, salt="evaluations", size=(11, 4.6), margins=Margins(bottom=0.08, top=0.9))

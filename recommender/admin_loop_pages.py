@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,8 @@ from recommender.selectors.evaluations import (
 )
 
 CHARTED = 12  # finished evaluations the chart shows, the newest
+# The evaluations chart is keyed by what it draws, so it never shows an old set of runs: kept a day.
+EVALUATIONS_CHART_TTL_S = 86400
 DEFAULT_PERIOD = "7d"  # the model versions page's period, as the arm comparison's
 
 
@@ -109,6 +112,21 @@ def switch_cells(switch: PolicySwitch) -> dict[str, Any]:
     }
 
 
+def _evaluations_chart(charted: list[PolicyEvaluation]) -> SafeString | None:
+    """The chart of `charted`, drawn once per set of finished runs: a new run, or one deleted, draws it again.
+
+    A finished evaluation is written once, with its result and finished_at together (recommender/services/
+    evaluations.py), so its id and finish time name what it draws.
+    """
+    if not charted:
+        return None
+    drawn = ",".join(f"{e.pk}@{e.finished_at.isoformat() if e.finished_at else '-'}" for e in charted)
+    digest = hashlib.sha256(drawn.encode()).hexdigest()[:32]  # a short key whatever the number charted
+    return cached_figures(
+        "evaluations", (digest,), lambda: evaluations_svg(charted), timeout=EVALUATIONS_CHART_TTL_S
+    ).value
+
+
 def evaluations_context(*, run_form: RunForm | None = None, promote_form: PromoteForm | None = None) -> dict[str, Any]:
     """Everything the evaluations page shows: the table, its chart, the two forms, the audit trail."""
     evaluations = evaluations_recent()
@@ -118,7 +136,7 @@ def evaluations_context(*, run_form: RunForm | None = None, promote_form: Promot
     return {
         "rows": [evaluation_cells(e) for e in evaluations],
         "pending": evaluations_pending(),
-        "chart": evaluations_svg(charted) if charted else None,
+        "chart": _evaluations_chart(charted),
         "run_form": run_form or RunForm(versions=versions),
         "promote_form": promote_form or PromoteForm(versions=versions),
         "has_versions": bool(versions),

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from recommender.admin_arm_stats import MIN_SAMPLE, wilson_interval
+from recommender.admin_chart import LEGEND_CHARS, legend_label
 from recommender.tests.test_admin import AdminTestCase, log_tips
 
 SUMMARY = reverse("admin:recommender_arm_summary")
@@ -153,8 +154,18 @@ class ArmChartTests(AdminTestCase):
         chart = chart_svg(content)
         self.assertIn("95%", chart)
         self.assertIn("Tips served per day", chart)
-        self.assertIn("tips-v2 · ollama_chat/llama3:8b · plan", chart)  # the legend names the groups
+        # The legend names the groups, in lines that fit its column (the chart's layout is fixed).
+        self.assertIn(">tips-v2 · ollama_chat/llama3:8b</text>", chart)
+        self.assertIn(">plan</text>", chart)
         self.assertNotIn("<script", chart)
+
+    def test_a_long_legend_label_is_broken_between_group_values_then_within_them(self):
+        self.assertEqual(
+            legend_label("tips-v2 · ollama_chat/llama3:8b · plan"), "tips-v2 · ollama_chat/llama3:8b\nplan"
+        )
+        self.assertEqual(legend_label("rules-v1 · (rule tip) · do_now"), "rules-v1 · (rule tip) · do_now")
+        lines = legend_label("a-prompt · " + "x" * 40 + " · kind").split("\n")
+        self.assertEqual(lines, ["a-prompt", "x" * LEGEND_CHARS, "x" * (40 - LEGEND_CHARS) + " · kind"])
 
     def test_a_label_with_markup_is_text_in_the_chart(self):
         log_tips(self.bob, [("plan", "llm", "<b>evil</b>", "tips-v2", "completed", 1.0)])

@@ -5,12 +5,13 @@ from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from recommender.models import PolicyModel
+from recommender.models import PolicyEvaluation, PolicyModel
 from recommender.tests.test_admin import AdminTestCase, log_tips
 from recommender.tests.test_admin_model_versions import serve
 
 SUMMARY = reverse("admin:recommender_arm_summary")
 MODELS = reverse("admin:recommender_policymodel_changelist")
+EVALUATIONS = reverse("admin:recommender_policyevaluation_changelist")
 LLAMA = ("plan", "llm", "ollama_chat/llama3:8b", "tips-v2", "completed", 1.0)
 
 
@@ -58,3 +59,32 @@ class ModelVersionsFiguresTests(AdminTestCase):
         newer = PolicyModel.objects.create(rows=1, weights=b"")  # a version the figures do not know of
         rows = {row["version"]: row["served"] for row in self.client.get(MODELS).context["rows"]}
         self.assertEqual(rows, {newer.pk: 0, self.version.pk: 5})
+
+
+def evaluation(model: PolicyModel, gain: float) -> PolicyEvaluation:
+    """A finished evaluation of `model` whose target beats the logged policy by `gain`."""
+    now = timezone.now()
+
+    def estimate(value: float) -> dict:
+        return {"value": value, "low": value - 0.01, "high": value + 0.01}
+
+    result = {"n": 500, "logged": estimate(0.2), "target": estimate(0.2 + gain), "difference": estimate(gain)}
+    return PolicyEvaluation.objects.create(
+        model=model, actor="ops", status=PolicyEvaluation.Status.DONE, started_at=now, finished_at=now,
+        result={**result, "ess": 200.0, "ess_share": 0.4}, passed=gain > 0.01,
+    )  # fmt: skip
+
+
+class EvaluationsChartTests(AdminTestCase):
+    def test_the_chart_is_drawn_once_per_set_of_finished_runs_and_a_new_run_shows_at_once(self):
+        model = PolicyModel.objects.create(rows=10, weights=b"")
+        first = evaluation(model, 0.03)
+        chart = self.client.get(EVALUATIONS).context["chart"]
+        self.assertIn(f"#{first.pk} v{model.pk}", chart)
+        # A finished run is never rewritten; were it, the page would still show the chart it drew.
+        PolicyEvaluation.objects.filter(pk=first.pk).update(passed=False)
+        self.assertEqual(self.client.get(EVALUATIONS).context["chart"], chart)
+        second = evaluation(model, -0.02)
+        redrawn = self.client.get(EVALUATIONS).context["chart"]  # at once, not a minute later
+        self.assertIn(f"#{first.pk} v{model.pk}", redrawn)
+        self.assertIn(f"#{second.pk} v{model.pk}", redrawn)
