@@ -11,6 +11,10 @@ evaluations in each state, then candidate sets with features for the newest 500 
 (`seed_candidates`: the request pages' why-this-tip tables). The evaluations' numbers are made up (too few
 requests log candidates to replay): the pages' cost does not depend on them.
 
+Then the daily rollup of tip_scores is brought up to date as the beat task would have (`--seed`: rebuilt from
+scratch, as after any bulk load; else refreshed), so the chart pages read the final days from it and the last
+day or two live (docs/adr/0099); `--no-rollup` times them without it (every day live, as the tree before it).
+
 Each page is loaded once, then `--repeat` times with the cache emptied before each load ("cold": nothing cached,
 neither the filters' distinct values, kept 5 minutes, nor the chart pages' figures, kept a minute, docs/adr/0093),
 then `--repeat` times as it comes ("warm": an operator reloading within the minute). The medians and the worst
@@ -181,6 +185,22 @@ def seed_admin(*, tips: int, users: int) -> None:
     print(f"candidate sets logged: {seed_candidates()}")
 
 
+def rollup(*, seeded: bool, use: bool) -> str:
+    """The daily rollup as beat leaves it (rebuilt after a seed, refreshed otherwise), or none when not `use`d."""
+    from recommender.models import TipScoreDaysCovered
+    from recommender.services.rollup import tip_score_days_rebuild, tip_score_days_refresh
+
+    if not use:
+        TipScoreDaysCovered.objects.all().delete()  # the pages then read every day live; a refresh starts afresh
+        return "rollup: none (every day read live)"
+    started = time.perf_counter()
+    done = tip_score_days_rebuild() if seeded else tip_score_days_refresh()
+    took = time.perf_counter() - started
+    if done is None:
+        return "rollup: no tips"
+    return f"rollup: {done.rows} rows written in {took:.1f} s; days before {done.covered_before} read from it"
+
+
 def operator_client() -> Any:
     """A test client logged in as a bench superuser."""
     from django.contrib.auth import get_user_model
@@ -227,6 +247,7 @@ def main() -> None:
     parser.add_argument(
         "--seed-candidates", action="store_true", help="only log the candidate sets (on a database seeded before them)"
     )
+    parser.add_argument("--no-rollup", action="store_true", help="time the pages without the daily rollup")
     parser.add_argument("--tips", type=int, default=1_000_000)
     parser.add_argument("--users", type=int, default=10_000)
     args = parser.parse_args()
@@ -239,6 +260,7 @@ def main() -> None:
         seed_admin(tips=args.tips, users=args.users)
     elif args.seed_candidates:
         print(f"candidate sets logged: {seed_candidates()}")
+    print(rollup(seeded=args.seed, use=not args.no_rollup))
     client = operator_client()
     print(f"tip_scores rows: {TipScore.objects.count()}")
     print("| page | cold median ms | cold max ms | warm median ms | warm max ms | queries (cold) | slowest query ms |")

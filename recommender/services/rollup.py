@@ -125,6 +125,8 @@ def tip_score_days_refresh(*, now: datetime | None = None, batch_days: int = BAT
         first = covered.before if covered else _first_tip_day(zone)  # the lock: one refresh at a time
         if first is None:
             return None
+        if covered is None:  # a fresh start: no row of an earlier rollup of this zone is left to be read
+            TipScoreDay.objects.filter(zone=settings.TIME_ZONE).delete()
         rows = _sum_days(zone=zone, first=first, end=bound, batch_days=batch_days)
         TipScoreDaysCovered.objects.update_or_create(
             zone=settings.TIME_ZONE, defaults={"before": bound, "refreshed_at": now}
@@ -146,8 +148,7 @@ def tip_score_days_rebuild(
     rows = 0
     with transaction.atomic():
         covered = TipScoreDaysCovered.objects.select_for_update().filter(zone=settings.TIME_ZONE).first()
-        if first is None and last is None:
-            TipScoreDay.objects.filter(zone=settings.TIME_ZONE).delete()
+        if first is None and last is None:  # the refresh then starts afresh
             TipScoreDaysCovered.objects.filter(zone=settings.TIME_ZONE).delete()
         elif covered is not None:
             start = first or _first_tip_day(zone) or covered.before
