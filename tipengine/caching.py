@@ -25,7 +25,8 @@ def cache_prefetch(keys: Iterable[str]) -> Iterator[None]:
 
     Serving reads several per-user keys from different modules; on a busy host each round trip costs a
     context switch, so one MGET replaces several GETs. A key written or forgotten inside the block is
-    not seen through it: the block is one request's consistent read, like a snapshot.
+    not seen through it: the block is one request's consistent read, like a snapshot (`cache_keep` adds to it
+    what the request itself read from the database).
     """
     keys = list(keys)
     found = cache.get_many(keys)
@@ -42,6 +43,16 @@ def cache_get(key: str) -> Any:
     if prefetched is not None and key in prefetched:
         return prefetched[key]
     return cache.get(key)
+
+
+def cache_keep(key: str, value: Any, *, timeout: int) -> None:
+    """Cache `value` at `key` (a value just read from the database) and let the current prefetch answer it for the
+    rest of the block: what one request had to read from the database, it reads once, even while the cache cannot
+    be written (a Redis outage). The one kind of write a prefetch sees: the request's own read."""
+    cache.set(key, value, timeout=timeout)
+    prefetched = _prefetched.get()
+    if prefetched is not None:
+        prefetched[key] = value
 
 
 def cache_get_many(keys: list[str]) -> dict[str, Any]:

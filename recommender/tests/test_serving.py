@@ -116,9 +116,9 @@ class ServeApiTests(BaseTestCase):
             self.assertEqual(len(body["tips"]), 5)
             counts.append(len(queries))
         self.assertEqual(counts[0], counts[1])
-        # token, pool, sample integration, the user's time zone, cool-downs, the user's and the global arm
-        # statistics, then the write.
-        self.assertEqual(counts[0], 7 + SLATE_WRITE_QUERIES)
+        # token, pool, sample integration, the user's time zone, then the cool-downs with the user's and the global
+        # arm statistics in one statement, then the write.
+        self.assertEqual(counts[0], 5 + SLATE_WRITE_QUERIES)
 
     def test_it_only_writes_once_what_it_reads_is_cached(self):
         self.api(self.alice).get(URL)

@@ -4,7 +4,9 @@ import signal
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
 from recommender.models import FeedbackEvent, TipScore
@@ -67,6 +69,25 @@ def test_it_serves_tips_and_records_feedback_while_redis_is_killed(redis_cache, 
     feedback = client.post(f"/api/v1/tips/{tip_id}/feedback/", {"action": "accepted"}, format="json")
     assert feedback.status_code == 201, feedback.content
     assert FeedbackEvent.objects.filter(tip_id=tip_id, action="accepted").count() == 1
+
+
+def test_a_serve_while_redis_is_killed_reads_its_state_in_five_statements_and_honours_cool_downs(
+    redis_cache, served_alice
+):
+    client = api_client(served_alice)
+    dismissed = client.get(TIPS).json()["tips"][0]
+    assert client.post(f"/api/v1/tips/{dismissed['id']}/feedback/", {"action": "dismissed"}, format="json").status_code
+    redis_cache.kill()
+    assert client.get(TIPS).status_code == 200  # the first call meets the outage
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(TIPS, {"limit": 10})
+    assert response.status_code == 200
+    # The token and its user, the time zone, the pool, the integration, then the cool-downs with the user's and the
+    # global arm statistics in one statement; then the slate's one write.
+    assert len(queries) == 5 + 1, [q["sql"][:80] for q in queries]
+    served = {(tip["kind"], tip["title"]) for tip in response.json()["tips"]}
+    assert (dismissed["kind"], dismissed["title"]) not in served  # still cooling down, read from PostgreSQL
 
 
 def test_it_still_refuses_a_bad_token_while_redis_is_killed(redis_cache, served_alice):
