@@ -27,6 +27,8 @@ VW_ARGUMENTS = "--cb_explore_adf --squarecb --gamma_scale 1000 -q ks -q ka --coi
 # model's early rounds far from what their data says (docs/benchmarks.md, "Contextual ranking"), more cost CPU in
 # the trainer only. Every row is learned exactly this many times, whatever the trainer's cadence.
 TRAINING_PASSES = 3
+# At most this many picks held in memory as one window: a longer trainer run learns them window by window.
+TRAINING_WINDOW_ROWS = 20_000
 # Parsed candidate examples kept per model for reuse by later requests (pools repeat all day); past this many
 # distinct lines the cache starts again.
 PARSED_ACTIONS_KEPT = 4096

@@ -22,7 +22,7 @@ from recommender.errors import ModelNotFound, PromotionRefused
 from recommender.evaluation.contextual import PairedEvaluation, paired_evaluation, replay
 from recommender.models import PolicyModel, PolicySwitch
 from recommender.policies.base import ArmEstimate
-from recommender.policies.contextual import TRAINING_PASSES, ContextualModel
+from recommender.policies.contextual import TRAINING_PASSES, TRAINING_WINDOW_ROWS, ContextualModel
 from recommender.policies.features import action_lines, shared_line
 from recommender.selectors.contextual import logged_examples, newest_model, serving_switch
 from tipengine import metrics
@@ -42,18 +42,21 @@ def policy_model_train(*, until: datetime | None = None) -> PolicyModel | None:
     """
     parent = newest_model()
     model = _model_of(parent) if parent else ContextualModel()
-    started, picks, reward_sum = time.perf_counter(), [], 0.0
+    started, picks, rows, reward_sum = time.perf_counter(), [], 0, 0.0
     first = last = None
     for example in logged_examples(after=parent.trained_until if parent else None, until=until):
         shared, actions = shared_line(example.candidates, example.stats), action_lines(example.candidates)
         picks.append((shared, actions, example.chosen, example.reward, example.propensity))
         first = first or example.finalized_at
         last = example.finalized_at
+        rows += 1
         reward_sum += example.reward
-    rows = len(picks)
+        if len(picks) == TRAINING_WINDOW_ROWS:  # a first run over months of logs stays in bounded memory
+            model.learn_window(picks)
+            picks = []
     if rows == 0:
         return None
-    model.learn_window(picks)  # TRAINING_PASSES over the window, in order
+    model.learn_window(picks)  # TRAINING_PASSES over each window, in order
     version = PolicyModel.objects.create(
         parent=parent,
         trained_from=first,
