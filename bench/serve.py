@@ -94,6 +94,10 @@ def server_env(ollama_url: str, args: argparse.Namespace) -> dict[str, str]:
         TOKEN_ENCRYPTION_KEYS=env.get("TOKEN_ENCRYPTION_KEYS", "H4z6uJ3wq9Ajc0mO1pVnl1hKk3rTn0b2rA3sQ8pVb2E="),
         OLLAMA_URL=ollama_url,
         TASKS_MODE="thread",  # no Celery worker in the bench: background refreshes run on threads
+        # ...but no beat in the web workers: production runs it apart (Celery beat), and in-process each worker ran the
+        # whole schedule on its first request, training a contextual model over the seeded million rows while
+        # the load ran (a fifth of a profile's samples; docs/benchmarks.md, "A lighter warm serve, profiled").
+        PERIODIC_IN_PROCESS=env.get("PERIODIC_IN_PROCESS", "0"),
         LOG_LEVEL="WARNING",
         DB_POOL_MAX=str(args.threads + 2),
         STATIC_ROOT=str(ROOT / "var/bench/static"),
