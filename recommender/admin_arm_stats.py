@@ -11,7 +11,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, F, Q, Sum
@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from recommender.models import TipScore
-from recommender.selectors.rollup import covered_before, rolled_up_days
+from recommender.selectors.rollup import covered_days, rolled_up_days
 from recommender.services.rollup import SUMS, day_start
 
 Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
@@ -155,17 +155,12 @@ def daily_rows(*, since: datetime | None, until: datetime | None, group_by: Sequ
     covers come from it, the rest live from tip_scores (docs/adr/0099); the sums are the same either way.
     """
     keys = group_keys(group_by)
-    zone, zone_name = timezone.get_current_timezone(), timezone.get_current_timezone_name()
-    covered = covered_before(zone_name=zone_name)
-    # The whole days of the period that the rollup holds: [first, end); first None: from its first day.
-    first = None
-    if since is not None:
-        first = timezone.localdate(since, zone)
-        first += timedelta(days=1) if day_start(first, zone) < since else timedelta(0)
-    end = covered if until is None or covered is None else min(covered, timezone.localdate(until, zone))
-    if end is None or (first is not None and first >= end):
+    zone = timezone.get_current_timezone()
+    days = covered_days(since=since, until=until)
+    if days is None:
         return sorted(live_days(since=since, until=until, keys=keys), key=lambda row: row["day"])
-    rows = rolled_up_days(zone_name=zone_name, first=first, end=end, keys=keys)
+    first, end = days
+    rows = rolled_up_days(zone_name=timezone.get_current_timezone_name(), first=first, end=end, keys=keys)
     if since is not None and first is not None and since < day_start(first, zone):  # a period starting within a day
         rows += live_days(since=since, until=day_start(first, zone), keys=keys)
     rows += live_days(since=day_start(end, zone), until=until, keys=keys)

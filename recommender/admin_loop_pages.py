@@ -28,6 +28,8 @@ from recommender.selectors.evaluations import (
     shadow_agreement,
     switches_recent,
 )
+from recommender.selectors.rollup import covered_days, rolled_up_shadow
+from recommender.services.rollup import day_start
 
 CHARTED = 12  # finished evaluations the chart shows, the newest
 # The evaluations chart is keyed by what it draws, so it never shows an old set of runs: kept a day.
@@ -154,6 +156,20 @@ def _agreement(shadowed: int, agreed: int) -> tuple[str, str]:
     return percent(agreed / shadowed), f"[{percent(interval.low)}, {percent(interval.high)}]"
 
 
+def _shadow_agreement(*, versions: list[int], since: datetime | None) -> dict[int, tuple[int, int]]:
+    """`shadow_agreement` since `since`, the days the rollup holds read from it (docs/adr/0099), the rest live."""
+    days = covered_days(since=since, until=None)
+    zone = timezone.get_current_timezone()
+    if days is None or (since is not None and days[0] is not None and since < day_start(days[0], zone)):
+        return shadow_agreement(versions=versions, since=since)  # none held, or a period starting within a day
+    first, end = days
+    found = rolled_up_shadow(zone_name=timezone.get_current_timezone_name(), first=first, end=end, versions=versions)
+    for version, (n, agreed) in shadow_agreement(versions=versions, since=day_start(end, zone)).items():
+        rolled_n, rolled_agreed = found.get(version, (0, 0))
+        found[version] = (rolled_n + n, rolled_agreed + agreed)
+    return found
+
+
 def _usage(
     since: datetime | None, policy: str, versions: list[int]
 ) -> tuple[dict[int, int], dict[int, tuple[int, int]], SafeString | None]:
@@ -165,7 +181,7 @@ def _usage(
         if day["model_version"] is not None:
             served[day["model_version"]] += day["served"]
     curve = daily_series([day for day in daily if day["policy"] == policy], ["policy"])
-    agreement = shadow_agreement(versions=versions, since=since)
+    agreement = _shadow_agreement(versions=versions, since=since)
     return dict(served), agreement, learning_curve_svg(curve[0]) if curve else None
 
 

@@ -275,3 +275,28 @@ class TipScoreDaysCovered(models.Model):
 
     def __str__(self) -> str:
         return f"{self.zone}: days before {self.before}"
+
+
+class TipRequestShadowDay(models.Model):
+    """Serves a shadow model scored, and how many it agreed with, per day (in `zone`) and shadow version.
+
+    The model versions page's apprentice agreement for the days `TipScoreDaysCovered` covers (docs/adr/0099): a
+    request's policy_params are written once, as it is served, so a past day's counts never change.
+    """
+
+    zone = models.CharField(max_length=64)
+    day = models.DateField()
+    model_version = models.PositiveIntegerField(null=True)  # the shadow model's (policy_params.shadow.model_version)
+    shadowed = models.BigIntegerField()
+    agreed = models.BigIntegerField()
+
+    class Meta:
+        db_table = "tip_request_shadow_days"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["zone", "day", "model_version"], name="tip_request_shadow_days_key", nulls_distinct=False
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} v{self.model_version}: {self.agreed}/{self.shadowed} agreed"

@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from recommender.models import TipRequest, TipScore, TipScoreDay, TipScoreDaysCovered
+from recommender.models import TipRequest, TipRequestShadowDay, TipScore, TipScoreDay, TipScoreDaysCovered
 
 logger = logging.getLogger(__name__)
 
@@ -84,23 +84,46 @@ def upsert_sql() -> str:
     )
 
 
+@functools.cache
+def shadow_upsert_sql() -> str:
+    """Count the requests served in [start, end) that a shadow model scored, and those it agreed with, per day and
+    shadow version, and write those days' rows: `upsert_sql`'s statement for `TipRequestShadowDay`.
+
+    The same expressions as `recommender.selectors.evaluations.shadow_agreement` (has_key, KT cast, agrees = true).
+    """
+    quote = connection.ops.quote_name
+    days, requests = (quote(m._meta.db_table) for m in (TipRequestShadowDay, TipRequest))
+    return (
+        f"WITH fresh AS (SELECT %(zone)s::text AS zone, (r.created_at AT TIME ZONE %(zone)s)::date AS day, "
+        "(r.policy_params #>> '{shadow,model_version}')::integer AS model_version, count(*) AS shadowed, "
+        "count(*) FILTER (WHERE r.policy_params -> 'shadow' -> 'agrees' = 'true'::jsonb) AS agreed "
+        f"FROM {requests} r WHERE r.policy_params ? 'shadow' AND r.created_at >= %(start)s "
+        "AND r.created_at < %(end)s GROUP BY 2, 3), "
+        f"gone AS (DELETE FROM {days} d WHERE d.zone = %(zone)s AND d.day >= %(first)s AND d.day < %(last)s "
+        "AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.day = d.day "
+        "AND f.model_version IS NOT DISTINCT FROM d.model_version)) "
+        f"INSERT INTO {days} (zone, day, model_version, shadowed, agreed) "
+        "SELECT zone, day, model_version, shadowed, agreed FROM fresh "
+        "ON CONFLICT (zone, day, model_version) DO UPDATE SET shadowed = excluded.shadowed, agreed = excluded.agreed"
+    )
+
+
 def _sum_days(*, zone: ZoneInfo, first: date, end: date, batch_days: int) -> int:
-    """Write the rollup rows of the days [first, end), `batch_days` per statement and transaction; returns rows."""
+    """Write the rollup rows of the days [first, end), `batch_days` per statement; returns the rows written."""
     written = 0
     while first < end:
         last = min(end, first + timedelta(days=batch_days))
+        params: dict[str, str | date | datetime] = {
+            "zone": settings.TIME_ZONE,
+            "start": day_start(first, zone),
+            "end": day_start(last, zone),
+            "first": first,
+            "last": last,
+        }
         with connection.cursor() as cursor:
-            cursor.execute(
-                upsert_sql(),
-                {
-                    "zone": settings.TIME_ZONE,
-                    "start": day_start(first, zone),
-                    "end": day_start(last, zone),
-                    "first": first,
-                    "last": last,
-                },
-            )
-            written += cursor.rowcount
+            for sql in (upsert_sql(), shadow_upsert_sql()):  # the tips' sums, then the requests' shadow counts
+                cursor.execute(sql, params)
+                written += cursor.rowcount
         first = last
     return written
 
@@ -127,6 +150,7 @@ def tip_score_days_refresh(*, now: datetime | None = None, batch_days: int = BAT
             return None
         if covered is None:  # a fresh start: no row of an earlier rollup of this zone is left to be read
             TipScoreDay.objects.filter(zone=settings.TIME_ZONE).delete()
+            TipRequestShadowDay.objects.filter(zone=settings.TIME_ZONE).delete()
         rows = _sum_days(zone=zone, first=first, end=bound, batch_days=batch_days)
         TipScoreDaysCovered.objects.update_or_create(
             zone=settings.TIME_ZONE, defaults={"before": bound, "refreshed_at": now}

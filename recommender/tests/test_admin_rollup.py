@@ -62,23 +62,29 @@ class RollupTests(AdminTestCase):
     def setUp(self):
         super().setUp()
         version = PolicyModel.objects.create(rows=10, weights=b"")
+        self.newer = newer = PolicyModel.objects.create(parent=version, rows=10, weights=b"")
         now = timezone.now()
         for days_ago in range(1, 12):
             for user, specs in ((self.alice, SPECS[: 3 + days_ago % 5]), (self.bob, SPECS[days_ago % 3 :])):
                 tips = log_tips(user, specs, served_at=now - timedelta(days=days_ago, hours=days_ago))
-                if days_ago % 2:
+                if days_ago % 2:  # scored by the version, and by the next one in shadow (agreeing on some days)
+                    shadow = {"shadow": {"model_version": newer.pk, "probability": 0.3, "agrees": days_ago % 3 == 0}}
                     TipRequest.objects.filter(pk=tips[0].request_id).update(
-                        policy="contextual", model_version=version.pk
+                        policy="contextual", model_version=version.pk, policy_params=shadow
                     )
         # The legacy rows stay open: finalize them as the window closer would have, but for one old day's tip.
-        self.late = TipScore.objects.filter(tip_kind__isnull=True).order_by("served_at").first()
+        six_days_ago = (now - timedelta(days=7), now - timedelta(days=5))
+        self.late = TipScore.objects.filter(tip_kind__isnull=True, served_at__range=six_days_ago).first()
         TipScore.objects.filter(tip_kind__isnull=True).exclude(pk=self.late.pk).update(reward=0.0, finalized_at=now)
 
     def test_the_pages_show_the_same_figures_with_the_rollup_as_without(self):
         refreshed = tip_score_days_refresh()
         self.assertEqual(refreshed.covered_before, timezone.localdate(self.late.served_at))  # its open tip's day
-        self.assertGreater(TipScoreDay.objects.count(), 0)
+        self.assertTrue(TipScoreDay.objects.filter(day=timezone.localdate() - timedelta(days=8)).exists())
+        self.assertLess(TipScoreDay.objects.order_by("day").last().day, refreshed.covered_before)
         self.assertEqual(figures(self.client), live_figures(self.client))
+        rows = self.client.get(MODELS, {"period": "all"}).context["rows"]
+        self.assertEqual({row["version"]: row["shadowed"] for row in rows}[self.newer.pk], 2 * 6)  # 2 users, 6 days
         rewards_finalize_expired()  # every day final now but today's: the late day changed
         self.assertEqual(figures(self.client), live_figures(self.client))  # read live until a refresh sums it
         tip_score_days_refresh()
