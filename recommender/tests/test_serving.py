@@ -1,5 +1,6 @@
 """Serving with a fresh LLM pool (the normal case): what is served, what is logged, and what is held back."""
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import numpy as np
@@ -17,7 +18,7 @@ from recommender.models import FeedbackEvent, TipRequest, TipScore
 from recommender.pipeline import assemble
 from recommender.selectors.serving import arm_estimates
 from recommender.services.feedback import feedback_record
-from recommender.services.serving import serving_policy, tips_serve
+from recommender.services.serving import _thread_rng, serving_policy, tips_serve
 from recommender.tests.factories import llm_tip
 from recommender.tests.serving_utils import MODEL, connect_sample, sample_pool, set_arm, store_pool
 from testsupport.cases import BaseTestCase
@@ -321,3 +322,11 @@ class IsolationTests(BaseTestCase):
         bob = self.api(self.bob).get(URL, {"limit": 10}).json()  # bob has no tasks: only his task-free tip
         self.assertEqual([t["title"] for t in bob["tips"]], ["Bob's secret plan"])
         self.assertEqual(TipScore.objects.filter(user=self.bob).count(), 1)
+
+
+def test_each_thread_draws_from_a_generator_of_its_own_seeded_once():
+    assert _thread_rng() is _thread_rng()  # seeded once, not per serve
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        other = pool.submit(_thread_rng).result()
+    assert other is not _thread_rng()
+    assert other.integers(2**62, size=4).tolist() != _thread_rng().integers(2**62, size=4).tolist()
