@@ -3,7 +3,8 @@
 A day is rolled up once every tip served on it is final: a final row never changes again (feedback and
 completions only touch open rows, recommender/services/feedback.py and rewards.py), so its sums stay exact.
 `tip_score_days_covered` keeps, per time zone, the first day not rolled up; the pages read the days before it
-from `tip_score_days` and every later day live from tip_scores (`recommender.selectors.rollup`).
+from `tip_score_days` (and the requests' shadow agreement from `tip_request_shadow_days`: a request is written
+once, as it is served) and every later day live (`recommender.selectors.rollup`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ logger = logging.getLogger(__name__)
 TIP_GROUPS = ("prompt_version", "llm_model", "tip_kind", "source")
 REQUEST_GROUPS = ("policy", "model_version")
 SUMS = ("served", "with_feedback", "rewarded", "reward_sum", "reward_squares")
-BATCH_DAYS = 31  # days summed by one statement: a month of a million-row table is ~0.1 s here
+BATCH_DAYS = 31  # days summed by one statement per table: a month of a million-row table is ~0.1 s here
 
 
 @dataclass(frozen=True)
