@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
@@ -22,7 +20,13 @@ from recommender.admin_candidates import significant, why_this_tip_table
 from recommender.admin_export import csv_lines, export_filename
 from recommender.admin_loop import PolicyEvaluationAdmin, PolicyModelAdmin
 from recommender.admin_period import PeriodFilter
-from recommender.admin_tools import NONE_VALUE, EstimatedCountPaginator, RangeDatesQuerySet, indexed_values_filter
+from recommender.admin_tools import (
+    NONE_VALUE,
+    EstimatedCountPaginator,
+    RangeDatesQuerySet,
+    ViewOnlyAdmin,
+    indexed_values_filter,
+)
 from recommender.models import TipRequest, TipScore
 
 # Registered there: the contextual loop's pages (offline evaluations, model versions).
@@ -37,21 +41,12 @@ def _shortened(text: str, chars: int) -> str:
     return format_html('<span title="{}">{}</span>', text, shortened) if shortened != text else text
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ViewOnlyAdmin):
     """Logged data is evidence for learning and offline evaluation: operators look, never edit."""
 
     paginator = EstimatedCountPaginator
     show_full_result_count = False  # no second COUNT(*) over the unfiltered table per page view
     list_per_page = 50
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(TipScore)

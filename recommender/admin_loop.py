@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from recommender.admin_loop_pages import PromoteForm, RunForm, evaluations_context, models_context
+from recommender.admin_tools import ViewOnlyAdmin
 from recommender.models import PolicyEvaluation, PolicyModel
 from recommender.selectors.evaluations import model_versions
 from recommender.services.evaluations import policy_evaluation_queue, policy_promote_recorded
@@ -24,17 +25,8 @@ from tipengine.domain_errors import DomainError
 EVALUATIONS = "admin:recommender_policyevaluation_changelist"
 
 
-class LoopPageAdmin(admin.ModelAdmin):
+class LoopPageAdmin(ViewOnlyAdmin):
     """A model whose admin is one page of its own (the index links to it); nothing is added, edited or deleted."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def page(self, request: HttpRequest, template: str, title: str, context: dict[str, Any]) -> TemplateResponse:
         if not self.has_view_permission(request):

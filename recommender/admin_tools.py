@@ -6,6 +6,7 @@
 - `indexed_values_filter`: a list filter over a column's distinct values, found by a "skip scan" (a
   recursive CTE that hops through the column's index, one probe per distinct value) and cached briefly,
   instead of SELECT DISTINCT over every row.
+- `ViewOnlyAdmin`: a model admin where operators look and nothing is added, changed or deleted.
 - `RangeDatesQuerySet`: the date hierarchy's links are the periods between the first and the last row
   (MIN and MAX: two index probes) instead of SELECT DISTINCT DATE_TRUNC(...) over every row; a period
   without rows may be listed and then shows an empty page.
@@ -25,6 +26,7 @@ from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Max, Min, Model, QuerySet
+from django.http import HttpRequest
 from django.utils import timezone
 
 from recommender.cache_keys import distinct_values_key
@@ -33,6 +35,19 @@ from recommender.cache_keys import distinct_values_key
 EXACT_COUNT_BELOW = 10_000
 DISTINCT_VALUES_TTL_S = 300
 NONE_VALUE = "__none__"
+
+
+class ViewOnlyAdmin(admin.ModelAdmin):
+    """Operators look; nothing is added, changed or deleted (the view permission still decides who looks)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 def planner_estimate(queryset: QuerySet) -> int:
