@@ -173,6 +173,7 @@ def choose(args: argparse.Namespace) -> None:
     for _ in range(args.calls):
         arms = rng.choice(len(ARMS), size=args.candidates)
         shared = {"local_hour": int(rng.integers(24)), "weekday": int(rng.integers(7)), "open_tasks": 20}
+        shared["user_id"] = len(pools) % 1000 + 1  # not drawn: the pools stay those of trees before the user feature
         task = {"n_tasks": 1, "overdue_tasks": 3}
         pools.append(
             [

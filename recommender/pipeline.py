@@ -111,7 +111,8 @@ def assemble(*, user: User, now: datetime | None = None, budget_s: float | None 
     candidates = _merge([*(pool or []), *rules], assembly)
     candidates = _known_tasks_only(candidates, assembly)
     candidates = _out_of_cooldown(candidates, user=user, now=now, assembly=assembly)
-    assembly.candidates = [_with_features(c, assembly.tasks, now) for c in candidates]
+    shared = _shared_features(user=user, tasks=assembly.tasks, now=now)
+    assembly.candidates = [_with_features(c, assembly.tasks, now, shared) for c in candidates]
     if not assembly.candidates:
         assembly.degrade(NO_CANDIDATES, "There is nothing to suggest right now.")
     return assembly
@@ -241,16 +242,29 @@ def due_age_days(task_ids: tuple[str, ...], tasks: dict[str, TodoistTask], now: 
     return max(tasks[task_id].overdue_days(now.date()) for task_id in task_ids)
 
 
-def _with_features(candidate: TipCandidate, tasks: dict[str, TodoistTask], now: datetime) -> TipCandidate:
+def _shared_features(*, user: User, tasks: dict[str, TodoistTask], now: datetime) -> dict[str, Any]:
+    """What every candidate of one request shares: who asks, when (the user's local time), and their workload."""
+    today = now.date()
+    return {
+        "user_id": user.pk,
+        "local_hour": now.hour,
+        "weekday": now.weekday(),
+        "open_tasks": len(tasks),
+        "overdue_tasks": sum(1 for task in tasks.values() if task.overdue_days(today) > 0),
+    }
+
+
+def _with_features(
+    candidate: TipCandidate, tasks: dict[str, TodoistTask], now: datetime, shared: dict[str, Any]
+) -> TipCandidate:
     """Recompute serve-time features: a pooled tip's numbers from generation time may be stale."""
     linked = [tasks[task_id] for task_id in candidate.task_ids]
     features = {
         **candidate.features,
+        **shared,
         "due_age_days": due_age_days(candidate.task_ids, tasks, now),
         "n_tasks": len(linked),
         "max_priority": max((t.priority for t in linked), default=None),
-        "open_tasks": len(tasks),
-        "local_hour": now.hour,
         "from_pool": candidate.source == TipSource.LLM,
     }
     return replace(candidate, features=features)

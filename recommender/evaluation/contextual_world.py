@@ -127,7 +127,7 @@ class ContextualWorld:
                 picks = _picks(tasks, rng)
                 overdue = sum(1 for t in tasks if (t.due_age or 0) > 0)
                 shared = {"local_hour": hour, "weekday": weekday, "open_tasks": int(self.open_tasks[user])}
-                shared["overdue_tasks"] = overdue
+                shared |= {"overdue_tasks": overdue, "user_id": user}
                 candidates = tuple(_candidate(user, kind, source, task, shared) for kind, source, task in picks)
                 arms = np.array([ARMS.index(c.arm) for c in candidates])
                 urgency = overdue / len(tasks)

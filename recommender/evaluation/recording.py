@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
@@ -38,6 +39,11 @@ def _simulated_users(seed: int, users: int) -> dict[int, int]:
     return {i: ids[name] for i, name in names.items()}
 
 
+def _with_user(candidates: list[dict[str, Any]], user_id: int) -> list[dict[str, Any]]:
+    """The logged candidates with the simulated user's index replaced by their id, as serving logs it."""
+    return [{**c, "features": {**c["features"], "user_id": user_id}} for c in candidates]
+
+
 class SimulationLogWriter:
     """Writes one simulated policy's requests as they come (a `simulate` sink), BATCH requests at a time.
 
@@ -65,7 +71,9 @@ class SimulationLogWriter:
                 created_at=request_time(self.start, self.users, s.round, s.context.user),
                 policy=self.policy,
                 policy_params=self.params,
-                candidates=offered_candidates(s.context.candidates, s.choices),
+                candidates=_with_user(
+                    offered_candidates(s.context.candidates, s.choices), self.user_ids[s.context.user]
+                ),
                 arm_estimates=s.logged_estimates(),
             )
             for s in batch

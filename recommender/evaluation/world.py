@@ -132,7 +132,7 @@ def simulated_candidate(
 
 def _candidate(user: int, kind: str, source: str, urgency: float, serial: int) -> TipCandidate:
     task_ids = (f"sim-{user}-{serial}",) if kind != TipKind.WELLBEING else ()
-    return simulated_candidate(user, kind, source, task_ids, {"due_age_days": round(urgency * 10)})
+    return simulated_candidate(user, kind, source, task_ids, {"due_age_days": round(urgency * 10), "user_id": user})
 
 
 def stream_contexts(users: int, world: World, rng: np.random.Generator) -> Iterator[list[Context]]:

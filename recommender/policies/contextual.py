@@ -21,8 +21,8 @@ from generation.candidates import TipCandidate
 from recommender.policies.base import ArmEstimate, Choice, ServedSlate, slate_offers
 from recommender.policies.features import action_lines, shared_line
 
-# Kind crossed with the shared context (k x s) and with the candidate's own features (k x a).
-VW_ARGUMENTS = "--cb_explore_adf --squarecb --gamma_scale 1000 -q ks -q ka --coin --noconstant --quiet"
+# Kind crossed with the shared context (k x s), the candidate's own features (k x a) and the user (k x u).
+VW_ARGUMENTS = "--cb_explore_adf --squarecb --gamma_scale 1000 -q ks -q ka -q ku --coin --noconstant --quiet"
 # Passes over each training window (a trainer run's newly finalized picks, in order): one pass leaves a young
 # model's early rounds far from what their data says (docs/benchmarks.md, "Contextual ranking"), more cost CPU in
 # the trainer only. Every row is learned exactly this many times, whatever the trainer's cadence.

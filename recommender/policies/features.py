@@ -1,9 +1,10 @@
 """The contextual policy's view of a request: Vowpal Wabbit text examples from candidates and arm estimates.
 
 One shared line says who asks and when (local hour, weekday, open and overdue counts, the user's estimate
-per kind); one line per candidate says what it is (kind in its own namespace, then source, due age,
-priority, task count, prompt version, LLM model, pool). The model crosses kind with both (`-q ks -q ka`),
-so it can learn "reschedule when overdue" or "plan in the morning for planners" without hand-made pairs.
+per kind, and the user in a namespace of their own); one line per candidate says what it is (kind in its own
+namespace, then source, due age, priority, task count, prompt version, LLM model, pool). The model crosses
+kind with all three (`-q ks -q ka -q ku`), so it can learn "reschedule when overdue" or "plan in the morning
+for planners" without hand-made pairs, and each user's own taste per kind once they have feedback.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def kind_estimates(stats: Mapping[str, ArmEstimate]) -> dict[str, float]:
 
 
 def shared_line(candidates: Sequence[TipCandidate], stats: Mapping[str, ArmEstimate]) -> str:
-    """The shared example: local hour (in two-hour bands), weekday, workload and feedback by kind."""
+    """The shared example: local hour (in two-hour bands), weekday, workload, feedback by kind, and the user."""
     parts = ["shared |s"]
     hour = _shared_value(candidates, "local_hour")
     if hour is not None:
@@ -61,6 +62,9 @@ def shared_line(candidates: Sequence[TipCandidate], stats: Mapping[str, ArmEstim
             parts += [f"{name}:{octaves * math.log(2):.4f}", f"{name}{int(octaves)}", f"{name}h{int(2 * octaves)}"]
     for kind, mean in sorted(kind_estimates(stats).items()):
         parts.append(f"fb_{_token(kind)}:{mean - PRIOR_MEAN:.4f}")
+    user = _shared_value(candidates, "user_id")
+    if user is not None:  # kind x user: a taste the workload bands cannot tell, e.g. a planner with many tasks
+        parts.append(f"|u u{_token(user)}")
     return " ".join(parts)
 
 

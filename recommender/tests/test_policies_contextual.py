@@ -5,6 +5,7 @@ import math
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from io import StringIO
 
 import numpy as np
@@ -70,6 +71,18 @@ class ContextualPolicyTests(SimpleTestCase):
         pmf = policy.model.pmf(shared_line(POOL, STATS), action_lines(POOL))
         self.assertEqual(int(np.argmax(pmf)), 1)
         self.assertGreater(pmf[1], 0.5)
+
+    def test_it_learns_each_users_own_taste_where_nothing_else_tells_them_apart(self):
+        alice = [replace(c, features={**c.features, "user_id": 1}) for c in POOL]
+        bob = [replace(c, features={**c.features, "user_id": 2}) for c in POOL]
+        model, rng = ContextualModel(), np.random.default_rng(3)
+        for _ in range(200):  # logged by a uniform policy: Alice does things now, Bob reschedules
+            for pool, liked in ((alice, "do_now"), (bob, "reschedule")):
+                shown = int(rng.integers(len(pool)))
+                reward = float(pool[shown].kind == liked)
+                model.learn(shared_line(pool, STATS), action_lines(pool), shown, reward, 1 / len(pool))
+        for pool, favourite in ((alice, 0), (bob, 1)):
+            self.assertEqual(int(np.argmax(model.pmf(shared_line(pool, STATS), action_lines(pool)))), favourite)
 
     def test_an_untrained_model_picks_uniformly(self):
         choices = Contextual().choose(POOL, {}, np.random.default_rng(0), 2)

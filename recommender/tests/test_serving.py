@@ -79,6 +79,15 @@ class ServeApiTests(BaseTestCase):
         for row in TipScore.objects.filter(request=request):
             self.assertEqual(row.due_age_days, row.features["due_age_days"])
 
+    def test_it_logs_who_asks_when_and_their_workload_on_every_candidate(self):
+        self.api(self.alice).get(URL, {"limit": 10})
+        request = TipRequest.objects.get(user=self.alice)
+        names = ("user_id", "local_hour", "weekday", "open_tasks", "overdue_tasks")
+        shared = {tuple(c["features"][name] for name in names) for c in request.candidates}
+        asked = timezone.localtime(request.created_at)  # the sample user's tasks live in the server's zone
+        # The 14 sample tasks: 4 are past due (3, 1, 8 and 14 days).
+        self.assertEqual(shared, {(self.alice.pk, asked.hour, asked.weekday(), 14, 4)})
+
     def test_it_serves_three_tips_by_default(self):
         self.assertEqual(len(self.api(self.alice).get(URL).json()["tips"]), 3)
 
