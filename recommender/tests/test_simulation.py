@@ -21,6 +21,7 @@ from recommender.evaluation.offline import evaluate
 from recommender.evaluation.simulation import simulate
 from recommender.evaluation.simulation_result import ORACLE
 from recommender.evaluation.world import ARMS
+from recommender.models import TipRequest
 from recommender.policies import get_policy
 from testsupport.llm.fake_ollama import FakeOllama, Reply
 
@@ -321,3 +322,14 @@ class EndToEndTests(TestCase):
         estimate = report["estimates"]["dr"]
         self.assertLessEqual(estimate["low"], direct)
         self.assertLessEqual(direct, estimate["high"])
+
+    def test_simulated_logs_name_each_user_by_their_database_id_as_serving_does(self):
+        with tempfile.TemporaryDirectory() as directory:
+            call_command(
+                "simulate", "--world", "contextual", "--users", "3", "--rounds", "2", "--policies", "uniform",
+                "--replicates", "1", "--write-logs", "uniform", "--out", directory, stdout=StringIO(),
+            )  # fmt: skip
+        requests = list(TipRequest.objects.values_list("user_id", "candidates"))
+        self.assertEqual(len(requests), 3 * 2)
+        for user_id, candidates in requests:
+            self.assertEqual({c["features"]["user_id"] for c in candidates}, {user_id})
